@@ -1,0 +1,135 @@
+import {
+  createRegistry,
+  fromBinary,
+  toBinary,
+  type DescMessage,
+  type Message,
+  type MessageShape,
+} from "@bufbuild/protobuf";
+import { headers as natsHeaders, type MsgHdrs } from "@nats-io/transport-node";
+import { file_switchboard_v1_conversation } from "../gen/switchboard/v1/conversation_pb.js";
+import { file_switchboard_v1_registry } from "../gen/switchboard/v1/registry_pb.js";
+import { DecodeError, ErrorCode } from "./errors.js";
+import { newId } from "./ids.js";
+
+/** Every message type that may travel on the bus, looked up by `ce-type`. */
+export const wireRegistry = createRegistry(file_switchboard_v1_conversation, file_switchboard_v1_registry);
+
+export const CloudEventHeader = {
+  SpecVersion: "ce-specversion",
+  Id: "ce-id",
+  Source: "ce-source",
+  Type: "ce-type",
+  Time: "ce-time",
+  DataContentType: "ce-datacontenttype",
+} as const;
+
+/** JetStream de-duplication header: retried publishes with the same id are stored once. */
+export const MSG_ID_HEADER = "Nats-Msg-Id";
+export const ERROR_CODE_HEADER = "sb-error-code";
+export const ERROR_MESSAGE_HEADER = "sb-error-message";
+export const PROTOBUF_CONTENT_TYPE = "application/protobuf";
+
+/** CloudEvents attributes of an event (binary content mode: one `ce-` header each). */
+export interface EventAttributes {
+  readonly id: string;
+  readonly source: string;
+  readonly type: string;
+  readonly time: string;
+}
+
+export interface EncodeOptions {
+  /** Event id, also used as `Nats-Msg-Id`; deterministic ids make retries and redeliveries idempotent. */
+  readonly id?: string;
+  /** Who produced the event, for example `switchboard/worker/<id>/finance`. */
+  readonly source: string;
+}
+
+export interface EncodedEvent {
+  readonly headers: MsgHdrs;
+  readonly data: Uint8Array;
+  readonly id: string;
+}
+
+export function encodeEvent<Desc extends DescMessage>(
+  schema: Desc,
+  message: MessageShape<Desc>,
+  options: EncodeOptions,
+): EncodedEvent {
+  const id = options.id ?? newId();
+  const h = natsHeaders();
+  h.set(CloudEventHeader.SpecVersion, "1.0");
+  h.set(CloudEventHeader.Id, id);
+  h.set(CloudEventHeader.Source, options.source);
+  h.set(CloudEventHeader.Type, schema.typeName);
+  h.set(CloudEventHeader.Time, new Date().toISOString());
+  h.set(CloudEventHeader.DataContentType, PROTOBUF_CONTENT_TYPE);
+  h.set(MSG_ID_HEADER, id);
+  return { headers: h, data: toBinary(schema, message), id };
+}
+
+export interface DecodedEvent {
+  readonly attributes: EventAttributes;
+  readonly message: Message;
+}
+
+interface RawMessage {
+  readonly headers?: MsgHdrs | undefined;
+  readonly data: Uint8Array;
+}
+
+function requireHeader(h: MsgHdrs | undefined, name: string): string {
+  const value = h?.get(name) ?? "";
+  if (value === "") throw new DecodeError(ErrorCode.MissingHeader, `event has no ${name} header`);
+  return value;
+}
+
+/** Decodes a CloudEvents-over-NATS message; throws {@link DecodeError} on anything malformed. */
+export function decodeEvent(msg: RawMessage): DecodedEvent {
+  const type = requireHeader(msg.headers, CloudEventHeader.Type);
+  const id = requireHeader(msg.headers, CloudEventHeader.Id);
+  const contentType = msg.headers?.get(CloudEventHeader.DataContentType) ?? PROTOBUF_CONTENT_TYPE;
+  if (contentType !== PROTOBUF_CONTENT_TYPE) {
+    throw new DecodeError(ErrorCode.InvalidMessage, `unsupported ce-datacontenttype ${JSON.stringify(contentType)}: only ${PROTOBUF_CONTENT_TYPE} is accepted`);
+  }
+  const schema = wireRegistry.getMessage(type);
+  if (!schema) throw new DecodeError(ErrorCode.UnknownType, `unknown ce-type ${JSON.stringify(type.slice(0, 120))}`);
+  let message: Message;
+  try {
+    message = fromBinary(schema, msg.data);
+  } catch (err) {
+    throw new DecodeError(ErrorCode.InvalidMessage, `malformed ${type} body (${msg.data.length} bytes)`, { cause: err });
+  }
+  return {
+    attributes: {
+      id,
+      type,
+      source: msg.headers?.get(CloudEventHeader.Source) ?? "",
+      time: msg.headers?.get(CloudEventHeader.Time) ?? "",
+    },
+    message,
+  };
+}
+
+/** Encodes a plain protobuf body (request/reply payloads and KV values). */
+export function encodeBody<Desc extends DescMessage>(schema: Desc, message: MessageShape<Desc>): Uint8Array {
+  return toBinary(schema, message);
+}
+
+/** Decodes a plain protobuf body; throws {@link DecodeError} when it is malformed. */
+export function decodeBody<Desc extends DescMessage>(schema: Desc, data: Uint8Array): MessageShape<Desc> {
+  try {
+    return fromBinary(schema, data);
+  } catch (err) {
+    throw new DecodeError(ErrorCode.InvalidMessage, `malformed ${schema.typeName} (${data.length} bytes)`, { cause: err });
+  }
+}
+
+/** Headers for an error answer to a request. */
+export function errorHeaders(code: string, message: string): MsgHdrs {
+  const h = natsHeaders();
+  h.set(ERROR_CODE_HEADER, code);
+  // Header values cannot hold line breaks.
+  h.set(ERROR_MESSAGE_HEADER, message.replace(/[\r\n]+/g, " ").slice(0, 500));
+  return h;
+}

@@ -1,0 +1,24 @@
+import { pino, type Logger } from "pino";
+import pretty from "pino-pretty";
+
+export type { Logger };
+
+export interface LoggerOptions {
+  readonly level?: string;
+  /** Readable output instead of JSON; defaults to whether stderr is a terminal. */
+  readonly pretty?: boolean;
+}
+
+/**
+ * The root logger of a process. Logs go to stderr so that stdout stays free for command output
+ * (the chat's JSON lines, admin tables). Child loggers add `component` and ids; every line names
+ * its `event`.
+ */
+export function createLogger(name: string, options: LoggerOptions = {}): Logger {
+  const level = options.level ?? "info";
+  const usePretty = options.pretty ?? process.stderr.isTTY === true;
+  if (usePretty) {
+    return pino({ name, level }, pretty({ destination: 2, colorize: true, ignore: "pid,hostname", sync: true }));
+  }
+  return pino({ name, level }, pino.destination({ dest: 2, sync: true }));
+}

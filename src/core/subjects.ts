@@ -1,0 +1,139 @@
+import { validateToken, type AgentId, type TopicId } from "./ids.js";
+import { ConfigError } from "./errors.js";
+
+/** Host request verbs; each is served on `<prefix>.host.<verb>`. */
+export const HostVerb = {
+  Register: "register",
+  Heartbeat: "heartbeat",
+  Deregister: "deregister",
+  ListAgents: "admin.agents",
+  ListWorkers: "admin.workers",
+  ListSessions: "admin.sessions",
+  GetSession: "admin.session",
+} as const;
+export type HostVerb = (typeof HostVerb)[keyof typeof HostVerb];
+
+/** Topic types with a fixed meaning in the conversation flow. */
+export const TopicType = {
+  /** First message of a session (and after a NoAgent): read by the router. */
+  Default: "default",
+  /** Agent output on its way to the user proxy. */
+  UserProxy: "user_proxy",
+  /** Everything the client shows the user. */
+  Response: "response",
+} as const;
+
+/**
+ * The one place that decides subject, stream, bucket and consumer names. Nothing else
+ * concatenates subject strings.
+ */
+export class Subjects {
+  readonly prefix: string;
+
+  constructor(prefix = "sb") {
+    if (!/^[A-Za-z0-9_-]{1,32}$/.test(prefix)) {
+      throw new ConfigError(`subject prefix ${JSON.stringify(prefix)} must be 1-32 characters from A-Z, a-z, 0-9, '_', '-'`);
+    }
+    this.prefix = prefix;
+  }
+
+  /** `<prefix>.topic.<type>.<user>.<session>` */
+  topic(topic: TopicId): string {
+    validateToken("topic type", topic.type);
+    validateToken("user", topic.source.user);
+    validateToken("session id", topic.source.session);
+    return `${this.prefix}.topic.${topic.type}.${topic.source.user}.${topic.source.session}`;
+  }
+
+  /** Every topic of one type: the filter of a (agent type, topic type) consumer. */
+  topicFilter(topicType: string): string {
+    return `${this.prefix}.topic.${validateToken("topic type", topicType)}.>`;
+  }
+
+  /** Every event of every topic: the subjects of the event stream. */
+  get allTopics(): string {
+    return `${this.prefix}.topic.>`;
+  }
+
+  /** Parses a topic subject; returns undefined for anything that is not one (or has bad tokens). */
+  parseTopic(subject: string): TopicId | undefined {
+    const parts = subject.split(".");
+    if (parts.length !== 5 || parts[0] !== this.prefix || parts[1] !== "topic") return undefined;
+    const [, , type, user, session] = parts as [string, string, string, string, string];
+    const token = /^[A-Za-z0-9_-]{1,64}$/;
+    if (!token.test(type) || !token.test(user) || !token.test(session)) return undefined;
+    return { type, source: { user, session } };
+  }
+
+  /** `<prefix>.rpc.<agentType>.<key…>`; a key of the form `<user>.<session>` spans two tokens. */
+  rpc(agent: AgentId): string {
+    validateToken("agent type", agent.type);
+    const keyTokens = agent.key.split(".");
+    if (keyTokens.length > 2) validateToken("agent key", agent.key);
+    for (const t of keyTokens) validateToken("agent key", t);
+    return `${this.prefix}.rpc.${agent.type}.${agent.key}`;
+  }
+
+  rpcFilter(agentType: string): string {
+    return `${this.prefix}.rpc.${validateToken("agent type", agentType)}.>`;
+  }
+
+  /** Parses an RPC subject into the addressed agent id. */
+  parseRpc(subject: string): AgentId | undefined {
+    const head = `${this.prefix}.rpc.`;
+    if (!subject.startsWith(head)) return undefined;
+    const [type, ...key] = subject.slice(head.length).split(".");
+    if (!type || key.length === 0) return undefined;
+    return { type, key: key.join(".") };
+  }
+
+  /** Queue group shared by all workers of one agent type for RPC. */
+  rpcQueue(agentType: string): string {
+    return `${this.prefix}-rpc-${agentType}`;
+  }
+
+  host(verb: HostVerb): string {
+    return `${this.prefix}.host.${verb}`;
+  }
+
+  /** Every host request subject: what a host subscribes to. */
+  get hostAll(): string {
+    return `${this.prefix}.host.>`;
+  }
+
+  /** Queue group shared by host replicas. */
+  get hostQueue(): string {
+    return `${this.prefix}-host`;
+  }
+
+  /** The JetStream stream holding every topic event. */
+  get eventStream(): string {
+    return `${this.prefix.toUpperCase().replaceAll("-", "_")}_EVENTS`;
+  }
+
+  /** Durable consumer shared by all workers of `agentType` for one subscribed topic type. */
+  consumer(agentType: string, topicType: string): string {
+    return `${validateToken("agent type", agentType)}__${validateToken("topic type", topicType)}`;
+  }
+
+  /** Durable consumer through which hosts fold the event stream into session state. */
+  get sessionsConsumer(): string {
+    return "host__sessions";
+  }
+
+  private bucket(name: string): string {
+    return this.prefix === "sb" ? name : `${this.prefix}_${name}`;
+  }
+
+  get agentsBucket(): string {
+    return this.bucket("agents");
+  }
+
+  get workersBucket(): string {
+    return this.bucket("workers");
+  }
+
+  get sessionsBucket(): string {
+    return this.bucket("sessions");
+  }
+}
