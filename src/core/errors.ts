@@ -11,6 +11,7 @@ export const ErrorCode = {
   NoResponders: "no_responders",
   Cancelled: "cancelled",
   AgentUnavailable: "agent_unavailable",
+  UnknownAgent: "unknown_agent",
   HandlerFailed: "handler_failed",
   NotFound: "not_found",
   Config: "config",

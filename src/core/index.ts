@@ -6,3 +6,6 @@ export * from "./config.js";
 export * from "./logging.js";
 export * from "./connection.js";
 export * from "./request.js";
+export * from "./kv-records.js";
+export * from "./publish.js";
+export * from "./keyed-queue.js";

@@ -50,6 +50,11 @@ export class Subjects {
     return `${this.prefix}.topic.${validateToken("topic type", topicType)}.>`;
   }
 
+  /** One topic type across all of one user's sessions: what a chat client subscribes to. */
+  userTopics(topicType: string, user: string): string {
+    return `${this.prefix}.topic.${validateToken("topic type", topicType)}.${validateToken("user", user)}.*`;
+  }
+
   /** Every event of every topic: the subjects of the event stream. */
   get allTopics(): string {
     return `${this.prefix}.topic.>`;
@@ -94,6 +99,12 @@ export class Subjects {
 
   host(verb: HostVerb): string {
     return `${this.prefix}.host.${verb}`;
+  }
+
+  /** The verb of a host request subject (`admin.agents` for `<prefix>.host.admin.agents`). */
+  parseHostVerb(subject: string): string | undefined {
+    const head = `${this.prefix}.host.`;
+    return subject.startsWith(head) ? subject.slice(head.length) : undefined;
   }
 
   /** Every host request subject: what a host subscribes to. */

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Installs what Switchboard needs on this machine, then builds it:
+#   npm dependencies (when missing), nats-server (via the OS package manager when missing),
+#   the TypeScript build.
+# Safe to run again; it skips what is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf 'setup: %s\n' "$*" >&2; }
+
+if [ ! -d node_modules/@nats-io/transport-node ] || [ ! -d node_modules/vitest ]; then
+  say "installing npm dependencies"
+  if [ -f package-lock.json ]; then npm ci --no-audit --no-fund >&2; else npm install --no-audit --no-fund >&2; fi
+fi
+
+find_nats() {
+  command -v nats-server 2>/dev/null && return 0
+  for d in /usr/sbin /usr/local/sbin /usr/local/bin /usr/bin; do
+    [ -x "$d/nats-server" ] && { echo "$d/nats-server"; return 0; }
+  done
+  return 1
+}
+
+if ! find_nats >/dev/null; then
+  say "nats-server not found; installing it"
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
+      say "cannot install nats-server: not root and no sudo. Install it yourself (apt-get install nats-server, brew install nats-server, or https://nats.io) and run this again."
+      exit 1
+    fi
+  fi
+  if command -v apt-get >/dev/null 2>&1; then
+    $SUDO apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nats-server >&2
+  elif command -v brew >/dev/null 2>&1; then
+    brew install nats-server >&2
+  else
+    say "cannot install nats-server: no apt-get or brew here. Install it yourself (https://nats.io) and run this again."
+    exit 1
+  fi
+  find_nats >/dev/null || { say "nats-server still not found after installing it"; exit 1; }
+fi
+
+say "building"
+npx tsc -p . >&2

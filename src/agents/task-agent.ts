@@ -1,0 +1,63 @@
+import { create, isMessage, type Message } from "@bufbuild/protobuf";
+import { TopicType } from "../core/subjects.js";
+import { AgentReplySchema, EndReason, TerminationSchema, UserMessageSchema } from "../gen/switchboard/v1/conversation_pb.js";
+import { AgentTypeSpecSchema, type AgentTypeSpec } from "../gen/switchboard/v1/registry_pb.js";
+import type { RoutingProfile } from "../router/classifier.js";
+import type { Agent, AgentContext, AgentTypeDefinition, MessageContext } from "../worker/agent.js";
+import { containsEndWord } from "./end-word.js";
+
+/**
+ * A task-specific agent as in the reference scenario: it answers every message by naming itself and
+ * echoing the user, and releases the session when the user says END. Real agents replace the
+ * reply; the conversation contract stays the same.
+ */
+export class TaskAgentType implements AgentTypeDefinition {
+  readonly spec: AgentTypeSpec;
+  /** Display name used in replies, for example `finance_agent`. */
+  readonly name: string;
+
+  constructor(profile: RoutingProfile) {
+    this.name = `${profile.type}_agent`;
+    this.spec = create(AgentTypeSpecSchema, {
+      type: profile.type,
+      description: profile.description,
+      keywords: [...profile.keywords],
+      examples: [...profile.examples],
+      subscriptions: [profile.type],
+      routable: true,
+    });
+  }
+
+  create(context: AgentContext): Agent {
+    return new TaskAgent(this, context);
+  }
+}
+
+class TaskAgent implements Agent {
+  constructor(
+    private readonly type: TaskAgentType,
+    private readonly context: AgentContext,
+  ) {}
+
+  async onMessage(message: Message, ctx: MessageContext): Promise<Message | undefined> {
+    if (!isMessage(message, UserMessageSchema)) return undefined;
+    const common = { sessionId: message.sessionId, user: message.user, turnId: message.turnId, agentType: this.type.spec.type };
+    if (containsEndWord(message.text)) {
+      const termination = create(TerminationSchema, {
+        ...common,
+        reason: EndReason.USER_REQUEST,
+        content: `Session ended. Thank you for contacting ${this.type.name}.`,
+      });
+      if (ctx.topic) await this.forward(termination, message, ctx, "end");
+      return termination;
+    }
+    const reply = create(AgentReplySchema, { ...common, agentName: this.type.name, content: `Hello from ${this.type.name}! You said: ${message.text}` });
+    if (ctx.topic) await this.forward(reply, message, ctx, "reply");
+    return reply;
+  }
+
+  /** Agent output goes to the user proxy of the same session, as in the reference flow. */
+  private async forward(output: Message, input: { user: string; sessionId: string }, ctx: MessageContext, kind: string): Promise<void> {
+    await this.context.runtime.publish(output, { type: TopicType.UserProxy, source: { user: input.user, session: input.sessionId } }, { id: `${ctx.eventId}-${this.type.spec.type}-${kind}` });
+  }
+}

@@ -1,0 +1,123 @@
+import { toJson } from "@bufbuild/protobuf";
+import { timestampMs, type Timestamp } from "@bufbuild/protobuf/wkt";
+import { connectNats } from "../../core/connection.js";
+import { ConfigError } from "../../core/errors.js";
+import { validateToken } from "../../core/ids.js";
+import { Subjects } from "../../core/subjects.js";
+import { EndReason } from "../../gen/switchboard/v1/conversation_pb.js";
+import {
+  AgentRecordSchema,
+  SessionRecordSchema,
+  SessionState,
+  TranscriptRole,
+  WorkerRecordSchema,
+  type SessionRecord,
+} from "../../gen/switchboard/v1/registry_pb.js";
+import { HostClient } from "../../host/client.js";
+import { COMMON_HELP, configFrom, parse } from "../options.js";
+import { ago, formatTable, sanitizeForTerminal } from "../terminal.js";
+
+export const ADMIN_HELP = `Usage: switchboard admin <agents|workers|sessions|session <id>> [--json] [options]
+
+Queries the registry and session state kept by the host.
+  agents              agent types, whether a live worker serves them, and their routing keywords
+  workers             live workers, where they run and when they last heartbeated
+  sessions            recent sessions, newest first (--limit, default 50)
+  session <id>        one session with its transcript
+
+Options:
+  --json              print JSON instead of a table
+  --limit <n>         how many sessions to list (default 50)
+${COMMON_HELP}`;
+
+const STATES: Record<number, string> = { [SessionState.OPEN]: "open", [SessionState.ROUTED]: "routed", [SessionState.ENDED]: "ended" };
+const REASONS: Record<number, string> = { [EndReason.USER_REQUEST]: "user_request" };
+const ROLES: Record<number, string> = { [TranscriptRole.USER]: "user", [TranscriptRole.AGENT]: "agent", [TranscriptRole.SYSTEM]: "system" };
+
+const when = (t: Timestamp | undefined) => (t ? ago(timestampMs(t)) : "-");
+const iso = (t: Timestamp | undefined) => (t ? new Date(timestampMs(t)).toISOString() : "-");
+const print = (s: string) => process.stdout.write(`${s}\n`);
+
+export async function adminCommand(args: readonly string[]): Promise<number> {
+  const { values, positionals } = parse("admin", args, { json: { type: "boolean" }, limit: { type: "string" } });
+  const [what, id] = positionals;
+  if (values.help || !what) {
+    print(ADMIN_HELP);
+    return values.help ? 0 : 2;
+  }
+  const limit = values.limit === undefined ? 50 : Number(values.limit);
+  if (!Number.isInteger(limit) || limit <= 0) throw new ConfigError(`--limit must be a positive integer, got ${JSON.stringify(values.limit)}`);
+  if (!["agents", "workers", "sessions", "session"].includes(what)) throw new ConfigError(`unknown admin query "${what}"; use agents, workers, sessions or session <id>`);
+  if (what === "session") {
+    if (!id) throw new ConfigError("usage: switchboard admin session <id>");
+    validateToken("session id", id);
+  }
+  const config = configFrom(values);
+  const nc = await connectNats(config, { name: "switchboard-admin" });
+  try {
+    const host = new HostClient(nc, new Subjects(config.prefix));
+    const json = values.json === true;
+    switch (what) {
+      case "agents": {
+        const agents = await host.agents();
+        if (json) return printJson(agents.map((a) => toJson(AgentRecordSchema, a)));
+        print(
+          formatTable(
+            ["TYPE", "AVAILABLE", "WORKERS", "ROUTABLE", "KEYWORDS", "DESCRIPTION"],
+            agents.map((a) => [a.spec?.type ?? "?", a.available ? "yes" : "no", String(a.workerIds.length), a.spec?.routable ? "yes" : "no", a.spec?.keywords.join(", ") || "-", truncate(a.spec?.description ?? "", 60)]),
+          ),
+        );
+        return 0;
+      }
+      case "workers": {
+        const workers = await host.workers();
+        if (json) return printJson(workers.map((w) => toJson(WorkerRecordSchema, w)));
+        print(formatTable(["WORKER", "HOST", "PID", "AGENT TYPES", "LAST HEARTBEAT", "STARTED"], workers.map((w) => [w.workerId, w.hostname, String(w.pid), w.agentTypes.join(","), when(w.lastHeartbeatAt), iso(w.startedAt)])));
+        return 0;
+      }
+      case "sessions": {
+        const sessions = await host.sessions(limit);
+        if (json) return printJson(sessions.map((s) => toJson(SessionRecordSchema, s)));
+        print(formatTable(["SESSION", "USER", "STATE", "AGENT", "TURNS", "UPDATED"], sessions.map((s) => [s.sessionId, s.user, STATES[s.state] ?? "?", s.agentType || "-", String(s.turns), when(s.updatedAt)])));
+        return 0;
+      }
+      default: {
+        const session = await host.session(id ?? "");
+        if (!session) {
+          process.stderr.write(`no session ${id} (see \`switchboard admin sessions\`)\n`);
+          return 1;
+        }
+        if (json) return printJson(toJson(SessionRecordSchema, session));
+        print(describeSession(session));
+        return 0;
+      }
+    }
+  } finally {
+    await nc.drain();
+  }
+}
+
+function printJson(value: unknown): number {
+  print(JSON.stringify(value, null, 2));
+  return 0;
+}
+
+function truncate(s: string, n: number): string {
+  return s.length <= n ? s : `${s.slice(0, n - 1)}…`;
+}
+
+function describeSession(s: SessionRecord): string {
+  const lines = [
+    `session   ${s.sessionId}`,
+    `user      ${s.user}`,
+    `state     ${STATES[s.state] ?? "?"}${s.state === SessionState.ENDED ? ` (${REASONS[s.endReason] ?? "unspecified"})` : ""}`,
+    `agent     ${s.agentType || "-"}${s.intent ? ` (${s.intent}, score ${s.score.toFixed(2)})` : ""}`,
+    `turns     ${s.turns}`,
+    `created   ${iso(s.createdAt)}`,
+    `updated   ${iso(s.updatedAt)}`,
+  ];
+  if (s.endedAt) lines.push(`ended     ${iso(s.endedAt)}`);
+  lines.push("", "transcript:");
+  for (const e of s.transcript) lines.push(`  [${ROLES[e.role] ?? "?"}] ${e.author}: ${sanitizeForTerminal(e.text)}`);
+  return lines.join("\n");
+}

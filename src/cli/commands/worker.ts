@@ -1,0 +1,57 @@
+import { BUILTIN_AGENT_TYPES, builtinAgents } from "../../agents/builtin.js";
+import { connectNats } from "../../core/connection.js";
+import { ConfigError } from "../../core/errors.js";
+import { createLogger } from "../../core/logging.js";
+import { Subjects } from "../../core/subjects.js";
+import { Worker } from "../../worker/worker.js";
+import { untilShutdown } from "../lifecycle.js";
+import { COMMON_HELP, configFrom, parse } from "../options.js";
+
+export const WORKER_HELP = `Usage: switchboard worker [--agents ${BUILTIN_AGENT_TYPES.join(",")}] [options]
+
+Runs agents. Registers their types with the host, binds their topic subscriptions to durable
+consumers shared with every other worker of the same type, and heartbeats. On SIGINT/SIGTERM it
+stops taking messages, finishes those in flight, deregisters and exits 0.
+
+Options:
+  --agents <list>     comma-separated agent types to run (default: all built-in: ${BUILTIN_AGENT_TYPES.join(",")})
+  --id <id>           worker id (default: random)
+${COMMON_HELP}`;
+
+export function parseAgentList(raw: string | undefined): string[] {
+  if (raw === undefined) return [...BUILTIN_AGENT_TYPES];
+  const names = raw.split(",").map((s) => s.trim()).filter((s) => s !== "");
+  if (names.length === 0) throw new ConfigError(`--agents is empty; choose from ${BUILTIN_AGENT_TYPES.join(", ")}`);
+  return [...new Set(names)];
+}
+
+export async function workerCommand(args: readonly string[]): Promise<number> {
+  const { values } = parse("worker", args, { agents: { type: "string" }, id: { type: "string" } });
+  if (values.help) {
+    console.log(WORKER_HELP);
+    return 0;
+  }
+  const config = configFrom(values);
+  const agents = builtinAgents(parseAgentList(values.agents));
+  const logger = createLogger("switchboard-worker", { level: config.logLevel });
+  const nc = await connectNats(config, { name: "switchboard-worker" });
+  const worker = new Worker({ nc, subjects: new Subjects(config.prefix), logger, agents, ...(values.id ? { workerId: values.id } : {}) });
+  const startAbort = new AbortController();
+  const shutdown = untilShutdown();
+  void shutdown.then(() => startAbort.abort());
+  try {
+    await worker.start(startAbort.signal);
+  } catch (err) {
+    if (startAbort.signal.aborted) {
+      await worker.close();
+      await nc.drain();
+      return 0;
+    }
+    throw err;
+  }
+  const why = await shutdown;
+  logger.info({ event: "worker.signal", signal: why }, "shutting down");
+  await worker.close();
+  await nc.drain();
+  return 0;
+}

@@ -1,0 +1,56 @@
+import { ConfigError, errorMessage, SwitchboardError } from "../core/errors.js";
+import { adminCommand } from "./commands/admin.js";
+import { chatCommand } from "./commands/chat.js";
+import { hostCommand } from "./commands/host.js";
+import { upCommand } from "./commands/up.js";
+import { workerCommand } from "./commands/worker.js";
+
+const COMMANDS: Record<string, (args: readonly string[]) => Promise<number>> = {
+  up: upCommand,
+  host: hostCommand,
+  worker: workerCommand,
+  chat: chatCommand,
+  admin: adminCommand,
+};
+
+export const MAIN_HELP = `Switchboard: a distributed agent runtime on NATS.
+
+Usage: switchboard <command> [options]
+
+Commands:
+  up                  one-terminal demo: nats-server (if none is running), host, worker, chat
+  host                run the control plane (registry, session state, admin queries)
+  worker              run agents (--agents router,user_proxy,hr,finance)
+  chat                chat in the terminal (JSON lines when not a terminal, or with --json)
+  admin               query the registry and sessions: agents | workers | sessions | session <id>
+
+Every command takes --nats <url> (or NATS_URL). Run \`switchboard <command> --help\` for details.`;
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (!command || command === "help" || command === "--help" || command === "-h") {
+    console.log(MAIN_HELP);
+    return command ? 0 : 2;
+  }
+  const run = COMMANDS[command];
+  if (!run) {
+    process.stderr.write(`switchboard: unknown command "${command}"\n\n${MAIN_HELP}\n`);
+    return 2;
+  }
+  return run(rest);
+}
+
+try {
+  process.exitCode = await main(process.argv.slice(2));
+} catch (err) {
+  const prefix = "switchboard: ";
+  if (err instanceof SwitchboardError) {
+    process.stderr.write(`${prefix}${err.message}\n`);
+    process.exitCode = err instanceof ConfigError ? 2 : 1;
+  } else {
+    process.stderr.write(`${prefix}unexpected error: ${errorMessage(err)}\n${err instanceof Error ? (err.stack ?? "") : ""}\n`);
+    process.exitCode = 1;
+  }
+}
+// Leave even if a library still holds a handle; every command has closed what it opened by now.
+process.exit();

@@ -1,0 +1,38 @@
+import { parseArgs, type ParseArgsConfig } from "node:util";
+import { ConfigError } from "../core/errors.js";
+import { loadConfig, type ConfigFlags, type SwitchboardConfig } from "../core/config.js";
+
+type OptionSpecs = NonNullable<ParseArgsConfig["options"]>;
+
+/** Flags every command takes. */
+export const COMMON_OPTIONS = {
+  nats: { type: "string" },
+  prefix: { type: "string" },
+  "log-level": { type: "string" },
+  help: { type: "boolean", short: "h" },
+} as const satisfies OptionSpecs;
+
+export const COMMON_HELP = `Common options:
+  --nats <url>        NATS server URL(s), comma-separated (env NATS_URL, default nats://127.0.0.1:4222)
+  --prefix <name>     subject prefix (env SB_PREFIX, default sb)
+  --log-level <lvl>   trace|debug|info|warn|error (env LOG_LEVEL, default info)
+  -h, --help          show this help`;
+
+export interface Parsed<V> {
+  readonly values: V;
+  readonly positionals: string[];
+}
+
+/** Parses a command's arguments; unknown flags are errors that name the command's help. */
+export function parse<const O extends OptionSpecs>(command: string, args: readonly string[], options: O) {
+  try {
+    return parseArgs({ args: [...args], options: { ...COMMON_OPTIONS, ...options }, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new ConfigError(`${err instanceof Error ? err.message : String(err)} (see \`switchboard ${command} --help\`)`);
+  }
+}
+
+/** Config from the common flags plus the environment. */
+export function configFrom(values: { nats?: string | undefined; prefix?: string | undefined; "log-level"?: string | undefined }, extra: ConfigFlags = {}): SwitchboardConfig {
+  return loadConfig({ natsUrl: values.nats, prefix: values.prefix, logLevel: values["log-level"], ...extra });
+}

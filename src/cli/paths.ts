@@ -1,0 +1,9 @@
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+/** The installed package's root (where nats.conf and bin/ live), from dist/cli/paths.js. */
+export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
+export const BIN_PATH = join(PROJECT_ROOT, "bin", "switchboard.js");
+export const NATS_CONF = join(PROJECT_ROOT, "nats.conf");
+export const DATA_DIR = join(PROJECT_ROOT, "data");
+export const LOG_DIR = join(DATA_DIR, "logs");

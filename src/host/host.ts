@@ -1,0 +1,201 @@
+import { create } from "@bufbuild/protobuf";
+import { timestampMs } from "@bufbuild/protobuf/wkt";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
+import { decodeBody, encodeBody, errorHeaders } from "../core/codec.js";
+import { ErrorCode, errorMessage, SwitchboardError } from "../core/errors.js";
+import { isValidToken, newId } from "../core/ids.js";
+import { readRecord } from "../core/kv-records.js";
+import type { Logger } from "../core/logging.js";
+import { HostVerb, type Subjects } from "../core/subjects.js";
+import {
+  DeregisterWorkerRequestSchema,
+  DeregisterWorkerResponseSchema,
+  GetSessionRequestSchema,
+  GetSessionResponseSchema,
+  HeartbeatRequestSchema,
+  HeartbeatResponseSchema,
+  ListAgentsResponseSchema,
+  ListSessionsRequestSchema,
+  ListSessionsResponseSchema,
+  ListWorkersResponseSchema,
+  RegisterWorkerRequestSchema,
+  RegisterWorkerResponseSchema,
+  SessionRecordSchema,
+  type SessionRecord,
+} from "../gen/switchboard/v1/registry_pb.js";
+import { DEFAULT_INFRASTRUCTURE, ensureBuckets, ensureEventStream, type Buckets, type InfrastructureOptions } from "./infrastructure.js";
+import { Registry } from "./registry.js";
+import { RegistryView } from "./registry-view.js";
+import { SessionProjector } from "./session-projector.js";
+
+export interface HostOptions {
+  readonly nc: NatsConnection;
+  readonly subjects: Subjects;
+  readonly logger: Logger;
+  /** Interval workers are told to heartbeat at. */
+  readonly heartbeatIntervalMs: number;
+  /** A worker silent for this long is expired. */
+  readonly workerTtlMs: number;
+  readonly infrastructure?: Partial<InfrastructureOptions>;
+  /** Default: a fresh random id. */
+  readonly hostId?: string;
+}
+
+const MAX_SESSIONS_LISTED = 1_000;
+
+/**
+ * The control plane: creates the stream and buckets, serves registration, heartbeats and admin
+ * queries, expires silent workers and keeps session state. Any number of hosts may run at once;
+ * none of them is on the path of a user's message.
+ */
+export class Host {
+  readonly id: string;
+  private readonly nc: NatsConnection;
+  private readonly subjects: Subjects;
+  private readonly logger: Logger;
+  private buckets: Buckets | undefined;
+  private registry: Registry | undefined;
+  private projector: SessionProjector | undefined;
+  private directory: RegistryView | undefined;
+  private sub: Subscription | undefined;
+  private readonly inflight = new Set<Promise<void>>();
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private sweeping: Promise<void> | undefined;
+  private closing: Promise<void> | undefined;
+  private readonly done: Promise<void>;
+  private resolveDone!: () => void;
+
+  constructor(private readonly options: HostOptions) {
+    this.id = options.hostId ?? newId("h");
+    this.nc = options.nc;
+    this.subjects = options.subjects;
+    this.logger = options.logger.child({ component: "host", hostId: this.id });
+    this.done = new Promise((resolve) => (this.resolveDone = resolve));
+  }
+
+  async start(): Promise<void> {
+    const infra = { ...DEFAULT_INFRASTRUCTURE, ...this.options.infrastructure };
+    const jsm = await jetstreamManager(this.nc);
+    await ensureEventStream(jsm, this.subjects, infra);
+    this.buckets = await ensureBuckets(this.nc, this.subjects, infra);
+    this.registry = new Registry(this.buckets.agents, this.buckets.workers, this.options.workerTtlMs, this.logger);
+    this.directory = new RegistryView(this.nc, this.subjects, this.logger);
+    await this.directory.start();
+    this.projector = new SessionProjector(jetstream(this.nc), jsm, this.subjects, this.buckets.sessions, this.directory, this.logger, `switchboard/host/${this.id}`);
+    await this.projector.start();
+    this.sub = this.nc.subscribe(this.subjects.hostAll, {
+      queue: this.subjects.hostQueue,
+      callback: (err, msg) => {
+        if (err) {
+          this.logger.warn({ event: "host.subscription_error", err: errorMessage(err) }, "host subscription error");
+          return;
+        }
+        const task = this.serve(msg).finally(() => this.inflight.delete(task));
+        this.inflight.add(task);
+      },
+    });
+    this.scheduleSweep();
+    this.logger.info({ event: "host.started", stream: this.subjects.eventStream, replicas: infra.replicas }, "host started");
+  }
+
+  private scheduleSweep(): void {
+    const every = Math.max(250, Math.min(this.options.heartbeatIntervalMs, this.options.workerTtlMs / 4));
+    this.sweepTimer = setTimeout(() => {
+      this.sweeping = (this.registry?.sweep() ?? Promise.resolve())
+        .catch((err: unknown) => this.logger.warn({ event: "host.sweep_failed", err: errorMessage(err) }, "worker expiry sweep failed"))
+        .finally(() => {
+          this.sweeping = undefined;
+          if (!this.closing) this.scheduleSweep();
+        });
+    }, every);
+  }
+
+  private async serve(msg: Msg): Promise<void> {
+    const verb = this.subjects.parseHostVerb(msg.subject) ?? "";
+    try {
+      const body = await this.answer(verb, msg.data);
+      msg.respond(body);
+    } catch (err) {
+      const code = err instanceof SwitchboardError ? err.code : ErrorCode.HandlerFailed;
+      this.logger.warn({ event: "host.request_failed", verb, reason: code, err: errorMessage(err) }, "host request failed");
+      msg.respond(new Uint8Array(0), { headers: errorHeaders(code, errorMessage(err)) });
+    }
+  }
+
+  private async answer(verb: string, data: Uint8Array): Promise<Uint8Array> {
+    const registry = this.registry;
+    const buckets = this.buckets;
+    if (!registry || !buckets) throw new SwitchboardError(ErrorCode.Remote, "host is starting");
+    switch (verb) {
+      case HostVerb.Register: {
+        await registry.register(decodeBody(RegisterWorkerRequestSchema, data));
+        return encodeBody(RegisterWorkerResponseSchema, create(RegisterWorkerResponseSchema, { heartbeatIntervalMs: this.options.heartbeatIntervalMs, workerTtlMs: this.options.workerTtlMs }));
+      }
+      case HostVerb.Heartbeat: {
+        const known = await registry.heartbeat(decodeBody(HeartbeatRequestSchema, data).workerId);
+        return encodeBody(HeartbeatResponseSchema, create(HeartbeatResponseSchema, { known }));
+      }
+      case HostVerb.Deregister: {
+        await registry.deregister(decodeBody(DeregisterWorkerRequestSchema, data).workerId);
+        return encodeBody(DeregisterWorkerResponseSchema, create(DeregisterWorkerResponseSchema));
+      }
+      case HostVerb.ListAgents:
+        return encodeBody(ListAgentsResponseSchema, create(ListAgentsResponseSchema, { agents: await registry.listAgents() }));
+      case HostVerb.ListWorkers:
+        return encodeBody(ListWorkersResponseSchema, create(ListWorkersResponseSchema, { workers: await registry.listWorkers() }));
+      case HostVerb.ListSessions: {
+        const { limit } = decodeBody(ListSessionsRequestSchema, data);
+        const sessions = await this.listSessions(limit > 0 ? Math.min(limit, MAX_SESSIONS_LISTED) : 50);
+        return encodeBody(ListSessionsResponseSchema, create(ListSessionsResponseSchema, { sessions }));
+      }
+      case HostVerb.GetSession: {
+        const { sessionId } = decodeBody(GetSessionRequestSchema, data);
+        if (!isValidToken(sessionId)) throw new SwitchboardError(ErrorCode.InvalidId, `invalid session id ${JSON.stringify(sessionId.slice(0, 80))}`);
+        const session = (await readRecord(buckets.sessions, sessionId, SessionRecordSchema))?.value;
+        return encodeBody(GetSessionResponseSchema, create(GetSessionResponseSchema, session ? { session } : {}));
+      }
+      default:
+        throw new SwitchboardError(ErrorCode.NotFound, `unknown host request ${JSON.stringify(verb.slice(0, 60))}`);
+    }
+  }
+
+  private async listSessions(limit: number): Promise<SessionRecord[]> {
+    const buckets = this.buckets;
+    if (!buckets) return [];
+    const keys: string[] = [];
+    for await (const key of await buckets.sessions.keys()) keys.push(key);
+    const records: SessionRecord[] = [];
+    for (const key of keys) {
+      const rec = await readRecord(buckets.sessions, key, SessionRecordSchema);
+      if (rec) records.push(rec.value);
+    }
+    const updated = (s: SessionRecord) => (s.updatedAt ? timestampMs(s.updatedAt) : 0);
+    return records.sort((a, b) => updated(b) - updated(a)).slice(0, limit);
+  }
+
+  /** Stops serving, finishes requests in flight, stops the projector. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    if (this.sweepTimer) clearTimeout(this.sweepTimer);
+    if (this.sub && !this.sub.isClosed()) await this.sub.drain();
+    await Promise.allSettled(this.inflight);
+    await this.sweeping;
+    await this.projector?.close();
+    await this.directory?.close();
+    this.logger.info({ event: "host.stopped" }, "host stopped");
+    this.resolveDone();
+  }
+
+  closed(): Promise<void> {
+    return this.done;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}

@@ -1,0 +1,58 @@
+import { JetStreamApiError, RetentionPolicy, StorageType, type JetStreamManager, type StreamConfig } from "@nats-io/jetstream";
+import { Kvm, type KV } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { Subjects } from "../core/subjects.js";
+
+export interface InfrastructureOptions {
+  readonly replicas: number;
+  /** How long events stay in the stream; the host's session state is derived from them. */
+  readonly eventMaxAgeMs: number;
+  /** Window in which a re-published event id is stored only once. */
+  readonly duplicateWindowMs: number;
+}
+
+export const DEFAULT_INFRASTRUCTURE: InfrastructureOptions = {
+  replicas: 1,
+  eventMaxAgeMs: 7 * 24 * 3600_000,
+  duplicateWindowMs: 2 * 60_000,
+};
+
+export interface Buckets {
+  readonly agents: KV;
+  readonly workers: KV;
+  readonly sessions: KV;
+}
+
+const STREAM_NAME_IN_USE = 10058;
+const ms = (n: number) => n * 1_000_000;
+
+/** Creates (or brings up to date) the event stream. Safe to run from several hosts at once. */
+export async function ensureEventStream(jsm: JetStreamManager, subjects: Subjects, options: InfrastructureOptions): Promise<void> {
+  const config: Partial<StreamConfig> & { name: string } = {
+    name: subjects.eventStream,
+    subjects: [subjects.allTopics],
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    num_replicas: options.replicas,
+    max_age: ms(options.eventMaxAgeMs),
+    duplicate_window: ms(options.duplicateWindowMs),
+  };
+  try {
+    await jsm.streams.add(config);
+  } catch (err) {
+    if (!(err instanceof JetStreamApiError) || err.code !== STREAM_NAME_IN_USE) throw err;
+    const { num_replicas: _replicas, ...updatable } = config;
+    await jsm.streams.update(config.name, updatable);
+  }
+}
+
+/** Creates or opens the registry and session buckets. */
+export async function ensureBuckets(nc: NatsConnection, subjects: Subjects, options: InfrastructureOptions): Promise<Buckets> {
+  const kvm = new Kvm(nc);
+  const open = (name: string) => kvm.create(name, { history: 1, replicas: options.replicas, storage: StorageType.File });
+  return {
+    agents: await open(subjects.agentsBucket),
+    workers: await open(subjects.workersBucket),
+    sessions: await open(subjects.sessionsBucket),
+  };
+}

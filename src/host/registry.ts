@@ -1,0 +1,155 @@
+import { create, equals, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
+import { timestampMs, timestampNow } from "@bufbuild/protobuf/wkt";
+import type { KV } from "@nats-io/kv";
+import { encodeBody } from "../core/codec.js";
+import { readRecord, updateRecord } from "../core/kv-records.js";
+import { isValidToken } from "../core/ids.js";
+import type { Logger } from "../core/logging.js";
+import { InvalidIdError } from "../core/errors.js";
+import {
+  AgentRecordSchema,
+  AgentTypeSpecSchema,
+  WorkerRecordSchema,
+  type AgentRecord,
+  type RegisterWorkerRequest,
+  type WorkerRecord,
+} from "../gen/switchboard/v1/registry_pb.js";
+
+/**
+ * The agent registry: who serves which agent type. Workers live in the `workers` bucket, agent
+ * types in `agents`; every change is a compare-and-set so several hosts can serve at once.
+ */
+export class Registry {
+  constructor(
+    private readonly agents: KV,
+    private readonly workers: KV,
+    private readonly workerTtlMs: number,
+    private readonly logger: Logger,
+  ) {}
+
+  async register(request: RegisterWorkerRequest): Promise<void> {
+    if (!isValidToken(request.workerId)) throw new InvalidIdError("worker id", request.workerId);
+    for (const spec of request.agentTypes) {
+      if (!isValidToken(spec.type)) throw new InvalidIdError("agent type", spec.type);
+      for (const t of spec.subscriptions) if (!isValidToken(t)) throw new InvalidIdError("topic type", t);
+    }
+    const now = timestampNow();
+    const worker = create(WorkerRecordSchema, {
+      workerId: request.workerId,
+      hostname: request.hostname.slice(0, 255),
+      pid: request.pid,
+      agentTypes: request.agentTypes.map((s) => s.type),
+      ...(request.startedAt ? { startedAt: request.startedAt } : {}),
+      lastHeartbeatAt: now,
+    });
+    await this.workers.put(worker.workerId, encodeBody(WorkerRecordSchema, worker));
+    this.logger.info({ event: "worker.joined", workerId: worker.workerId, workerHost: worker.hostname, pid: worker.pid, agentTypes: worker.agentTypes }, "worker joined");
+
+    for (const spec of request.agentTypes) {
+      let isNew = false;
+      let specChanged = false;
+      await updateRecord(this.agents, spec.type, AgentRecordSchema, (current) => {
+        isNew = current === undefined;
+        specChanged = current?.spec !== undefined && !equals(AgentTypeSpecSchema, current.spec, spec);
+        const workerIds = new Set(current?.workerIds ?? []);
+        workerIds.add(request.workerId);
+        return create(AgentRecordSchema, {
+          spec,
+          workerIds: [...workerIds].sort(),
+          available: true,
+          registeredAt: current?.registeredAt ?? now,
+          updatedAt: now,
+        });
+      });
+      if (isNew) this.logger.info({ event: "agent.registered", agentType: spec.type, workerId: request.workerId }, `agent type ${spec.type} registered`);
+      else if (specChanged) this.logger.info({ event: "agent.updated", agentType: spec.type, workerId: request.workerId }, `agent type ${spec.type} updated`);
+    }
+  }
+
+  /** Records a heartbeat; false when the worker is unknown (expired) and must register again. */
+  async heartbeat(workerId: string): Promise<boolean> {
+    if (!isValidToken(workerId)) throw new InvalidIdError("worker id", workerId);
+    const updated = await updateRecord(this.workers, workerId, WorkerRecordSchema, (current) =>
+      current ? { ...current, lastHeartbeatAt: timestampNow() } : undefined,
+    );
+    return updated !== undefined;
+  }
+
+  async deregister(workerId: string): Promise<void> {
+    if (!isValidToken(workerId)) throw new InvalidIdError("worker id", workerId);
+    const current = await readRecord(this.workers, workerId, WorkerRecordSchema);
+    await this.workers.delete(workerId);
+    if (current) {
+      this.logger.info({ event: "worker.left", workerId }, "worker left");
+      await this.removeWorkerFromAgents(workerId, current.value.agentTypes);
+    }
+  }
+
+  /**
+   * Expires workers whose last heartbeat is older than the TTL, and drops from every agent type
+   * the workers that no longer exist (which also repairs what a host that died mid-update left).
+   */
+  async sweep(nowMs = Date.now()): Promise<void> {
+    const live = new Set<string>();
+    for (const worker of await this.listWorkers()) {
+      const last = worker.lastHeartbeatAt ? timestampMs(worker.lastHeartbeatAt) : 0;
+      if (nowMs - last <= this.workerTtlMs) {
+        live.add(worker.workerId);
+        continue;
+      }
+      const entry = await this.workers.get(worker.workerId);
+      if (!entry || entry.operation !== "PUT") continue;
+      try {
+        // Only delete the revision we judged stale: a heartbeat that just landed wins.
+        await this.workers.delete(worker.workerId, { previousSeq: entry.revision });
+      } catch {
+        continue;
+      }
+      this.logger.warn(
+        { event: "worker.expired", workerId: worker.workerId, workerHost: worker.hostname, silentMs: nowMs - last },
+        `worker ${worker.workerId} expired: no heartbeat for ${Math.round((nowMs - last) / 1000)} s`,
+      );
+    }
+    for (const agent of await this.listAgents()) {
+      const stale = agent.workerIds.filter((id) => !live.has(id));
+      if (stale.length > 0) await this.removeWorkersFromAgent(agent.spec?.type ?? "", new Set(stale));
+    }
+  }
+
+  private async removeWorkerFromAgents(workerId: string, types: readonly string[]): Promise<void> {
+    for (const type of types) await this.removeWorkersFromAgent(type, new Set([workerId]));
+  }
+
+  private async removeWorkersFromAgent(type: string, gone: ReadonlySet<string>): Promise<void> {
+    if (!isValidToken(type)) return;
+    let becameUnavailable = false;
+    await updateRecord(this.agents, type, AgentRecordSchema, (current) => {
+      if (!current || !current.workerIds.some((id) => gone.has(id))) return undefined;
+      const workerIds = current.workerIds.filter((id) => !gone.has(id));
+      becameUnavailable = current.available && workerIds.length === 0;
+      return { ...current, workerIds, available: workerIds.length > 0, updatedAt: timestampNow() };
+    });
+    if (becameUnavailable) {
+      this.logger.warn({ event: "agent.unavailable", agentType: type }, `agent type ${type} has no live worker`);
+    }
+  }
+
+  async listAgents(): Promise<AgentRecord[]> {
+    return this.readAll(this.agents, AgentRecordSchema, (a) => a.spec?.type ?? "");
+  }
+
+  async listWorkers(): Promise<WorkerRecord[]> {
+    return this.readAll(this.workers, WorkerRecordSchema, (w) => w.workerId);
+  }
+
+  private async readAll<Desc extends DescMessage>(kv: KV, schema: Desc, sortKey: (v: MessageShape<Desc>) => string): Promise<MessageShape<Desc>[]> {
+    const keys: string[] = [];
+    for await (const key of await kv.keys()) keys.push(key);
+    const out: MessageShape<Desc>[] = [];
+    for (const key of keys) {
+      const rec = await readRecord(kv, key, schema);
+      if (rec) out.push(rec.value);
+    }
+    return out.sort((a, b) => sortKey(a).localeCompare(sortKey(b)));
+  }
+}

@@ -1,0 +1,86 @@
+import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
+import { decodeEvent, encodeEvent, errorHeaders, wireRegistry } from "../core/codec.js";
+import { DecodeError, ErrorCode, errorMessage } from "../core/errors.js";
+import type { Logger } from "../core/logging.js";
+import type { Subjects } from "../core/subjects.js";
+import type { AgentInstances } from "./instances.js";
+
+/**
+ * Serves direct `send` requests for one agent type: `<prefix>.rpc.<type>.<key…>` in a queue group
+ * shared by the type's workers, so each request is answered by exactly one of them.
+ */
+export class RpcServer {
+  private sub: Subscription | undefined;
+  private readonly inflight = new Set<Promise<void>>();
+  private readonly abort = new AbortController();
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly subjects: Subjects,
+    private readonly instances: AgentInstances,
+    private readonly source: string,
+    private readonly logger: Logger,
+  ) {}
+
+  start(): void {
+    this.sub = this.nc.subscribe(this.subjects.rpcFilter(this.instances.type), {
+      queue: this.subjects.rpcQueue(this.instances.type),
+      callback: (err, msg) => {
+        if (err) {
+          this.logger.warn({ event: "rpc.subscription_error", err: errorMessage(err) }, "rpc subscription error");
+          return;
+        }
+        const task = this.handle(msg).finally(() => this.inflight.delete(task));
+        this.inflight.add(task);
+      },
+    });
+  }
+
+  private async handle(msg: Msg): Promise<void> {
+    const target = this.subjects.parseRpc(msg.subject);
+    if (!target || target.key.split(".").some((t) => !/^[A-Za-z0-9_-]{1,64}$/.test(t))) {
+      this.reject(msg, ErrorCode.InvalidId, `invalid agent key in ${msg.subject}`);
+      return;
+    }
+    let decoded;
+    try {
+      decoded = decodeEvent(msg);
+    } catch (err) {
+      this.reject(msg, err instanceof DecodeError ? err.code : ErrorCode.InvalidMessage, errorMessage(err));
+      return;
+    }
+    try {
+      const response = await this.instances.deliver(target.key, decoded.message, {
+        topic: undefined,
+        eventId: decoded.attributes.id,
+        deliveryCount: 1,
+        signal: this.abort.signal,
+      });
+      if (!response) {
+        this.reject(msg, ErrorCode.HandlerFailed, `${this.instances.type} returned no response to ${decoded.attributes.type}`);
+        return;
+      }
+      const schema = wireRegistry.getMessage(response.$typeName);
+      if (!schema) throw new Error(`response type ${response.$typeName} is not a switchboard.v1 message`);
+      const event = encodeEvent(schema, response, { source: this.source });
+      msg.respond(event.data, { headers: event.headers });
+    } catch (err) {
+      this.reject(msg, ErrorCode.HandlerFailed, `${this.instances.type} failed: ${errorMessage(err)}`);
+    }
+  }
+
+  private reject(msg: Msg, code: string, message: string): void {
+    this.logger.warn({ event: "rpc.rejected", agentType: this.instances.type, reason: code, err: message }, "rpc request rejected");
+    msg.respond(new Uint8Array(0), { headers: errorHeaders(code, message) });
+  }
+
+  /** Stops taking requests, then waits for those in flight to be answered. */
+  async close(): Promise<void> {
+    if (this.sub && !this.sub.isClosed()) await this.sub.drain();
+    await Promise.allSettled(this.inflight);
+  }
+
+  abortInflight(): void {
+    this.abort.abort();
+  }
+}

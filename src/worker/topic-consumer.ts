@@ -1,0 +1,154 @@
+import { AckPolicy, DeliverPolicy, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
+import { create } from "@bufbuild/protobuf";
+import { decodeEvent } from "../core/codec.js";
+import { DecodeError, ErrorCode, errorMessage } from "../core/errors.js";
+import type { TopicId } from "../core/ids.js";
+import type { Logger } from "../core/logging.js";
+import { TopicType, type Subjects } from "../core/subjects.js";
+import { ErrorEventSchema } from "../gen/switchboard/v1/conversation_pb.js";
+import type { AgentRuntime } from "./agent.js";
+import type { AgentInstances } from "./instances.js";
+
+export interface TopicConsumerOptions {
+  /** Messages handled at once by this worker for this subscription. */
+  readonly concurrency: number;
+  /** Deliveries before a failing message is given up on. */
+  readonly maxDeliver: number;
+  /** How long the server waits for an ack before redelivering to another worker. */
+  readonly ackWaitMs: number;
+}
+
+export const DEFAULT_TOPIC_CONSUMER_OPTIONS: TopicConsumerOptions = {
+  concurrency: 64,
+  maxDeliver: 5,
+  ackWaitMs: 30_000,
+};
+
+/**
+ * Binds one (agent type, topic type) subscription to its durable JetStream consumer. The consumer
+ * is shared by every worker serving the type, so load spreads across them and a message whose
+ * worker died is redelivered to another. A message is acked only after its handler finished.
+ */
+export class TopicConsumer {
+  private messages: ConsumerMessages | undefined;
+  private loop: Promise<void> | undefined;
+  private readonly inflight = new Set<Promise<void>>();
+  private stopping = false;
+  private readonly abort = new AbortController();
+
+  constructor(
+    private readonly js: JetStreamClient,
+    private readonly jsm: JetStreamManager,
+    private readonly subjects: Subjects,
+    private readonly instances: AgentInstances,
+    readonly topicType: string,
+    private readonly runtime: AgentRuntime,
+    private readonly logger: Logger,
+    private readonly options: TopicConsumerOptions = DEFAULT_TOPIC_CONSUMER_OPTIONS,
+  ) {}
+
+  get durableName(): string {
+    return this.subjects.consumer(this.instances.type, this.topicType);
+  }
+
+  async start(): Promise<void> {
+    const stream = this.subjects.eventStream;
+    // Idempotent: every worker of the type asks for the same durable consumer.
+    await this.jsm.consumers.add(stream, {
+      durable_name: this.durableName,
+      filter_subject: this.subjects.topicFilter(this.topicType),
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.New,
+      ack_wait: this.options.ackWaitMs * 1_000_000,
+      max_deliver: this.options.maxDeliver,
+      max_ack_pending: 10_000,
+    });
+    const consumer = await this.js.consumers.get(stream, this.durableName);
+    this.messages = await consumer.consume({ max_messages: this.options.concurrency });
+    this.loop = this.run(this.messages);
+  }
+
+  private async run(messages: ConsumerMessages): Promise<void> {
+    for await (const msg of messages) {
+      if (this.stopping) {
+        // Pulled but not started: hand it straight back so another worker takes it now.
+        msg.nak();
+        continue;
+      }
+      while (this.inflight.size >= this.options.concurrency) await Promise.race(this.inflight);
+      const task = this.handle(msg).finally(() => this.inflight.delete(task));
+      this.inflight.add(task);
+    }
+  }
+
+  private async handle(msg: JsMsg): Promise<void> {
+    const topic = this.subjects.parseTopic(msg.subject);
+    const log = this.logger.child({ topicType: this.topicType, seq: msg.info.streamSequence });
+    if (!topic) {
+      log.warn({ event: "message.rejected", subject: msg.subject, reason: ErrorCode.InvalidId }, "message on a subject with invalid ids; dropped");
+      msg.term("invalid subject");
+      return;
+    }
+    let decoded;
+    try {
+      decoded = decodeEvent(msg);
+    } catch (err) {
+      const code = err instanceof DecodeError ? err.code : ErrorCode.InvalidMessage;
+      log.warn({ event: "message.rejected", reason: code, session: topic.source.session, err: errorMessage(err) }, "undecodable message; dropped");
+      msg.term(code);
+      await this.tellUser(topic, "", code, `your message could not be read (${errorMessage(err)})`, `${msg.info.streamSequence}`);
+      return;
+    }
+    const keepAlive = setInterval(() => msg.working(), Math.max(1_000, this.options.ackWaitMs / 3));
+    try {
+      await this.instances.deliver(`${topic.source.user}.${topic.source.session}`, decoded.message, {
+        topic,
+        eventId: decoded.attributes.id,
+        deliveryCount: msg.info.deliveryCount,
+        signal: this.abort.signal,
+      });
+      msg.ack();
+    } catch (err) {
+      const exhausted = msg.info.deliveryCount >= this.options.maxDeliver;
+      log.warn(
+        { event: exhausted ? "message.failed" : "message.retry", agentType: this.instances.type, session: topic.source.session, deliveryCount: msg.info.deliveryCount, err: errorMessage(err) },
+        exhausted ? "handler kept failing; giving up on the message" : "handler failed; message will be redelivered",
+      );
+      if (exhausted) {
+        msg.term("handler failed");
+        const turnId = "turnId" in decoded.message && typeof decoded.message.turnId === "string" ? decoded.message.turnId : "";
+        await this.tellUser(topic, turnId, ErrorCode.HandlerFailed, `the ${this.instances.type} agent failed to handle your message`, decoded.attributes.id);
+      } else {
+        msg.nak(Math.min(5_000, 250 * 2 ** msg.info.deliveryCount));
+      }
+    } finally {
+      clearInterval(keepAlive);
+    }
+  }
+
+  /** Publishes an ErrorEvent to the user waiting on this session, if the ids allow it. */
+  private async tellUser(topic: TopicId, turnId: string, code: string, message: string, causeId: string): Promise<void> {
+    try {
+      await this.runtime.publish(
+        create(ErrorEventSchema, { sessionId: topic.source.session, user: topic.source.user, turnId, code, message }),
+        { type: TopicType.Response, source: topic.source },
+        { id: `${causeId}-${this.instances.type}-error` },
+      );
+    } catch (err) {
+      this.logger.warn({ event: "error_event.failed", session: topic.source.session, err: errorMessage(err) }, "could not tell the user about a failed message");
+    }
+  }
+
+  /** Stops pulling, then waits for in-flight handlers (they are acked as they finish). */
+  async close(): Promise<void> {
+    this.stopping = true;
+    await this.messages?.close();
+    await this.loop;
+    await Promise.allSettled(this.inflight);
+  }
+
+  /** Gives up on in-flight handlers: their messages are redelivered elsewhere. */
+  abortInflight(): void {
+    this.abort.abort();
+  }
+}

@@ -1,0 +1,229 @@
+import { hostname } from "node:os";
+import { create } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { CancelledError, errorMessage, NoRespondersError } from "../core/errors.js";
+import { newId, validateToken } from "../core/ids.js";
+import type { Logger } from "../core/logging.js";
+import type { Subjects } from "../core/subjects.js";
+import { RegisterWorkerRequestSchema } from "../gen/switchboard/v1/registry_pb.js";
+import { HostClient } from "../host/client.js";
+import type { AgentRuntime, AgentTypeDefinition } from "./agent.js";
+import { AgentInstances } from "./instances.js";
+import { RpcServer } from "./rpc-server.js";
+import { NatsAgentRuntime } from "./runtime.js";
+import { DEFAULT_TOPIC_CONSUMER_OPTIONS, TopicConsumer, type TopicConsumerOptions } from "./topic-consumer.js";
+
+export interface WorkerOptions {
+  readonly nc: NatsConnection;
+  readonly subjects: Subjects;
+  readonly logger: Logger;
+  readonly agents: readonly AgentTypeDefinition[];
+  /** Default: a fresh random id. */
+  readonly workerId?: string;
+  readonly consumer?: Partial<TopicConsumerOptions>;
+  /** How long close() waits for in-flight handlers before abandoning them to redelivery. */
+  readonly drainTimeoutMs?: number;
+}
+
+const RETRY_MS = 1_000;
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(new CancelledError("waiting"));
+    const t = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(new CancelledError("waiting"));
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+/**
+ * The agent runtime of one process: hosts agent types, binds their subscriptions to shared
+ * durable consumers, serves their RPC, registers with the host and heartbeats.
+ */
+export class Worker {
+  readonly id: string;
+  readonly runtime: AgentRuntime;
+  private readonly nc: NatsConnection;
+  private readonly subjects: Subjects;
+  private readonly logger: Logger;
+  private readonly host: HostClient;
+  private readonly instances: AgentInstances[];
+  private readonly consumers: TopicConsumer[] = [];
+  private readonly rpcServers: RpcServer[] = [];
+  private readonly lifetime = new AbortController();
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private heartbeatInflight: Promise<void> | undefined;
+  private heartbeatIntervalMs = 2_000;
+  private closing: Promise<void> | undefined;
+  private readonly done: Promise<void>;
+  private resolveDone!: () => void;
+  private readonly startedAtMs = Date.now();
+
+  constructor(private readonly options: WorkerOptions) {
+    this.id = validateToken("worker id", options.workerId ?? newId("w"));
+    this.nc = options.nc;
+    this.subjects = options.subjects;
+    this.logger = options.logger.child({ component: "worker", workerId: this.id });
+    this.host = new HostClient(this.nc, this.subjects);
+    const types = new Set<string>();
+    for (const def of options.agents) {
+      validateToken("agent type", def.spec.type);
+      if (types.has(def.spec.type)) throw new Error(`agent type ${def.spec.type} is listed twice`);
+      types.add(def.spec.type);
+    }
+    const js = jetstream(this.nc);
+    this.runtime = new NatsAgentRuntime(this.nc, js, this.subjects, `switchboard/worker/${this.id}`);
+    this.instances = options.agents.map((def) => new AgentInstances(def, this.runtime, this.logger.child({ agentType: def.spec.type })));
+    this.done = new Promise((resolve) => (this.resolveDone = resolve));
+  }
+
+  get agentTypes(): string[] {
+    return this.instances.map((i) => i.type);
+  }
+
+  /**
+   * Waits for the host's event stream, opens the agent types, binds their consumers and RPC, and
+   * registers. Rejects with CancelledError if `signal` aborts first.
+   */
+  async start(signal?: AbortSignal): Promise<void> {
+    const jsm = await jetstreamManager(this.nc);
+    await this.waitForStream(jsm, signal);
+    for (const inst of this.instances) {
+      await inst.definition.open?.({ nc: this.nc, subjects: this.subjects, logger: this.logger.child({ agentType: inst.type }), signal: this.lifetime.signal });
+    }
+    const js = jetstream(this.nc);
+    const consumerOptions = { ...DEFAULT_TOPIC_CONSUMER_OPTIONS, ...this.options.consumer };
+    for (const inst of this.instances) {
+      for (const topicType of new Set(inst.definition.spec.subscriptions)) {
+        const consumer = new TopicConsumer(js, jsm, this.subjects, inst, topicType, this.runtime, this.logger.child({ agentType: inst.type }), consumerOptions);
+        await consumer.start();
+        this.consumers.push(consumer);
+      }
+      const rpc = new RpcServer(this.nc, this.subjects, inst, `switchboard/worker/${this.id}`, this.logger);
+      rpc.start();
+      this.rpcServers.push(rpc);
+    }
+    // Registering last means the router never sends work before this worker consumes it.
+    await this.register(signal);
+    this.scheduleHeartbeat();
+    this.logger.info({ event: "worker.started", agentTypes: this.agentTypes }, "worker started");
+  }
+
+  private async waitForStream(jsm: JetStreamManager, signal?: AbortSignal): Promise<void> {
+    let warned = false;
+    for (;;) {
+      try {
+        await jsm.streams.info(this.subjects.eventStream);
+        return;
+      } catch (err) {
+        if (!warned) {
+          this.logger.warn({ event: "worker.waiting_for_host", stream: this.subjects.eventStream, err: errorMessage(err) }, "event stream not found yet; waiting for a host to create it");
+          warned = true;
+        }
+      }
+      await sleep(RETRY_MS, signal);
+    }
+  }
+
+  private async register(signal?: AbortSignal): Promise<void> {
+    const request = create(RegisterWorkerRequestSchema, {
+      workerId: this.id,
+      hostname: hostname(),
+      pid: process.pid,
+      agentTypes: this.instances.map((i) => i.definition.spec),
+      startedAt: timestampFromMs(this.startedAtMs),
+    });
+    let warned = false;
+    for (;;) {
+      try {
+        const res = await this.host.register(request, signal ? { signal } : {});
+        this.heartbeatIntervalMs = res.heartbeatIntervalMs > 0 ? res.heartbeatIntervalMs : this.heartbeatIntervalMs;
+        return;
+      } catch (err) {
+        if (err instanceof CancelledError) throw err;
+        if (!warned) {
+          this.logger.warn({ event: "worker.waiting_for_host", err: errorMessage(err) }, "cannot register yet; retrying");
+          warned = true;
+        }
+        if (!(err instanceof NoRespondersError)) this.logger.debug({ err: errorMessage(err) }, "register failed");
+      }
+      await sleep(RETRY_MS, signal);
+    }
+  }
+
+  private scheduleHeartbeat(): void {
+    this.heartbeatTimer = setTimeout(() => {
+      this.heartbeatInflight = this.heartbeat().finally(() => {
+        this.heartbeatInflight = undefined;
+        if (!this.closing) this.scheduleHeartbeat();
+      });
+    }, this.heartbeatIntervalMs);
+  }
+
+  private async heartbeat(): Promise<void> {
+    try {
+      const known = await this.host.heartbeat(this.id, { timeoutMs: this.heartbeatIntervalMs, signal: this.lifetime.signal });
+      if (!known && !this.closing) {
+        this.logger.warn({ event: "worker.reregister" }, "host had expired this worker; registering again");
+        await this.register(this.lifetime.signal);
+      }
+    } catch (err) {
+      if (err instanceof CancelledError) return;
+      this.logger.warn({ event: "worker.heartbeat_failed", err: errorMessage(err) }, "heartbeat failed");
+    }
+  }
+
+  /**
+   * Graceful stop: take no new messages, finish those in flight (up to `drainTimeoutMs`, after which
+   * they are left to be redelivered elsewhere), deregister, close agent types. Idempotent.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    this.logger.info({ event: "worker.stopping" }, "worker stopping: finishing in-flight messages");
+    if (this.heartbeatTimer) clearTimeout(this.heartbeatTimer);
+    const drain = Promise.all([...this.consumers.map((c) => c.close()), ...this.rpcServers.map((r) => r.close())]);
+    const limit = this.options.drainTimeoutMs ?? 30_000;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = await Promise.race([
+      drain.then(() => false),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), limit))),
+    ]);
+    clearTimeout(timer);
+    if (timedOut) {
+      this.logger.warn({ event: "worker.drain_timeout", timeoutMs: limit }, "in-flight messages did not finish; leaving them to be redelivered");
+      for (const c of this.consumers) c.abortInflight();
+      for (const r of this.rpcServers) r.abortInflight();
+    }
+    this.lifetime.abort();
+    await this.heartbeatInflight;
+    try {
+      if (!this.nc.isClosed()) await this.host.deregister(this.id, { timeoutMs: 2_000 });
+    } catch (err) {
+      this.logger.warn({ event: "worker.deregister_failed", err: errorMessage(err) }, "could not deregister; the host will expire this worker");
+    }
+    for (const inst of this.instances) await inst.definition.close?.();
+    this.logger.info({ event: "worker.stopped" }, "worker stopped");
+    this.resolveDone();
+  }
+
+  /** Resolves once the worker has stopped. */
+  closed(): Promise<void> {
+    return this.done;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
