@@ -88,7 +88,7 @@ function requireHeader(h: MsgHdrs | undefined, name: string): string {
 export function decodeEvent(msg: RawMessage): DecodedEvent {
   const type = requireHeader(msg.headers, CloudEventHeader.Type);
   const id = requireHeader(msg.headers, CloudEventHeader.Id);
-  const contentType = msg.headers?.get(CloudEventHeader.DataContentType) ?? PROTOBUF_CONTENT_TYPE;
+  const contentType = msg.headers?.get(CloudEventHeader.DataContentType) || PROTOBUF_CONTENT_TYPE;
   if (contentType !== PROTOBUF_CONTENT_TYPE) {
     throw new DecodeError(ErrorCode.InvalidMessage, `unsupported ce-datacontenttype ${JSON.stringify(contentType)}: only ${PROTOBUF_CONTENT_TYPE} is accepted`);
   }

@@ -23,7 +23,13 @@ function isRevisionConflict(err: unknown): boolean {
   return /wrong last sequence|key exists/i.test(errorMessage(err));
 }
 
-const MAX_ATTEMPTS = 20;
+const MAX_ATTEMPTS = 50;
+
+/** Jittered, growing pause so that writers contending for one key spread out. */
+function backoff(attempt: number): Promise<void> {
+  const ceiling = Math.min(250, 5 * 2 ** Math.min(attempt, 6));
+  return new Promise((resolve) => setTimeout(resolve, Math.random() * ceiling));
+}
 
 /**
  * Read-modify-write with optimistic concurrency: `mutate` gets the current value (or undefined) and
@@ -50,6 +56,7 @@ export async function updateRecord<Desc extends DescMessage>(
     } catch (err) {
       if (!isRevisionConflict(err)) throw err;
     }
+    await backoff(attempt);
   }
   throw new SwitchboardError(ErrorCode.Remote, `gave up updating ${key} after ${MAX_ATTEMPTS} conflicting writes`);
 }

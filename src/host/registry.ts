@@ -4,6 +4,7 @@ import type { KV } from "@nats-io/kv";
 import { encodeBody } from "../core/codec.js";
 import { readRecord, updateRecord } from "../core/kv-records.js";
 import { isValidToken } from "../core/ids.js";
+import { KeyedQueue } from "../core/keyed-queue.js";
 import type { Logger } from "../core/logging.js";
 import { InvalidIdError } from "../core/errors.js";
 import {
@@ -20,6 +21,9 @@ import {
  * types in `agents`; every change is a compare-and-set so several hosts can serve at once.
  */
 export class Registry {
+  /** Updates to one agent type from this host go one at a time; CAS handles other hosts. */
+  private readonly agentUpdates = new KeyedQueue();
+
   constructor(
     private readonly agents: KV,
     private readonly workers: KV,
@@ -48,7 +52,7 @@ export class Registry {
     for (const spec of request.agentTypes) {
       let isNew = false;
       let specChanged = false;
-      await updateRecord(this.agents, spec.type, AgentRecordSchema, (current) => {
+      await this.updateAgent(spec.type, (current) => {
         isNew = current === undefined;
         specChanged = current?.spec !== undefined && !equals(AgentTypeSpecSchema, current.spec, spec);
         const workerIds = new Set(current?.workerIds ?? []);
@@ -123,7 +127,7 @@ export class Registry {
   private async removeWorkersFromAgent(type: string, gone: ReadonlySet<string>): Promise<void> {
     if (!isValidToken(type)) return;
     let becameUnavailable = false;
-    await updateRecord(this.agents, type, AgentRecordSchema, (current) => {
+    await this.updateAgent(type, (current) => {
       if (!current || !current.workerIds.some((id) => gone.has(id))) return undefined;
       const workerIds = current.workerIds.filter((id) => !gone.has(id));
       becameUnavailable = current.available && workerIds.length === 0;
@@ -132,6 +136,10 @@ export class Registry {
     if (becameUnavailable) {
       this.logger.warn({ event: "agent.unavailable", agentType: type }, `agent type ${type} has no live worker`);
     }
+  }
+
+  private updateAgent(type: string, mutate: (current: AgentRecord | undefined) => AgentRecord | undefined): Promise<AgentRecord | undefined> {
+    return this.agentUpdates.run(type, () => updateRecord(this.agents, type, AgentRecordSchema, mutate));
   }
 
   async listAgents(): Promise<AgentRecord[]> {

@@ -86,7 +86,8 @@ export class TopicConsumer {
     const log = this.logger.child({ topicType: this.topicType, seq: msg.info.streamSequence });
     if (!topic) {
       log.warn({ event: "message.rejected", subject: msg.subject, reason: ErrorCode.InvalidId }, "message on a subject with invalid ids; dropped");
-      msg.term("invalid subject");
+      // No reason string: nats-server 2.9 does not recognise "+TERM <reason>" and would redeliver.
+      msg.term();
       return;
     }
     let decoded;
@@ -95,7 +96,7 @@ export class TopicConsumer {
     } catch (err) {
       const code = err instanceof DecodeError ? err.code : ErrorCode.InvalidMessage;
       log.warn({ event: "message.rejected", reason: code, session: topic.source.session, err: errorMessage(err) }, "undecodable message; dropped");
-      msg.term(code);
+      msg.term();
       await this.tellUser(topic, "", code, `your message could not be read (${errorMessage(err)})`, `${msg.info.streamSequence}`);
       return;
     }
@@ -115,7 +116,7 @@ export class TopicConsumer {
         exhausted ? "handler kept failing; giving up on the message" : "handler failed; message will be redelivered",
       );
       if (exhausted) {
-        msg.term("handler failed");
+        msg.term();
         const turnId = "turnId" in decoded.message && typeof decoded.message.turnId === "string" ? decoded.message.turnId : "";
         await this.tellUser(topic, turnId, ErrorCode.HandlerFailed, `the ${this.instances.type} agent failed to handle your message`, decoded.attributes.id);
       } else {

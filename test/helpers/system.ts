@@ -1,0 +1,78 @@
+import type { NatsConnection } from "@nats-io/transport-node";
+import { builtinAgents } from "../../src/agents/builtin.js";
+import { createLogger, type Logger } from "../../src/core/logging.js";
+import { Subjects } from "../../src/core/subjects.js";
+import { Host } from "../../src/host/host.js";
+import { HostClient } from "../../src/host/client.js";
+import type { AgentTypeDefinition } from "../../src/worker/agent.js";
+import { Worker, type WorkerOptions } from "../../src/worker/worker.js";
+import { TestNatsServer } from "./nats-server.js";
+
+export const subjects = new Subjects("sb");
+
+export function testLogger(): Logger {
+  return createLogger("test", { level: process.env["TEST_LOG_LEVEL"] ?? "silent", pretty: false });
+}
+
+/** Polls until `check` returns a value other than undefined/false, or fails after `timeoutMs`. */
+export async function eventually<T>(check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 10_000, what = "condition"): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v !== undefined && v !== false) return v;
+    } catch (err) {
+      lastError = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${lastError ? `: ${String(lastError)}` : ""}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/**
+ * A real server plus in-process hosts and workers, everything closed by `close()`. Tests that need
+ * separate processes use the CLI helper instead.
+ */
+export class TestSystem {
+  readonly closers: (() => Promise<unknown>)[] = [];
+  readonly logger = testLogger();
+
+  private constructor(readonly server: TestNatsServer) {}
+
+  static async start(): Promise<TestSystem> {
+    return new TestSystem(await TestNatsServer.start());
+  }
+
+  async connect(name = "test"): Promise<NatsConnection> {
+    const nc = await this.server.connect(name);
+    this.closers.push(() => nc.close());
+    return nc;
+  }
+
+  async startHost(options: { workerTtlMs?: number; heartbeatIntervalMs?: number } = {}): Promise<Host> {
+    const nc = await this.connect("host");
+    const host = new Host({ nc, subjects, logger: this.logger, heartbeatIntervalMs: options.heartbeatIntervalMs ?? 200, workerTtlMs: options.workerTtlMs ?? 1_500 });
+    await host.start();
+    this.closers.push(() => host.close());
+    return host;
+  }
+
+  async startWorker(agents: readonly AgentTypeDefinition[] | readonly string[], options: Partial<WorkerOptions> = {}): Promise<Worker> {
+    const nc = await this.connect("worker");
+    const defs = typeof agents[0] === "string" ? builtinAgents(agents as readonly string[]) : (agents as readonly AgentTypeDefinition[]);
+    const worker = new Worker({ nc, subjects, logger: this.logger, agents: defs, drainTimeoutMs: 5_000, ...options });
+    await worker.start();
+    this.closers.push(() => worker.close());
+    return worker;
+  }
+
+  async hostClient(): Promise<HostClient> {
+    return new HostClient(await this.connect("admin"), subjects);
+  }
+
+  async close(): Promise<void> {
+    for (const close of this.closers.reverse()) await close().catch(() => undefined);
+    await this.server.stop();
+  }
+}

@@ -1,0 +1,45 @@
+import { describe, expect, it } from "vitest";
+import { BUILTIN_PROFILES } from "../../src/agents/builtin.js";
+import { containsEndWord } from "../../src/agents/end-word.js";
+import { KeywordClassifier } from "../../src/router/keyword-classifier.js";
+import { noAgentMessage } from "../../src/router/router-agent.js";
+
+describe("keyword classifier", () => {
+  const classifier = new KeywordClassifier();
+  classifier.setProfiles(BUILTIN_PROFILES);
+
+  it("routes on whole-word keywords, case-insensitively", () => {
+    expect(classifier.classify("I need help with my budget").agent).toBe("finance");
+    expect(classifier.classify("BUDGET approval needed").agent).toBe("finance");
+    expect(classifier.classify("Talk to HR please").agent).toBe("hr");
+    expect(classifier.classify("a question about Human   Resources").agent).toBe("hr");
+    expect(classifier.classify("An employee of mine is leaving").intent).toBe("keyword:employee");
+  });
+
+  it("does not match keywords inside other words", () => {
+    expect(classifier.classify("three people are waiting outside").agent).toBeUndefined();
+    expect(classifier.classify("budgetary").agent).toBeUndefined();
+    expect(classifier.classify("hello").agent).toBeUndefined();
+  });
+
+  it("routes nowhere when no agent type is known", () => {
+    const empty = new KeywordClassifier();
+    empty.setProfiles([]);
+    expect(empty.classify("budget").agent).toBeUndefined();
+  });
+
+  it("tells the user which agents exist when nothing fits", () => {
+    expect(noAgentMessage(BUILTIN_PROFILES)).toMatch(/hr \(Human resources\).*finance \(Finance\)/);
+    expect(noAgentMessage([])).toMatch(/No agents are available/);
+  });
+});
+
+describe("END word", () => {
+  it("matches END standing alone only", () => {
+    expect(containsEndWord("END")).toBe(true);
+    expect(containsEndWord("ok, END.")).toBe(true);
+    expect(containsEndWord("ENDING soon")).toBe(false);
+    expect(containsEndWord("the end")).toBe(false);
+    expect(containsEndWord("BACKEND")).toBe(false);
+  });
+});
