@@ -1,5 +1,5 @@
 import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
-import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
+import { JetStreamApiCodes, JetStreamApiError, type JetStreamManager } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import { decodeBody, encodeBody } from "./codec.js";
 import { errorMessage, SwitchboardError, ErrorCode } from "./errors.js";
@@ -13,6 +13,28 @@ export async function readRecord<Desc extends DescMessage>(
   const entry = await kv.get(key);
   if (!entry || entry.operation !== "PUT") return undefined;
   return { value: decodeBody(schema, entry.value), revision: entry.revision };
+}
+
+/**
+ * The keys of a bucket, read from the stream's per-subject state in one request. Used instead of
+ * `kv.keys()`, whose consumer can keep waiting while other clients write to the bucket.
+ */
+export async function bucketKeys(jsm: JetStreamManager, bucket: string): Promise<string[]> {
+  const prefix = `$KV.${bucket}.`;
+  const info = await jsm.streams.info(`KV_${bucket}`, { subjects_filter: `${prefix}>` });
+  return Object.keys(info.state.subjects ?? {})
+    .map((subject) => subject.slice(prefix.length))
+    .sort();
+}
+
+/** Every live record of a bucket (deleted keys are skipped). */
+export async function readAllRecords<Desc extends DescMessage>(jsm: JetStreamManager, kv: KV, bucket: string, schema: Desc): Promise<MessageShape<Desc>[]> {
+  const out: MessageShape<Desc>[] = [];
+  for (const key of await bucketKeys(jsm, bucket)) {
+    const rec = await readRecord(kv, key, schema);
+    if (rec) out.push(rec.value);
+  }
+  return out;
 }
 
 function isRevisionConflict(err: unknown): boolean {

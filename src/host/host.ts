@@ -1,11 +1,11 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 import { decodeBody, encodeBody, errorHeaders } from "../core/codec.js";
 import { ErrorCode, errorMessage, SwitchboardError } from "../core/errors.js";
 import { isValidToken, newId } from "../core/ids.js";
-import { readRecord } from "../core/kv-records.js";
+import { readAllRecords, readRecord } from "../core/kv-records.js";
 import type { Logger } from "../core/logging.js";
 import { HostVerb, type Subjects } from "../core/subjects.js";
 import {
@@ -55,6 +55,7 @@ export class Host {
   private readonly subjects: Subjects;
   private readonly logger: Logger;
   private buckets: Buckets | undefined;
+  private jsm: JetStreamManager | undefined;
   private registry: Registry | undefined;
   private projector: SessionProjector | undefined;
   private directory: RegistryView | undefined;
@@ -77,9 +78,10 @@ export class Host {
   async start(): Promise<void> {
     const infra = { ...DEFAULT_INFRASTRUCTURE, ...this.options.infrastructure };
     const jsm = await jetstreamManager(this.nc);
+    this.jsm = jsm;
     await ensureEventStream(jsm, this.subjects, infra);
     this.buckets = await ensureBuckets(this.nc, this.subjects, infra);
-    this.registry = new Registry(this.buckets.agents, this.buckets.workers, this.options.workerTtlMs, this.logger);
+    this.registry = new Registry(jsm, this.subjects, this.buckets.agents, this.buckets.workers, this.options.workerTtlMs, this.logger);
     this.directory = new RegistryView(this.nc, this.subjects, this.logger);
     await this.directory.start();
     this.projector = new SessionProjector(jetstream(this.nc), jsm, this.subjects, this.buckets.sessions, this.directory, this.logger, `switchboard/host/${this.id}`);
@@ -161,15 +163,9 @@ export class Host {
   }
 
   private async listSessions(limit: number): Promise<SessionRecord[]> {
-    const buckets = this.buckets;
-    if (!buckets) return [];
-    const keys: string[] = [];
-    for await (const key of await buckets.sessions.keys()) keys.push(key);
-    const records: SessionRecord[] = [];
-    for (const key of keys) {
-      const rec = await readRecord(buckets.sessions, key, SessionRecordSchema);
-      if (rec) records.push(rec.value);
-    }
+    const { buckets, jsm } = this;
+    if (!buckets || !jsm) return [];
+    const records = await readAllRecords(jsm, buckets.sessions, this.subjects.sessionsBucket, SessionRecordSchema);
     const updated = (s: SessionRecord) => (s.updatedAt ? timestampMs(s.updatedAt) : 0);
     return records.sort((a, b) => updated(b) - updated(a)).slice(0, limit);
   }

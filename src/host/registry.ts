@@ -2,7 +2,9 @@ import { create, equals, type DescMessage, type MessageShape } from "@bufbuild/p
 import { timestampMs, timestampNow } from "@bufbuild/protobuf/wkt";
 import type { KV } from "@nats-io/kv";
 import { encodeBody } from "../core/codec.js";
-import { readRecord, updateRecord } from "../core/kv-records.js";
+import { readAllRecords, readRecord, updateRecord } from "../core/kv-records.js";
+import type { Subjects } from "../core/subjects.js";
+import type { JetStreamManager } from "@nats-io/jetstream";
 import { isValidToken } from "../core/ids.js";
 import { KeyedQueue } from "../core/keyed-queue.js";
 import type { Logger } from "../core/logging.js";
@@ -25,6 +27,8 @@ export class Registry {
   private readonly agentUpdates = new KeyedQueue();
 
   constructor(
+    private readonly jsm: JetStreamManager,
+    private readonly subjects: Subjects,
     private readonly agents: KV,
     private readonly workers: KV,
     private readonly workerTtlMs: number,
@@ -143,21 +147,15 @@ export class Registry {
   }
 
   async listAgents(): Promise<AgentRecord[]> {
-    return this.readAll(this.agents, AgentRecordSchema, (a) => a.spec?.type ?? "");
+    return this.readAll(this.agents, this.subjects.agentsBucket, AgentRecordSchema, (a) => a.spec?.type ?? "");
   }
 
   async listWorkers(): Promise<WorkerRecord[]> {
-    return this.readAll(this.workers, WorkerRecordSchema, (w) => w.workerId);
+    return this.readAll(this.workers, this.subjects.workersBucket, WorkerRecordSchema, (w) => w.workerId);
   }
 
-  private async readAll<Desc extends DescMessage>(kv: KV, schema: Desc, sortKey: (v: MessageShape<Desc>) => string): Promise<MessageShape<Desc>[]> {
-    const keys: string[] = [];
-    for await (const key of await kv.keys()) keys.push(key);
-    const out: MessageShape<Desc>[] = [];
-    for (const key of keys) {
-      const rec = await readRecord(kv, key, schema);
-      if (rec) out.push(rec.value);
-    }
-    return out.sort((a, b) => sortKey(a).localeCompare(sortKey(b)));
+  private async readAll<Desc extends DescMessage>(kv: KV, bucket: string, schema: Desc, sortKey: (v: MessageShape<Desc>) => string): Promise<MessageShape<Desc>[]> {
+    const records = await readAllRecords(this.jsm, kv, bucket, schema);
+    return records.sort((a, b) => sortKey(a).localeCompare(sortKey(b)));
   }
 }

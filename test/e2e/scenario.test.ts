@@ -121,7 +121,7 @@ describe("end to end: `switchboard up`", () => {
     up.write("Where did all the money go?");
     up.write("END");
     up.endInput();
-    expect(await up.exited).toBe(0);
+    expect(await up.exited, up.stderr).toBe(0);
     expect(up.events.map((e) => e["event"])).toEqual(["routed", "reply", "ended"]);
     expect(up.stderr).toContain("Switchboard is up");
     // The worker it started deregistered on the way out; a fresh host answers with no workers.
