@@ -1,0 +1,138 @@
+/**
+ * Measures classification latency and router memory with 50 registered agent types: the real
+ * profiles plus synthetic ones for other common workplace services.
+ *
+ *   npx tsx scripts/bench-routing.ts [--profiles FILE] [--requests N] [--out FILE]
+ *
+ * Prints setProfiles time, classify p50/p99/max over N requests (default 5000) with the default
+ * word-similarity cache and with the cache disabled (every word computed afresh, the worst case),
+ * and the process RSS; with --out, also writes them as JSON.
+ */
+import { readFileSync, writeFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { performance } from "node:perf_hooks";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import type { RoutingProfile } from "../src/router/classifier.js";
+import { HybridClassifier } from "../src/router/hybrid/index.js";
+
+const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const { values } = parseArgs({
+  options: {
+    profiles: { type: "string", default: resolve(repoRoot, "../shared/routing/profiles.json") },
+    requests: { type: "string", default: "5000" },
+    out: { type: "string" },
+  },
+});
+
+const AGENT_TYPES = 50;
+
+type Synthetic = readonly [type: string, description: string, keywords: readonly string[], examples: readonly string[]];
+
+const SYNTHETIC: readonly Synthetic[] = [
+  ["it-support", "IT support: laptops and computers, software installation, passwords and accounts, VPN and network access, printers, email problems.", ["it", "helpdesk", "computer"], ["My laptop will not turn on", "I forgot my password", "The printer on my floor is jammed", "I cannot connect to the VPN from home"]],
+  ["legal", "Legal: contracts and agreements, NDAs, compliance with laws and regulations, intellectual property, disputes and litigation.", ["legal", "lawyer", "contract review"], ["Can legal review this supplier agreement?", "Do we need an NDA before the demo?", "Is this logo a trademark issue?", "We received a letter from a lawyer"]],
+  ["facilities", "Facilities: office buildings, meeting rooms, desks, heating and air conditioning, cleaning, repairs, parking and kitchens.", ["facilities", "office", "building"], ["The heating is not working in room 4", "Can I get a standing desk?", "The kitchen sink is leaking", "Where can visitors park?"]],
+  ["travel", "Business travel: booking flights, trains and hotels, travel policy, visas, itineraries and changes to trips.", ["travel", "flight", "hotel"], ["Book me a flight to Berlin next Tuesday", "Which hotels are approved in London?", "Do I need a visa for the trip to India?", "My train was cancelled, what now?"]],
+  ["procurement", "Procurement: buying goods and services, choosing suppliers, requests for quotes, tenders, vendor contracts and catalogues.", ["procurement", "purchasing", "quote"], ["I need to buy ten new monitors", "Can we get quotes from three suppliers?", "Who runs the tender for cleaning services?", "Is this vendor on the approved list?"]],
+  ["security", "Information security: phishing, suspicious emails, malware, data breaches, access badges, security incidents and policies.", ["security", "phishing", "breach"], ["I clicked a link in a suspicious email", "My badge stopped working at the door", "I think my account was hacked", "How do I report a security incident?"]],
+  ["marketing", "Marketing: campaigns, brand guidelines, social media, website content, events, press releases and advertising.", ["marketing", "campaign", "brand"], ["Where are the brand guidelines?", "Can we post this on our social media?", "When does the spring campaign launch?", "I need the logo in high resolution"]],
+  ["sales", "Sales: leads, customer deals, pricing and discounts, quotes for customers, pipeline, CRM and sales targets.", ["sales", "deal", "crm"], ["What discount can I offer this customer?", "Update the deal stage in the CRM", "How is the pipeline looking this quarter?", "I have a new lead from the trade show"]],
+  ["customer-support", "Customer support: customer complaints, support tickets, refunds to customers, service outages affecting customers and escalations.", ["support ticket", "customer complaint", "escalation"], ["A customer is asking for a refund", "Escalate ticket 4411 please", "Several customers report the app is down", "How do I reply to an angry customer?"]],
+  ["engineering", "Software engineering: code reviews, deployments, bugs in our product, build pipelines, repositories and technical design.", ["engineering", "deploy", "bug"], ["The build pipeline is failing on main", "Who can review my pull request?", "Deploy the hotfix to production", "There is a bug in the checkout page"]],
+  ["data", "Data and analytics: dashboards, reports from the data warehouse, SQL queries, metrics definitions and data access.", ["analytics", "dashboard", "data warehouse"], ["The sales dashboard shows no data since Monday", "Can I get access to the warehouse?", "How is monthly active users defined?", "I need a report of signups by country"]],
+  ["learning", "Learning and development: training courses, certifications, conferences for learning, mentoring and career development.", ["training", "course", "learning"], ["Is there a course on public speaking?", "Will the company pay for my certification?", "How do I find a mentor?", "What training is mandatory this year?"]],
+  ["recruiting", "Recruiting: open positions, job descriptions, interviews, candidates, referrals and job offers.", ["recruiting", "interview", "candidate"], ["Schedule an interview with the candidate", "Can you post the job opening?", "How many applicants do we have?", "The candidate accepted our offer"]],
+  ["payroll", "Payroll administration: running payroll, salary payments, tax withholding, pay slips and bank details for salary.", ["payroll", "salary", "tax withholding"], ["When is salary paid this month?", "My bank details changed", "Why was more tax withheld this month?", "I need a copy of my pay slip"]],
+  ["health-safety", "Health and safety: workplace accidents, first aid, fire drills, ergonomics, hazards and safety training.", ["safety", "accident", "first aid"], ["Someone slipped on the stairs", "When is the next fire drill?", "Where is the first aid kit?", "My chair gives me back pain"]],
+  ["communications", "Internal communications: company announcements, newsletters, intranet pages and all-hands meetings.", ["announcement", "newsletter", "intranet"], ["Can we announce the new office in the newsletter?", "Who updates the intranet page?", "When is the next all-hands?", "Please share this news with all staff"]],
+  ["events", "Events: organising team events, offsites, parties, catering, venues and conference attendance logistics.", ["event", "offsite", "party"], ["Plan the team offsite in May", "We need catering for 40 people", "Find a venue for the summer party", "Who organises the holiday party?"]],
+  ["mailroom", "Mailroom and shipping: parcels, couriers, postage, deliveries to the office and sending packages.", ["parcel", "courier", "shipping"], ["Has my parcel arrived?", "Send this package to our Paris office", "Book a courier for tomorrow", "How much postage for a letter to Japan?"]],
+  ["fleet", "Company vehicles: car leasing, fuel cards, vehicle maintenance, mileage and car insurance.", ["company car", "fuel card", "lease"], ["My company car needs a service", "I lost my fuel card", "How do I log business mileage?", "When does my car lease end?"]],
+  ["privacy", "Data protection and privacy: personal data, GDPR requests, consent, retention and privacy notices.", ["privacy", "gdpr", "personal data"], ["A customer wants all their data deleted", "Can we store this personal data in the US?", "How long do we keep CVs?", "Update the privacy notice"]],
+  ["tax", "Corporate tax: VAT, sales tax, tax filings, transfer pricing and tax questions for the company.", ["vat", "tax", "tax filing"], ["Do we charge VAT to customers in Norway?", "When is the corporate tax return due?", "Is this service VAT exempt?", "Transfer pricing for the German subsidiary"]],
+  ["treasury", "Treasury: bank accounts of the company, cash management, foreign exchange, loans and investments.", ["treasury", "cash", "bank account"], ["Open a new bank account in Singapore", "What is our cash position today?", "Hedge the dollar exposure", "Move surplus cash to a deposit"]],
+  ["audit", "Internal audit: audits, controls testing, audit findings, evidence requests and risk assessments.", ["audit", "auditor", "controls"], ["The auditors need evidence for access reviews", "When does the annual audit start?", "Close the audit finding on backups", "Update the risk assessment"]],
+  ["product", "Product management: roadmap, feature requests, product specifications, releases and customer feedback on features.", ["roadmap", "feature request", "product"], ["Is dark mode on the roadmap?", "A customer asked for single sign-on", "When is the next release?", "Write a spec for the export feature"]],
+  ["design", "Design: user interface design, mockups, prototypes, design system, illustrations and user research.", ["design", "mockup", "ux"], ["Can design make a mockup of the new page?", "Where is the icon library?", "I need an illustration for the blog", "Schedule a usability test"]],
+  ["research", "Research: scientific research projects, experiments, papers, grants and lab equipment.", ["research", "experiment", "grant"], ["Apply for the innovation grant", "Book time on the lab microscope", "Review my paper draft", "The experiment results look odd"]],
+  ["investor-relations", "Investor relations: shareholders, earnings calls, annual reports for investors and analyst questions.", ["investor", "shareholder", "earnings call"], ["An analyst asked about our guidance", "When is the earnings call?", "Prepare the shareholder letter", "How many shares are outstanding?"]],
+  ["partnerships", "Partnerships: partner programs, resellers, alliances, co-marketing and integration partners.", ["partner", "reseller", "alliance"], ["A reseller wants to join our program", "Set up a co-marketing plan with our partner", "Who manages the cloud alliance?", "New integration partner onboarding"]],
+  ["quality", "Quality assurance: testing, test plans, defects, quality standards and ISO certification.", ["quality", "qa", "iso"], ["Write a test plan for the release", "We found a defect in batch 12", "Are we ISO 9001 certified?", "Run the regression tests"]],
+  ["manufacturing", "Manufacturing: production lines, factories, machines on the shop floor, output and downtime.", ["production", "factory", "manufacturing"], ["Line 3 stopped again", "What was yesterday's output?", "Schedule maintenance for the press", "We need more shifts at the plant"]],
+  ["logistics", "Logistics and supply chain: warehouses, inventory, stock levels, freight, shipments to customers and delivery times.", ["logistics", "inventory", "warehouse"], ["How much stock do we have of item 42?", "The freight from Shanghai is delayed", "Reorder packaging materials", "When will the order ship to the customer?"]],
+  ["sustainability", "Sustainability: carbon emissions, energy use, recycling, environmental reporting and green initiatives.", ["sustainability", "carbon", "emissions"], ["What are our carbon emissions this year?", "Can we add recycling bins?", "Report on energy use for the ESG report", "Switch the office to green electricity"]],
+  ["diversity", "Diversity, equity and inclusion: employee resource groups, inclusive hiring, accessibility and equal opportunity.", ["diversity", "inclusion", "accessibility"], ["How do I join the women in tech group?", "Is the new office wheelchair accessible?", "Training on unconscious bias", "Celebrate pride month"]],
+  ["wellbeing", "Wellbeing: mental health support, employee assistance program, gym membership, stress and work-life balance.", ["wellbeing", "mental health", "gym"], ["I feel burned out lately", "Is there a gym discount?", "How do I reach the employee assistance program?", "Tips for managing stress"]],
+  ["benefits-admin", "Benefits administration: pension plans, retirement savings, company shares for employees, life insurance enrolment.", ["pension", "retirement", "stock options"], ["How much does the company add to my pension?", "When do my stock options vest?", "Enrol me in life insurance", "Change my retirement contribution"]],
+  ["translation", "Translation and localisation: translating documents, websites and software into other languages.", ["translation", "localisation", "translate"], ["Translate this contract into German", "Localise the app for Brazil", "Who checks the French website copy?", "We need subtitles in Spanish"]],
+  ["print-shop", "Print and copy services: printing brochures, business cards, posters and large print jobs.", ["print shop", "business cards", "brochure"], ["Order 500 business cards", "Print posters for the fair", "Can you bind these reports?", "Reprint the brochure with the new address"]],
+  ["reception", "Reception: visitors, guest registration, visitor badges, deliveries at the front desk and lost and found.", ["reception", "visitor", "front desk"], ["I have a visitor arriving at ten", "Register a guest for tomorrow", "Did anyone hand in a lost umbrella?", "The front desk has a parcel for me"]],
+  ["catering", "Catering: canteen menus, lunch orders, dietary requirements, coffee and snacks for meetings.", ["canteen", "catering", "lunch"], ["What is on the canteen menu today?", "Order lunch for the board meeting", "Is there a vegan option?", "Can we get snacks for the workshop?"]],
+  ["records", "Records management: archiving documents, retention schedules, document storage and shredding.", ["archive", "records", "shredding"], ["Where are the 2015 contracts archived?", "How long must we keep invoices?", "Book the shredding service", "Scan these files into the archive"]],
+  ["risk", "Enterprise risk management: risk registers, business continuity, crisis management and insurance of company assets.", ["risk", "business continuity", "crisis"], ["Update the risk register", "Do we have a business continuity plan?", "What happens if the data center floods?", "Is our warehouse insured?"]],
+  ["ethics", "Ethics and compliance hotline: whistleblowing, bribery, conflicts of interest, gifts and the code of ethics.", ["ethics", "whistleblower", "bribery"], ["A supplier offered me a gift", "I want to report fraud anonymously", "Is this a conflict of interest?", "Where is the code of ethics?"]],
+  ["cloud-ops", "Cloud operations: servers, cloud accounts, infrastructure, uptime, monitoring alerts and on-call.", ["cloud", "server", "on-call"], ["The server is out of disk space", "Create a new cloud account for the team", "Who is on call tonight?", "We got a monitoring alert for latency"]],
+  ["telecom", "Telephony and mobile: company phones, mobile plans, SIM cards, desk phones and conference call lines.", ["phone", "mobile", "sim card"], ["My company phone screen cracked", "I need a new SIM card", "Increase my roaming data plan", "The desk phone has no dial tone"]],
+  ["relocation", "Relocation: moving employees between countries, housing, relocation allowances and immigration.", ["relocation", "immigration", "housing"], ["I am moving to the Dublin office", "Help finding an apartment in Zurich", "What relocation allowance do I get?", "Work permit for my family"]],
+  ["board", "Board and corporate secretary: board meetings, minutes, resolutions, governance and company registrations.", ["board", "governance", "minutes"], ["Draft the minutes of the board meeting", "When is the next board meeting?", "File the annual return with the registry", "Sign the written resolution"]],
+  ["pr", "Public relations: media enquiries, journalists, interviews with the press and crisis communication.", ["press", "media", "journalist"], ["A journalist called about the layoffs", "Can our CEO do a podcast interview?", "Prepare a statement for the media", "Monitor press coverage of the launch"]],
+  ["grants", "Government grants and subsidies: funding applications, eligibility, subsidy reporting and R&D tax credits.", ["subsidy", "government funding", "tax credit"], ["Are we eligible for the R&D tax credit?", "Apply for the regional innovation subsidy", "Report on the EU grant spending", "Deadline for the funding application"]],
+];
+
+function syntheticProfiles(count: number): RoutingProfile[] {
+  return SYNTHETIC.slice(0, count).map(([type, description, keywords, examples]) => ({ type, description, keywords, examples }));
+}
+
+/** Requests drawn from every profile's examples and light rewrites, plus unrelated chatter. */
+function requestsFor(profiles: readonly RoutingProfile[], n: number): string[] {
+  const pool = profiles.flatMap((p) => [...p.examples, `question about ${p.description.split(":")[0] ?? p.type}`]);
+  const chatter = ["hello there", "what time is it", "tell me something funny", "thanks, that is all", "who won the match last night"];
+  const all = [...pool, ...chatter];
+  return Array.from({ length: n }, (_, i) => all[(i * 7919) % all.length]!);
+}
+
+function percentile(sorted: readonly number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? 0;
+}
+
+const real = JSON.parse(readFileSync(values.profiles, "utf8")) as RoutingProfile[];
+const profiles = [...real, ...syntheticProfiles(AGENT_TYPES - real.length)];
+const requests = requestsFor(profiles, Number(values.requests));
+
+function measure(classifier: HybridClassifier): { p50: number; p99: number; max: number } {
+  for (const text of requests.slice(0, 200)) classifier.classify(text);
+  const times: number[] = [];
+  for (const text of requests) {
+    const start = performance.now();
+    classifier.classify(text);
+    times.push(performance.now() - start);
+  }
+  times.sort((a, b) => a - b);
+  const round = (x: number): number => Number(x.toFixed(4));
+  return { p50: round(percentile(times, 0.5)), p99: round(percentile(times, 0.99)), max: round(times.at(-1) ?? 0) };
+}
+
+const loadStart = performance.now();
+const classifier = new HybridClassifier();
+const loadMs = performance.now() - loadStart;
+const indexStart = performance.now();
+classifier.setProfiles(profiles);
+const setProfilesMs = performance.now() - indexStart;
+const uncachedClassifier = new HybridClassifier({ similarityCacheBytes: 0 });
+uncachedClassifier.setProfiles(profiles);
+
+const uncached = measure(uncachedClassifier);
+const cached = measure(classifier);
+const result = {
+  agentTypes: profiles.length,
+  requests: requests.length,
+  loadMs: Number(loadMs.toFixed(1)),
+  setProfilesMs: Number(setProfilesMs.toFixed(1)),
+  classifyMs: cached,
+  classifyUncachedMs: uncached,
+  rssMb: Number((process.memoryUsage().rss / 1024 / 1024).toFixed(1)),
+  node: process.version,
+};
+console.log(JSON.stringify(result, null, 2));
+if (values.out) writeFileSync(values.out, `${JSON.stringify(result, null, 2)}\n`);

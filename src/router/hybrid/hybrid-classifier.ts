@@ -1,0 +1,127 @@
+import type { Classification, Classifier, RoutingProfile, ScoredAgent } from "../classifier.js";
+import { confidence, evidence, type SignalWeights } from "./calibration.js";
+import { expandCompounds } from "./compounds.js";
+import { buildProfileIndex, type ProfileIndex } from "./profile-index.js";
+import { defaultLexicon, type Lexicon } from "./lexicon.js";
+import { SimilarityCache } from "./similarity-cache.js";
+import { frequencyWeights, type WordWeights } from "./sentence-vector.js";
+import { prepareQuery, scoreAgents, type Signals } from "./signals.js";
+import { contentTokens } from "./text.js";
+import { defaultWordVectors, type WordVectors } from "./word-vectors.js";
+
+export interface HybridClassifierOptions {
+  /** Confidence at or above which the best agent is chosen. Default 0.5. */
+  readonly threshold: number;
+  /** Contribution of each signal to the evidence; see calibration.ts. */
+  readonly weights: SignalWeights;
+  /** Slope of the evidence → confidence curve. Default 4. */
+  readonly steepness: number;
+  /** Smoothing of the word-frequency weights (a in a / (a + p(w))). Default 3e-4. */
+  readonly smoothing: number;
+  /** Share of unrelated words and text an agent's semantic floors must exceed. Default 0.85. */
+  readonly backgroundQuantile: number;
+  /** Closest profile words averaged per request word. Default 3. */
+  readonly neighbours: number;
+  /** Trust in profile words that occur only in examples. Default 1. */
+  readonly exampleWordTrust: number;
+  /** Word weight a request needs for full lexical coverage. Default 1.5. */
+  readonly minEvidence: number;
+  /** Closeness credited to a request word whose WordNet relative occurs in a profile. Default 0.2. */
+  readonly relatedCloseness: number;
+  /** Memory for cached word-to-profile similarities; 0 disables the cache. Default 8 MiB. */
+  readonly similarityCacheBytes: number;
+  /** Word vectors to use; defaults to the bundled GloVe subset, loaded once per process. */
+  readonly vectors: WordVectors;
+  /** Related-words lexicon; defaults to the bundled WordNet subset. `Lexicon.empty()` disables it. */
+  readonly lexicon: Lexicon;
+}
+
+export const DEFAULT_HYBRID_OPTIONS: Omit<HybridClassifierOptions, "vectors" | "lexicon"> = {
+  threshold: 0.5,
+  weights: { keyword: 1, lexical: 1, semantic: 3, sentence: 1.5 },
+  steepness: 4,
+  smoothing: 3e-4,
+  backgroundQuantile: 0.85,
+  neighbours: 3,
+  exampleWordTrust: 1,
+  minEvidence: 1.5,
+  relatedCloseness: 0.2,
+  similarityCacheBytes: 8 * 1024 * 1024,
+};
+
+/** One agent's signals and confidence for a request, for tools that explain a decision. */
+export interface AgentExplanation {
+  readonly agent: string;
+  readonly score: number;
+  readonly evidence: number;
+  readonly signals: Signals;
+}
+
+function intentOf(s: Signals): string {
+  if (s.keyword) return `keyword:${s.keyword.toLowerCase()}`;
+  if (s.bestPair) {
+    const [word, near] = s.bestPair;
+    if (word === near) return `lexical:${word}`;
+    return near.startsWith("~") ? `related:${word}${near}` : `semantic:${word}~${near}`;
+  }
+  return "sentence";
+}
+
+/**
+ * Offline classifier that combines declared keywords, stemmed word overlap with the profile, and
+ * similarity of GloVe word and sentence vectors into one calibrated confidence per agent type.
+ * Semantic scores are measured against how close unrelated words get to the same profile, so a
+ * single threshold works whatever the size or wording of each profile. See docs/ROUTING.md.
+ */
+export class HybridClassifier implements Classifier {
+  private readonly options: Omit<HybridClassifierOptions, "vectors" | "lexicon">;
+  private readonly vectors: WordVectors;
+  private readonly lexicon: Lexicon;
+  private readonly weights: WordWeights;
+  private index: ProfileIndex | undefined;
+  private cache = new SimilarityCache(0, 0);
+
+  constructor(options: Partial<HybridClassifierOptions> = {}) {
+    const { vectors, lexicon, ...rest } = options;
+    this.options = { ...DEFAULT_HYBRID_OPTIONS, ...rest };
+    if (!(this.options.threshold > 0 && this.options.threshold < 1)) throw new RangeError("threshold must be between 0 and 1");
+    if (!Number.isInteger(this.options.neighbours) || this.options.neighbours < 1) throw new RangeError("neighbours must be a positive integer");
+    this.vectors = vectors ?? defaultWordVectors();
+    this.lexicon = lexicon ?? defaultLexicon();
+    this.weights = frequencyWeights(this.vectors, this.options.smoothing);
+  }
+
+  get threshold(): number {
+    return this.options.threshold;
+  }
+
+  setProfiles(profiles: readonly RoutingProfile[]): void {
+    const index = buildProfileIndex(profiles, this.vectors, this.weights, this.options);
+    this.index = index;
+    this.cache = new SimilarityCache(this.options.similarityCacheBytes, index.vocabularyWords.length);
+  }
+
+  /** Every agent's signals for a request, best first. */
+  explain(text: string): AgentExplanation[] {
+    const index = this.index;
+    if (!index || index.agents.length === 0) return [];
+    const tokens = expandCompounds(contentTokens(text), this.vectors);
+    const query = prepareQuery(text, tokens, index, this.vectors, this.weights, this.lexicon, this.cache);
+    return scoreAgents(query, index, this.options)
+      .map((signals, a) => {
+        const e = evidence(signals, this.options.weights);
+        return { agent: index.agents[a]?.type ?? "", score: confidence(e, this.options.steepness), evidence: e, signals };
+      })
+      .sort((a, b) => b.score - a.score);
+  }
+
+  classify(text: string): Classification {
+    const explained = this.explain(text);
+    const ranked: ScoredAgent[] = explained.map(({ agent, score }) => ({ agent, score }));
+    const best = explained[0];
+    if (!best) return { agent: undefined, score: 0, intent: "no agent types registered", ranked };
+    const intent = intentOf(best.signals);
+    if (best.score < this.options.threshold) return { agent: undefined, score: best.score, intent: `below threshold (${intent})`, ranked };
+    return { agent: best.agent, score: best.score, intent, ranked };
+  }
+}

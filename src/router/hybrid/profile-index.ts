@@ -1,0 +1,159 @@
+import type { RoutingProfile } from "../classifier.js";
+import { keywordPattern } from "../keyword-classifier.js";
+import { contentTokens, descriptionPhrases } from "./text.js";
+import { backgroundSample, quantile } from "./background.js";
+import { dot, sentenceVector, type WordWeights } from "./sentence-vector.js";
+import type { WordVectors } from "./word-vectors.js";
+
+export interface CompiledKeyword {
+  readonly keyword: string;
+  readonly pattern: RegExp;
+}
+
+/** Everything the classifier precomputes about one agent type. */
+export interface AgentIndex {
+  readonly type: string;
+  readonly keywords: readonly CompiledKeyword[];
+  /** Stems of every content word in the profile, for lexical matching. */
+  readonly stems: ReadonlySet<string>;
+  /** Rows of this agent's distinct profile words in {@link ProfileIndex.vocabulary}. */
+  readonly vocabularyRows: Int32Array;
+  /** Per row above: 1 for words that define the topic, less for words seen only in examples. */
+  readonly vocabularyTrust: Float32Array;
+  /** Unit sentence vectors of the description, each of its phrases and each example. */
+  readonly sentences: readonly Float32Array[];
+  /** Word cosine that unrelated words reach against this profile by chance (see background.ts). */
+  readonly wordFloor: number;
+  /** Sentence cosine that unrelated text reaches against this profile by chance. */
+  readonly sentenceFloor: number;
+}
+
+/** All agents' profile words share one matrix so a request word is compared with each once. */
+export interface ProfileIndex {
+  readonly agents: readonly AgentIndex[];
+  readonly vocabularyWords: readonly string[];
+  /** Row-major unit vectors, vocabularyWords.length × dimensions. */
+  readonly vocabulary: Float32Array;
+  /** How informative each vocabulary word is (see sentence-vector.ts). */
+  readonly vocabularyWeights: Float32Array;
+  /** For each profile stem, the agents (by position) whose profile contains it. */
+  readonly stemAgents: ReadonlyMap<string, readonly number[]>;
+}
+
+export interface IndexOptions {
+  /** Share of unrelated words or text that must fall below an agent's floors. */
+  readonly backgroundQuantile: number;
+  /** See SignalOptions.neighbours. */
+  readonly neighbours: number;
+  /**
+   * Trust in words that occur only in a profile's examples. Examples are whole requests and carry
+   * filler ("I want to…", "Can you prepare…") that the description and keywords do not.
+   */
+  readonly exampleWordTrust: number;
+}
+
+/** The profile's texts with the trust their words get; topic-defining texts first. */
+function profileTexts(profile: RoutingProfile, exampleTrust: number): [string, number][] {
+  // The type name is often a word itself ("legal", "it-support"); it joins the evidence.
+  return [
+    [profile.type.replace(/[-_.]+/g, " "), 1],
+    [profile.description, 1],
+    ...profile.keywords.map((k): [string, number] => [k, 1]),
+    ...profile.examples.map((e): [string, number] => [e, exampleTrust]),
+  ];
+}
+
+function averageOf(words: readonly Float32Array[], dims: number): Float32Array {
+  const sum = new Float32Array(dims);
+  for (const v of words) for (let d = 0; d < dims; d++) sum[d]! += v[d]!;
+  const norm = Math.hypot(...sum) || 1;
+  return sum.map((x) => x / norm);
+}
+
+/** Background pseudo-sentences: short bags of unrelated words, as long as a typical request. */
+function backgroundSentences(sample: readonly Float32Array[], dims: number, wordsPerSentence = 3): Float32Array[] {
+  const sentences: Float32Array[] = [];
+  for (let i = 0; i + wordsPerSentence <= sample.length; i += wordsPerSentence) {
+    // Words a third of the sample apart, so one pseudo-sentence does not mix neighbouring ranks only.
+    const words = Array.from({ length: wordsPerSentence }, (_, k) => sample[(i + k * Math.floor(sample.length / wordsPerSentence)) % sample.length]!);
+    sentences.push(averageOf(words, dims));
+  }
+  return sentences;
+}
+
+/** Same measure as the request side: mean of the k closest weighted profile words. */
+function wordFloor(agent: Pick<AgentIndex, "vocabularyRows" | "vocabularyTrust">, index: Pick<ProfileIndex, "vocabulary" | "vocabularyWeights">, sample: readonly Float32Array[], dims: number, options: IndexOptions): number {
+  const k = options.neighbours;
+  const closest = new Float32Array(sample.length);
+  const sims: number[] = [];
+  sample.forEach((v, i) => {
+    sims.length = 0;
+    agent.vocabularyRows.forEach((row, i) => sims.push(dot(v, index.vocabulary, row * dims) * index.vocabularyWeights[row]! * agent.vocabularyTrust[i]!));
+    sims.sort((a, b) => b - a);
+    let sum = 0;
+    for (let j = 0; j < Math.min(k, sims.length); j++) sum += sims[j]!;
+    closest[i] = sum / k;
+  });
+  return quantile(closest, options.backgroundQuantile);
+}
+
+function sentenceFloor(sentences: readonly Float32Array[], background: readonly Float32Array[], q: number): number {
+  const closest = background.map((b) => Math.max(-1, ...sentences.map((s) => dot(b, s))));
+  return quantile(closest, q);
+}
+
+export function buildProfileIndex(profiles: readonly RoutingProfile[], vectors: WordVectors, weights: WordWeights, options: IndexOptions): ProfileIndex {
+  const vocabularyWords: string[] = [];
+  const rowOf = new Map<string, number>();
+  const agents = profiles.map((profile): AgentIndex => {
+    const stems = new Set<string>();
+    const rows = new Map<number, number>();
+    for (const [text, trust] of profileTexts(profile, options.exampleWordTrust)) {
+      for (const token of contentTokens(text)) {
+        stems.add(token.stem);
+        if (!vectors.vector(token.word)) continue;
+        let row = rowOf.get(token.word);
+        if (row === undefined) {
+          row = vocabularyWords.length;
+          rowOf.set(token.word, row);
+          vocabularyWords.push(token.word);
+        }
+        if (!rows.has(row)) rows.set(row, trust);
+      }
+    }
+    const sentenceTexts = [profile.description, ...descriptionPhrases(profile.description), ...profile.examples];
+    const sentences = sentenceTexts
+      .map((text) => sentenceVector(contentTokens(text), vectors, weights))
+      .filter((v): v is Float32Array => v !== undefined);
+    return {
+      wordFloor: 0,
+      sentenceFloor: 0,
+      type: profile.type,
+      keywords: profile.keywords.filter((k) => k.trim() !== "").map((keyword) => ({ keyword, pattern: keywordPattern(keyword) })),
+      stems,
+      vocabularyRows: Int32Array.from(rows.keys()),
+      vocabularyTrust: Float32Array.from(rows.values()),
+      sentences,
+    };
+  });
+  const dims = vectors.dimensions;
+  const vocabulary = new Float32Array(vocabularyWords.length * dims);
+  vocabularyWords.forEach((word, row) => vocabulary.set(vectors.vector(word) ?? [], row * dims));
+  const vocabularyWeights = Float32Array.from(vocabularyWords, weights);
+  const sample = backgroundSample(vectors);
+  const sentences = backgroundSentences(sample, dims);
+  const calibrated = agents.map((agent) => ({
+    ...agent,
+    wordFloor: wordFloor(agent, { vocabulary, vocabularyWeights }, sample, dims, options),
+    sentenceFloor: sentenceFloor(agent.sentences, sentences, options.backgroundQuantile),
+  }));
+  const stemAgents = new Map<string, number[]>();
+  agents.forEach((agent, a) => {
+    for (const stem of agent.stems) {
+      const list = stemAgents.get(stem);
+      if (list) list.push(a);
+      else stemAgents.set(stem, [a]);
+    }
+  });
+  return { agents: calibrated, vocabularyWords, vocabulary, vocabularyWeights, stemAgents };
+}
