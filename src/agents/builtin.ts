@@ -2,7 +2,7 @@ import { ConfigError } from "../core/errors.js";
 import type { RoutingProfile } from "../router/classifier.js";
 import { RouterAgentType, ROUTER_AGENT_TYPE, type RouterOptions } from "../router/router-agent.js";
 import type { AgentTypeDefinition } from "../worker/agent.js";
-import { TaskAgentType } from "./task-agent.js";
+import { TaskAgentType, type TaskAgentOptions } from "./task-agent.js";
 import { UserProxyAgentType, USER_PROXY_AGENT_TYPE } from "./user-proxy.js";
 
 /** Routing profiles of the built-in task agents. */
@@ -37,6 +37,7 @@ export const BUILTIN_AGENT_TYPES: readonly string[] = [ROUTER_AGENT_TYPE, USER_P
 
 export interface BuiltinOptions {
   readonly router?: RouterOptions;
+  readonly task?: TaskAgentOptions;
 }
 
 /** The definitions for a `--agents` list; rejects unknown names with the list of known ones. */
@@ -45,7 +46,7 @@ export function builtinAgents(names: readonly string[], options: BuiltinOptions 
     if (name === ROUTER_AGENT_TYPE) return new RouterAgentType(options.router);
     if (name === USER_PROXY_AGENT_TYPE) return new UserProxyAgentType();
     const profile = BUILTIN_PROFILES.find((p) => p.type === name);
-    if (profile) return new TaskAgentType(profile);
+    if (profile) return new TaskAgentType(profile, options.task);
     throw new ConfigError(`unknown agent type "${name}"; built-in agent types are: ${BUILTIN_AGENT_TYPES.join(", ")}`);
   });
 }

@@ -5,18 +5,34 @@ import { AgentTypeSpecSchema, type AgentTypeSpec } from "../gen/switchboard/v1/r
 import type { RoutingProfile } from "../router/classifier.js";
 import type { Agent, AgentContext, AgentTypeDefinition, MessageContext } from "../worker/agent.js";
 import { containsEndWord } from "./end-word.js";
+import { TaskAgentStateSchema } from "../gen/switchboard/v1/agents_pb.js";
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(resolve, ms);
+    signal.addEventListener("abort", () => (clearTimeout(t), reject(new Error("handler abandoned"))), { once: true });
+  });
+}
 
 /**
  * A task-specific agent as in the reference scenario: it answers every message by naming itself and
  * echoing the user, and releases the session when the user says END. Real agents replace the
  * reply; the conversation contract stays the same.
  */
+export interface TaskAgentOptions {
+  /** Simulated work per message, for demos and failure tests. */
+  readonly delayMs?: number;
+}
+
 export class TaskAgentType implements AgentTypeDefinition {
   readonly spec: AgentTypeSpec;
   /** Display name used in replies, for example `finance_agent`. */
   readonly name: string;
 
-  constructor(profile: RoutingProfile) {
+  constructor(
+    profile: RoutingProfile,
+    readonly options: TaskAgentOptions = {},
+  ) {
     this.name = `${profile.type}_agent`;
     this.spec = create(AgentTypeSpecSchema, {
       type: profile.type,
@@ -41,6 +57,8 @@ class TaskAgent implements Agent {
 
   async onMessage(message: Message, ctx: MessageContext): Promise<Message | undefined> {
     if (!isMessage(message, UserMessageSchema)) return undefined;
+    if (this.type.options.delayMs) await sleep(this.type.options.delayMs, ctx.signal);
+    const turn = await this.countTurn(message.turnId);
     const common = { sessionId: message.sessionId, user: message.user, turnId: message.turnId, agentType: this.type.spec.type };
     if (containsEndWord(message.text)) {
       const termination = create(TerminationSchema, {
@@ -51,9 +69,22 @@ class TaskAgent implements Agent {
       if (ctx.topic) await this.forward(termination, message, ctx, "end");
       return termination;
     }
-    const reply = create(AgentReplySchema, { ...common, agentName: this.type.name, content: `Hello from ${this.type.name}! You said: ${message.text}` });
+    const reply = create(AgentReplySchema, { ...common, agentName: this.type.name, content: `Hello from ${this.type.name}! You said: ${message.text}`, turn });
     if (ctx.topic) await this.forward(reply, message, ctx, "reply");
     return reply;
+  }
+
+  /**
+   * Counts the turn in the session's shared state; a redelivered message (same turn id) is not
+   * counted again, whichever worker handled it first.
+   */
+  private async countTurn(turnId: string): Promise<number> {
+    const { state } = this.context;
+    const current = (await state.load(TaskAgentStateSchema)) ?? create(TaskAgentStateSchema);
+    if (current.lastTurnId === turnId) return current.turns;
+    const next = create(TaskAgentStateSchema, { turns: current.turns + 1, lastTurnId: turnId });
+    await state.save(TaskAgentStateSchema, next);
+    return next.turns;
   }
 
   /** Agent output goes to the user proxy of the same session, as in the reference flow. */

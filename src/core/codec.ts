@@ -9,11 +9,13 @@ import {
 import { headers as natsHeaders, type MsgHdrs } from "@nats-io/transport-node";
 import { file_switchboard_v1_conversation } from "../gen/switchboard/v1/conversation_pb.js";
 import { file_switchboard_v1_registry } from "../gen/switchboard/v1/registry_pb.js";
+import { file_switchboard_v1_routing } from "../gen/switchboard/v1/routing_pb.js";
+import { file_switchboard_v1_agents } from "../gen/switchboard/v1/agents_pb.js";
 import { DecodeError, ErrorCode } from "./errors.js";
 import { newId } from "./ids.js";
 
 /** Every message type that may travel on the bus, looked up by `ce-type`. */
-export const wireRegistry = createRegistry(file_switchboard_v1_conversation, file_switchboard_v1_registry);
+export const wireRegistry = createRegistry(file_switchboard_v1_conversation, file_switchboard_v1_registry, file_switchboard_v1_agents, file_switchboard_v1_routing);
 
 export const CloudEventHeader = {
   SpecVersion: "ce-specversion",
@@ -27,6 +29,14 @@ export const CloudEventHeader = {
 /** JetStream de-duplication header: retried publishes with the same id are stored once. */
 export const MSG_ID_HEADER = "Nats-Msg-Id";
 export const ERROR_CODE_HEADER = "sb-error-code";
+
+/** Headers a dead-lettered message carries besides its original ones. */
+export const DeadLetterHeader = {
+  Subject: "sb-dl-subject",
+  AgentType: "sb-dl-agent-type",
+  Deliveries: "sb-dl-deliveries",
+  Error: "sb-dl-error",
+} as const;
 export const ERROR_MESSAGE_HEADER = "sb-error-message";
 export const PROTOBUF_CONTENT_TYPE = "application/protobuf";
 

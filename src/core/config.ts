@@ -19,6 +19,12 @@ export interface SwitchboardConfig {
   readonly replyTimeoutMs: number;
   /** Replicas of streams and buckets the host creates (3 on a cluster). `SB_REPLICAS`. */
   readonly replicas: number;
+  /** How long the server waits for a worker's ack before redelivering elsewhere. `SB_ACK_WAIT_MS`. */
+  readonly ackWaitMs: number;
+  /** Deliveries of a failing message before it goes to the dead-letter stream. `SB_MAX_DELIVER`. */
+  readonly maxDeliver: number;
+  /** Simulated work per message in the built-in task agents (demos and failure tests). `SB_AGENT_DELAY_MS`. */
+  readonly agentDelayMs: number;
 }
 
 export const DEFAULT_CONFIG: SwitchboardConfig = {
@@ -29,6 +35,9 @@ export const DEFAULT_CONFIG: SwitchboardConfig = {
   workerTtlMs: 10_000,
   replyTimeoutMs: 30_000,
   replicas: 1,
+  ackWaitMs: 30_000,
+  maxDeliver: 5,
+  agentDelayMs: 0,
 };
 
 export type ConfigFlags = Partial<Record<keyof SwitchboardConfig, string | number | undefined>>;
@@ -42,11 +51,14 @@ const ENV_NAMES: Record<keyof SwitchboardConfig, string> = {
   workerTtlMs: "SB_WORKER_TTL_MS",
   replyTimeoutMs: "SB_REPLY_TIMEOUT_MS",
   replicas: "SB_REPLICAS",
+  ackWaitMs: "SB_ACK_WAIT_MS",
+  maxDeliver: "SB_MAX_DELIVER",
+  agentDelayMs: "SB_AGENT_DELAY_MS",
 };
 
-function positiveInt(name: string, raw: string | number): number {
+function positiveInt(name: string, raw: string | number, min = 1): number {
   const n = typeof raw === "number" ? raw : Number(raw);
-  if (!Number.isInteger(n) || n <= 0) throw new ConfigError(`${name} must be a positive integer, got ${JSON.stringify(raw)}`);
+  if (!Number.isInteger(n) || n < min) throw new ConfigError(`${name} must be an integer of at least ${min}, got ${JSON.stringify(raw)}`);
   return n;
 }
 
@@ -59,9 +71,9 @@ export function loadConfig(flags: ConfigFlags = {}, env: Env = process.env): Swi
     return fromEnv !== undefined && fromEnv !== "" ? fromEnv : undefined;
   };
   const str = (key: "natsUrl" | "prefix" | "logLevel"): string => String(pick(key) ?? DEFAULT_CONFIG[key]);
-  const int = (key: "heartbeatIntervalMs" | "workerTtlMs" | "replyTimeoutMs" | "replicas"): number => {
+  const int = (key: "heartbeatIntervalMs" | "workerTtlMs" | "replyTimeoutMs" | "replicas" | "ackWaitMs" | "maxDeliver" | "agentDelayMs", min = 1): number => {
     const raw = pick(key);
-    return raw === undefined ? DEFAULT_CONFIG[key] : positiveInt(ENV_NAMES[key], raw);
+    return raw === undefined ? DEFAULT_CONFIG[key] : positiveInt(ENV_NAMES[key], raw, min);
   };
   const config: SwitchboardConfig = {
     natsUrl: str("natsUrl"),
@@ -71,6 +83,9 @@ export function loadConfig(flags: ConfigFlags = {}, env: Env = process.env): Swi
     workerTtlMs: int("workerTtlMs"),
     replyTimeoutMs: int("replyTimeoutMs"),
     replicas: int("replicas"),
+    ackWaitMs: int("ackWaitMs", 500),
+    maxDeliver: int("maxDeliver"),
+    agentDelayMs: int("agentDelayMs", 0),
   };
   if (config.workerTtlMs <= config.heartbeatIntervalMs) {
     throw new ConfigError(`SB_WORKER_TTL_MS (${config.workerTtlMs}) must be longer than SB_HEARTBEAT_MS (${config.heartbeatIntervalMs})`);

@@ -1,7 +1,8 @@
 import type { Message } from "@bufbuild/protobuf";
-import type { JetStreamClient } from "@nats-io/jetstream";
+import { JetStreamApiError, type JetStreamClient } from "@nats-io/jetstream";
+import { errors as natsErrors } from "@nats-io/transport-node";
 import { encodeEvent, wireRegistry } from "./codec.js";
-import { ErrorCode, SwitchboardError } from "./errors.js";
+import { CancelledError, ErrorCode, SwitchboardError, errorMessage } from "./errors.js";
 import type { TopicId } from "./ids.js";
 import type { Subjects } from "./subjects.js";
 
@@ -13,7 +14,12 @@ export interface PublishEventOptions {
    * redelivered input republishes under the same id and JetStream stores it once.
    */
   readonly id?: string | undefined;
+  /** How long to keep retrying while the stream cannot be reached (reconnect, leader election). */
+  readonly retryForMs?: number;
+  readonly signal?: AbortSignal | undefined;
 }
+
+export const DEFAULT_PUBLISH_RETRY_MS = 30_000;
 
 /** The generated schema of a switchboard.v1 message. */
 export function schemaOf(message: Message) {
@@ -22,11 +28,41 @@ export function schemaOf(message: Message) {
   return schema;
 }
 
-/** Publishes an event to a topic through JetStream and waits for the stream's acknowledgement. */
+export class PublishFailedError extends SwitchboardError {
+  override name = "PublishFailedError";
+  constructor(subject: string, cause: unknown) {
+    super(ErrorCode.Connection, `could not publish to ${subject}: ${errorMessage(cause)}`, { cause });
+  }
+}
+
+/**
+ * Failures that pass: the server is restarting, the client is reconnecting, or a stream leader
+ * is being elected (a few seconds on 2.9). Anything else (permissions, bad subject, closed
+ * connection) is final.
+ */
+function isTransient(err: unknown): boolean {
+  if (err instanceof natsErrors.PermissionViolationError || err instanceof natsErrors.ClosedConnectionError) return false;
+  if (err instanceof natsErrors.DrainingConnectionError || err instanceof natsErrors.InvalidSubjectError) return false;
+  if (err instanceof JetStreamApiError) return err.status === 503 || err.code === 10008;
+  return true;
+}
+
+/**
+ * Publishes an event to a topic through JetStream and waits for the stream's acknowledgement.
+ * Transient failures are retried with the same message id, so the stream stores the event once.
+ */
 export async function publishEvent(js: JetStreamClient, subjects: Subjects, message: Message, topic: TopicId, options: PublishEventOptions): Promise<string> {
   const subject = subjects.topic(topic);
   const event = encodeEvent(schemaOf(message), message, { source: options.source, ...(options.id ? { id: options.id } : {}) });
-  // The message id makes the client's retries (reconnect, leader election) safe.
-  await js.publish(subject, event.data, { headers: event.headers, msgID: event.id, retries: 5 });
-  return event.id;
+  const deadline = Date.now() + (options.retryForMs ?? DEFAULT_PUBLISH_RETRY_MS);
+  for (let attempt = 0; ; attempt++) {
+    if (options.signal?.aborted) throw new CancelledError(`publishing to ${subject}`);
+    try {
+      await js.publish(subject, event.data, { headers: event.headers, msgID: event.id, timeout: 5_000 });
+      return event.id;
+    } catch (err) {
+      if (!isTransient(err) || Date.now() >= deadline) throw new PublishFailedError(subject, err);
+      await new Promise((resolve) => setTimeout(resolve, Math.min(1_000, 50 * 2 ** attempt)));
+    }
+  }
 }

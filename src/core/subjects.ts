@@ -10,6 +10,8 @@ export const HostVerb = {
   ListWorkers: "admin.workers",
   ListSessions: "admin.sessions",
   GetSession: "admin.session",
+  ListDeadLetters: "admin.deadletters",
+  ReplayDeadLetter: "admin.replay",
 } as const;
 export type HostVerb = (typeof HostVerb)[keyof typeof HostVerb];
 
@@ -146,5 +148,31 @@ export class Subjects {
 
   get sessionsBucket(): string {
     return this.bucket("sessions");
+  }
+
+  /** Per-session agent state, so any worker of a type can continue a session. */
+  get agentStateBucket(): string {
+    return this.bucket("agent_state");
+  }
+
+  /** Key of one agent instance's state: `<agentType>.<user>.<session>`. */
+  agentStateKey(agentType: string, key: string): string {
+    validateToken("agent type", agentType);
+    for (const t of key.split(".")) validateToken("agent key", t);
+    return `${agentType}.${key}`;
+  }
+
+  /** Stream keeping messages whose handler kept failing. */
+  get deadLetterStream(): string {
+    return `${this.prefix.toUpperCase().replaceAll("-", "_")}_DEADLETTER`;
+  }
+
+  /** `<prefix>.deadletter.<agentType>.<topicType>.<user>.<session>` */
+  deadLetter(agentType: string, topic: TopicId): string {
+    return `${this.prefix}.deadletter.${validateToken("agent type", agentType)}.${this.topic(topic).slice(`${this.prefix}.topic.`.length)}`;
+  }
+
+  get allDeadLetters(): string {
+    return `${this.prefix}.deadletter.>`;
   }
 }

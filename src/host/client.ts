@@ -10,6 +10,11 @@ import {
   HeartbeatRequestSchema,
   HeartbeatResponseSchema,
   ListAgentsRequestSchema,
+  ListDeadLettersRequestSchema,
+  ListDeadLettersResponseSchema,
+  ReplayDeadLetterRequestSchema,
+  ReplayDeadLetterResponseSchema,
+  type DeadLetter,
   ListAgentsResponseSchema,
   ListSessionsRequestSchema,
   ListSessionsResponseSchema,
@@ -69,6 +74,16 @@ export class HostClient {
   async sessions(limit = 50, options: HostCallOptions = {}): Promise<SessionRecord[]> {
     const res = await requestProto(this.nc, this.subjects.host(HostVerb.ListSessions), ListSessionsRequestSchema, create(ListSessionsRequestSchema, { limit }), ListSessionsResponseSchema, this.opts("listing sessions", options));
     return res.sessions;
+  }
+
+  async deadLetters(limit = 50, options: HostCallOptions = {}): Promise<DeadLetter[]> {
+    const res = await requestProto(this.nc, this.subjects.host(HostVerb.ListDeadLetters), ListDeadLettersRequestSchema, create(ListDeadLettersRequestSchema, { limit }), ListDeadLettersResponseSchema, this.opts("listing dead letters", options));
+    return res.deadLetters;
+  }
+
+  async replayDeadLetter(seq: number, options: HostCallOptions = {}): Promise<{ eventId: string; subject: string }> {
+    const res = await requestProto(this.nc, this.subjects.host(HostVerb.ReplayDeadLetter), ReplayDeadLetterRequestSchema, create(ReplayDeadLetterRequestSchema, { seq: BigInt(seq) }), ReplayDeadLetterResponseSchema, this.opts(`replaying dead letter ${seq}`, options));
+    return { eventId: res.eventId, subject: res.subject };
   }
 
   /** The session, or undefined when the host has no record of it. */

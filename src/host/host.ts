@@ -15,6 +15,10 @@ import {
   GetSessionResponseSchema,
   HeartbeatRequestSchema,
   HeartbeatResponseSchema,
+  ListDeadLettersRequestSchema,
+  ListDeadLettersResponseSchema,
+  ReplayDeadLetterRequestSchema,
+  ReplayDeadLetterResponseSchema,
   ListAgentsResponseSchema,
   ListSessionsRequestSchema,
   ListSessionsResponseSchema,
@@ -24,7 +28,8 @@ import {
   SessionRecordSchema,
   type SessionRecord,
 } from "../gen/switchboard/v1/registry_pb.js";
-import { DEFAULT_INFRASTRUCTURE, ensureBuckets, ensureEventStream, type Buckets, type InfrastructureOptions } from "./infrastructure.js";
+import { DEFAULT_INFRASTRUCTURE, ensureBuckets, ensureDeadLetterStream, ensureEventStream, type Buckets, type InfrastructureOptions } from "./infrastructure.js";
+import { DeadLetters } from "./dead-letters.js";
 import { Registry } from "./registry.js";
 import { RegistryView } from "./registry-view.js";
 import { SessionProjector } from "./session-projector.js";
@@ -80,6 +85,7 @@ export class Host {
     const jsm = await jetstreamManager(this.nc);
     this.jsm = jsm;
     await ensureEventStream(jsm, this.subjects, infra);
+    await ensureDeadLetterStream(jsm, this.subjects, infra);
     this.buckets = await ensureBuckets(this.nc, this.subjects, infra);
     this.registry = new Registry(jsm, this.subjects, this.buckets.agents, this.buckets.workers, this.options.workerTtlMs, this.logger);
     this.directory = new RegistryView(this.nc, this.subjects, this.logger);
@@ -97,12 +103,14 @@ export class Host {
         this.inflight.add(task);
       },
     });
-    this.scheduleSweep();
+    this.scheduleSweep(true);
     this.logger.info({ event: "host.started", stream: this.subjects.eventStream, replicas: infra.replicas }, "host started");
   }
 
-  private scheduleSweep(): void {
-    const every = Math.max(250, Math.min(this.options.heartbeatIntervalMs, this.options.workerTtlMs / 4));
+  private scheduleSweep(first = false): void {
+    // After a (re)start, give live workers one TTL to heartbeat before judging them: their last
+    // heartbeat may be old only because no host was there to record it.
+    const every = first ? this.options.workerTtlMs : Math.max(250, Math.min(this.options.heartbeatIntervalMs, this.options.workerTtlMs / 4));
     this.sweepTimer = setTimeout(() => {
       this.sweeping = (this.registry?.sweep() ?? Promise.resolve())
         .catch((err: unknown) => this.logger.warn({ event: "host.sweep_failed", err: errorMessage(err) }, "worker expiry sweep failed"))
@@ -157,9 +165,25 @@ export class Host {
         const session = (await readRecord(buckets.sessions, sessionId, SessionRecordSchema))?.value;
         return encodeBody(GetSessionResponseSchema, create(GetSessionResponseSchema, session ? { session } : {}));
       }
+      case HostVerb.ListDeadLetters: {
+        const { limit } = decodeBody(ListDeadLettersRequestSchema, data);
+        const deadLetters = await this.deadLetters().list(limit > 0 ? Math.min(limit, MAX_SESSIONS_LISTED) : 50);
+        return encodeBody(ListDeadLettersResponseSchema, create(ListDeadLettersResponseSchema, { deadLetters }));
+      }
+      case HostVerb.ReplayDeadLetter: {
+        const { seq } = decodeBody(ReplayDeadLetterRequestSchema, data);
+        const replayed = await this.deadLetters().replay(Number(seq));
+        this.logger.info({ event: "dead_letter.replayed", seq: Number(seq), subject: replayed.subject }, "dead letter replayed");
+        return encodeBody(ReplayDeadLetterResponseSchema, create(ReplayDeadLetterResponseSchema, replayed));
+      }
       default:
         throw new SwitchboardError(ErrorCode.NotFound, `unknown host request ${JSON.stringify(verb.slice(0, 60))}`);
     }
+  }
+
+  private deadLetters(): DeadLetters {
+    if (!this.jsm) throw new SwitchboardError(ErrorCode.Remote, "host is starting");
+    return new DeadLetters(this.jsm, jetstream(this.nc), this.subjects);
   }
 
   private async listSessions(limit: number): Promise<SessionRecord[]> {

@@ -21,20 +21,21 @@ export interface Buckets {
   readonly agents: KV;
   readonly workers: KV;
   readonly sessions: KV;
+  readonly agentState: KV;
 }
 
 const STREAM_NAME_IN_USE = 10058;
 const ms = (n: number) => n * 1_000_000;
 
-/** Creates (or brings up to date) the event stream. Safe to run from several hosts at once. */
-export async function ensureEventStream(jsm: JetStreamManager, subjects: Subjects, options: InfrastructureOptions): Promise<void> {
+/** Creates a stream, or brings an existing one up to date. Safe to run from several hosts at once. */
+async function ensureStream(jsm: JetStreamManager, name: string, subject: string, maxAgeMs: number, options: InfrastructureOptions): Promise<void> {
   const config: Partial<StreamConfig> & { name: string } = {
-    name: subjects.eventStream,
-    subjects: [subjects.allTopics],
+    name,
+    subjects: [subject],
     retention: RetentionPolicy.Limits,
     storage: StorageType.File,
     num_replicas: options.replicas,
-    max_age: ms(options.eventMaxAgeMs),
+    max_age: ms(maxAgeMs),
     duplicate_window: ms(options.duplicateWindowMs),
   };
   try {
@@ -46,6 +47,16 @@ export async function ensureEventStream(jsm: JetStreamManager, subjects: Subject
   }
 }
 
+/** The stream every conversation event goes through. */
+export function ensureEventStream(jsm: JetStreamManager, subjects: Subjects, options: InfrastructureOptions): Promise<void> {
+  return ensureStream(jsm, subjects.eventStream, subjects.allTopics, options.eventMaxAgeMs, options);
+}
+
+/** Where messages go whose handler kept failing; kept 30 days for inspection and replay. */
+export function ensureDeadLetterStream(jsm: JetStreamManager, subjects: Subjects, options: InfrastructureOptions): Promise<void> {
+  return ensureStream(jsm, subjects.deadLetterStream, subjects.allDeadLetters, 30 * 24 * 3600_000, options);
+}
+
 /** Creates or opens the registry and session buckets. */
 export async function ensureBuckets(nc: NatsConnection, subjects: Subjects, options: InfrastructureOptions): Promise<Buckets> {
   const kvm = new Kvm(nc);
@@ -54,5 +65,6 @@ export async function ensureBuckets(nc: NatsConnection, subjects: Subjects, opti
     agents: await open(subjects.agentsBucket),
     workers: await open(subjects.workersBucket),
     sessions: await open(subjects.sessionsBucket),
+    agentState: await open(subjects.agentStateBucket),
   };
 }

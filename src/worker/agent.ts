@@ -4,6 +4,9 @@ import type { AgentId, TopicId } from "../core/ids.js";
 import type { Logger } from "../core/logging.js";
 import type { Subjects } from "../core/subjects.js";
 import type { AgentTypeSpec } from "../gen/switchboard/v1/registry_pb.js";
+import type { AgentState } from "./agent-state.js";
+
+export type { AgentState } from "./agent-state.js";
 
 export interface PublishOptions {
   /**
@@ -55,6 +58,8 @@ export interface AgentContext {
   readonly id: AgentId;
   readonly runtime: AgentRuntime;
   readonly logger: Logger;
+  /** This instance's durable state, shared by every worker of the type. */
+  readonly state: AgentState;
 }
 
 /** Resources an agent type may need beyond the runtime (the router reads the registry). */

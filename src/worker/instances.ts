@@ -1,6 +1,6 @@
 import type { Message } from "@bufbuild/protobuf";
 import type { Logger } from "../core/logging.js";
-import type { Agent, AgentRuntime, AgentTypeDefinition, MessageContext } from "./agent.js";
+import type { Agent, AgentRuntime, AgentState, AgentTypeDefinition, MessageContext } from "./agent.js";
 import { KeyedQueue } from "../core/keyed-queue.js";
 
 /**
@@ -15,6 +15,7 @@ export class AgentInstances {
     readonly definition: AgentTypeDefinition,
     private readonly runtime: AgentRuntime,
     private readonly logger: Logger,
+    private readonly stateFor: (key: string) => AgentState,
   ) {}
 
   get type(): string {
@@ -34,7 +35,7 @@ export class AgentInstances {
     let agent = this.agents.get(key);
     if (!agent) {
       const id = { type: this.type, key };
-      agent = this.definition.create({ id, runtime: this.runtime, logger: this.logger.child({ agentKey: key }) });
+      agent = this.definition.create({ id, runtime: this.runtime, logger: this.logger.child({ agentKey: key }), state: this.stateFor(key) });
       this.agents.set(key, agent);
     }
     return agent;

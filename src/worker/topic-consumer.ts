@@ -1,6 +1,7 @@
-import { AckPolicy, DeliverPolicy, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
+import { AckPolicy, DeliverPolicy, JetStreamApiError, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
 import { create } from "@bufbuild/protobuf";
-import { decodeEvent } from "../core/codec.js";
+import { headers as natsHeaders } from "@nats-io/transport-node";
+import { DeadLetterHeader, decodeEvent, MSG_ID_HEADER } from "../core/codec.js";
 import { DecodeError, ErrorCode, errorMessage } from "../core/errors.js";
 import type { TopicId } from "../core/ids.js";
 import type { Logger } from "../core/logging.js";
@@ -53,16 +54,21 @@ export class TopicConsumer {
 
   async start(): Promise<void> {
     const stream = this.subjects.eventStream;
-    // Idempotent: every worker of the type asks for the same durable consumer.
-    await this.jsm.consumers.add(stream, {
-      durable_name: this.durableName,
-      filter_subject: this.subjects.topicFilter(this.topicType),
-      ack_policy: AckPolicy.Explicit,
-      deliver_policy: DeliverPolicy.New,
-      ack_wait: this.options.ackWaitMs * 1_000_000,
-      max_deliver: this.options.maxDeliver,
-      max_ack_pending: 10_000,
-    });
+    const tunables = { ack_wait: this.options.ackWaitMs * 1_000_000, max_deliver: this.options.maxDeliver, max_ack_pending: 10_000 };
+    try {
+      // Idempotent: every worker of the type asks for the same durable consumer.
+      await this.jsm.consumers.add(stream, {
+        durable_name: this.durableName,
+        filter_subject: this.subjects.topicFilter(this.topicType),
+        ack_policy: AckPolicy.Explicit,
+        deliver_policy: DeliverPolicy.New,
+        ...tunables,
+      });
+    } catch (err) {
+      if (!(err instanceof JetStreamApiError)) throw err;
+      // It exists with other settings (ack wait, deliveries): the newest worker's settings win.
+      await this.jsm.consumers.update(stream, this.durableName, tunables);
+    }
     const consumer = await this.js.consumers.get(stream, this.durableName);
     this.messages = await consumer.consume({ max_messages: this.options.concurrency });
     this.loop = this.run(this.messages);
@@ -100,7 +106,9 @@ export class TopicConsumer {
       await this.tellUser(topic, "", code, `your message could not be read (${errorMessage(err)})`, `${msg.info.streamSequence}`);
       return;
     }
-    const keepAlive = setInterval(() => msg.working(), Math.max(1_000, this.options.ackWaitMs / 3));
+    log.debug({ event: "message.handling", agentType: this.instances.type, session: topic.source.session, deliveryCount: msg.info.deliveryCount }, "handling message");
+    // In-progress acks keep a slow handler's message from being redelivered to another worker.
+    const keepAlive = setInterval(() => msg.working(), Math.max(100, this.options.ackWaitMs / 3));
     try {
       await this.instances.deliver(`${topic.source.user}.${topic.source.session}`, decoded.message, {
         topic,
@@ -116,6 +124,7 @@ export class TopicConsumer {
         exhausted ? "handler kept failing; giving up on the message" : "handler failed; message will be redelivered",
       );
       if (exhausted) {
+        await this.deadLetter(msg, topic, errorMessage(err));
         msg.term();
         const turnId = "turnId" in decoded.message && typeof decoded.message.turnId === "string" ? decoded.message.turnId : "";
         await this.tellUser(topic, turnId, ErrorCode.HandlerFailed, `the ${this.instances.type} agent failed to handle your message`, decoded.attributes.id);
@@ -124,6 +133,22 @@ export class TopicConsumer {
       }
     } finally {
       clearInterval(keepAlive);
+    }
+  }
+
+  /** Keeps a message that kept failing in the dead-letter stream, for inspection and replay. */
+  private async deadLetter(msg: JsMsg, topic: TopicId, error: string): Promise<void> {
+    const h = natsHeaders();
+    for (const [key, values] of msg.headers ?? []) for (const v of values) if (key !== MSG_ID_HEADER) h.append(key, v);
+    h.set(DeadLetterHeader.Subject, msg.subject);
+    h.set(DeadLetterHeader.AgentType, this.instances.type);
+    h.set(DeadLetterHeader.Deliveries, String(msg.info.deliveryCount));
+    h.set(DeadLetterHeader.Error, error.replace(/[\r\n]+/g, " ").slice(0, 500));
+    try {
+      await this.js.publish(this.subjects.deadLetter(this.instances.type, topic), msg.data, { headers: h, msgID: `dl-${this.durableName}-${msg.info.streamSequence}` });
+      this.logger.warn({ event: "message.dead_lettered", agentType: this.instances.type, session: topic.source.session, seq: msg.info.streamSequence }, "message moved to the dead-letter stream");
+    } catch (err) {
+      this.logger.error({ event: "dead_letter.failed", session: topic.source.session, err: errorMessage(err) }, "could not dead-letter a failed message");
     }
   }
 

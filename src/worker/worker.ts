@@ -2,6 +2,7 @@ import { hostname } from "node:os";
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
+import { Kvm, type KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { CancelledError, errorMessage, NoRespondersError } from "../core/errors.js";
 import { newId, validateToken } from "../core/ids.js";
@@ -9,7 +10,8 @@ import type { Logger } from "../core/logging.js";
 import type { Subjects } from "../core/subjects.js";
 import { RegisterWorkerRequestSchema } from "../gen/switchboard/v1/registry_pb.js";
 import { HostClient } from "../host/client.js";
-import type { AgentRuntime, AgentTypeDefinition } from "./agent.js";
+import type { AgentRuntime, AgentState, AgentTypeDefinition } from "./agent.js";
+import { KvAgentState } from "./agent-state.js";
 import { AgentInstances } from "./instances.js";
 import { RpcServer } from "./rpc-server.js";
 import { NatsAgentRuntime } from "./runtime.js";
@@ -59,6 +61,7 @@ export class Worker {
   private readonly consumers: TopicConsumer[] = [];
   private readonly rpcServers: RpcServer[] = [];
   private readonly lifetime = new AbortController();
+  private agentState: KV | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private heartbeatInflight: Promise<void> | undefined;
   private heartbeatIntervalMs = 2_000;
@@ -81,8 +84,15 @@ export class Worker {
     }
     const js = jetstream(this.nc);
     this.runtime = new NatsAgentRuntime(this.nc, js, this.subjects, `switchboard/worker/${this.id}`);
-    this.instances = options.agents.map((def) => new AgentInstances(def, this.runtime, this.logger.child({ agentType: def.spec.type })));
+    this.instances = options.agents.map(
+      (def) => new AgentInstances(def, this.runtime, this.logger.child({ agentType: def.spec.type }), (key) => this.stateFor(def.spec.type, key)),
+    );
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
+  }
+
+  private stateFor(agentType: string, key: string): AgentState {
+    if (!this.agentState) throw new Error("agent state is available once the worker has started");
+    return new KvAgentState(this.agentState, this.subjects.agentStateKey(agentType, key));
   }
 
   get agentTypes(): string[] {
@@ -95,7 +105,7 @@ export class Worker {
    */
   async start(signal?: AbortSignal): Promise<void> {
     const jsm = await jetstreamManager(this.nc);
-    await this.waitForStream(jsm, signal);
+    this.agentState = await this.waitForInfrastructure(jsm, signal);
     for (const inst of this.instances) {
       await inst.definition.open?.({ nc: this.nc, subjects: this.subjects, logger: this.logger.child({ agentType: inst.type }), signal: this.lifetime.signal });
     }
@@ -117,15 +127,16 @@ export class Worker {
     this.logger.info({ event: "worker.started", agentTypes: this.agentTypes }, "worker started");
   }
 
-  private async waitForStream(jsm: JetStreamManager, signal?: AbortSignal): Promise<void> {
+  /** Waits until a host has created the event stream and the buckets (the state bucket comes last). */
+  private async waitForInfrastructure(jsm: JetStreamManager, signal?: AbortSignal): Promise<KV> {
     let warned = false;
     for (;;) {
       try {
         await jsm.streams.info(this.subjects.eventStream);
-        return;
+        return await new Kvm(this.nc).open(this.subjects.agentStateBucket);
       } catch (err) {
         if (!warned) {
-          this.logger.warn({ event: "worker.waiting_for_host", stream: this.subjects.eventStream, err: errorMessage(err) }, "event stream not found yet; waiting for a host to create it");
+          this.logger.warn({ event: "worker.waiting_for_host", stream: this.subjects.eventStream, err: errorMessage(err) }, "event stream or buckets not found yet; waiting for a host to create them");
           warned = true;
         }
       }

@@ -7,6 +7,7 @@ import { Subjects } from "../../core/subjects.js";
 import { EndReason } from "../../gen/switchboard/v1/conversation_pb.js";
 import {
   AgentRecordSchema,
+  DeadLetterSchema,
   SessionRecordSchema,
   SessionState,
   TranscriptRole,
@@ -17,17 +18,19 @@ import { HostClient } from "../../host/client.js";
 import { COMMON_HELP, configFrom, parse } from "../options.js";
 import { ago, formatTable, sanitizeForTerminal } from "../terminal.js";
 
-export const ADMIN_HELP = `Usage: switchboard admin <agents|workers|sessions|session <id>> [--json] [options]
+export const ADMIN_HELP = `Usage: switchboard admin <agents|workers|sessions|session <id>|dead-letters|replay <seq>> [--json] [options]
 
 Queries the registry and session state kept by the host.
   agents              agent types, whether a live worker serves them, and their routing keywords
   workers             live workers, where they run and when they last heartbeated
   sessions            recent sessions, newest first (--limit, default 50)
   session <id>        one session with its transcript
+  dead-letters        messages whose handler kept failing, newest first (--limit, default 50)
+  replay <seq>        publish dead letter <seq> again on its original subject and remove it
 
 Options:
   --json              print JSON instead of a table
-  --limit <n>         how many sessions to list (default 50)
+  --limit <n>         how many sessions or dead letters to list (default 50)
 ${COMMON_HELP}`;
 
 const STATES: Record<number, string> = { [SessionState.OPEN]: "open", [SessionState.ROUTED]: "routed", [SessionState.ENDED]: "ended" };
@@ -47,11 +50,14 @@ export async function adminCommand(args: readonly string[]): Promise<number> {
   }
   const limit = values.limit === undefined ? 50 : Number(values.limit);
   if (!Number.isInteger(limit) || limit <= 0) throw new ConfigError(`--limit must be a positive integer, got ${JSON.stringify(values.limit)}`);
-  if (!["agents", "workers", "sessions", "session"].includes(what)) throw new ConfigError(`unknown admin query "${what}"; use agents, workers, sessions or session <id>`);
+  if (!["agents", "workers", "sessions", "session", "dead-letters", "replay"].includes(what)) {
+    throw new ConfigError(`unknown admin query "${what}"; use agents, workers, sessions, session <id>, dead-letters or replay <seq>`);
+  }
   if (what === "session") {
     if (!id) throw new ConfigError("usage: switchboard admin session <id>");
     validateToken("session id", id);
   }
+  if (what === "replay" && !(id && /^[1-9][0-9]*$/.test(id))) throw new ConfigError("usage: switchboard admin replay <seq> (a number from `switchboard admin dead-letters`)");
   const config = configFrom(values);
   const nc = await connectNats(config, { name: "switchboard-admin" });
   try {
@@ -79,6 +85,23 @@ export async function adminCommand(args: readonly string[]): Promise<number> {
         const sessions = await host.sessions(limit);
         if (json) return printJson(sessions.map((s) => toJson(SessionRecordSchema, s)));
         print(formatTable(["SESSION", "USER", "STATE", "AGENT", "TURNS", "UPDATED"], sessions.map((s) => [s.sessionId, s.user, STATES[s.state] ?? "?", s.agentType || "-", String(s.turns), when(s.updatedAt)])));
+        return 0;
+      }
+      case "dead-letters": {
+        const letters = await host.deadLetters(limit);
+        if (json) return printJson(letters.map((d) => toJson(DeadLetterSchema, d)));
+        print(
+          formatTable(
+            ["SEQ", "AGENT", "USER", "SESSION", "DELIVERIES", "FAILED", "ERROR"],
+            letters.map((d) => [String(d.seq), d.agentType, d.user, d.sessionId, String(d.deliveries), when(d.failedAt), truncate(d.error, 60)]),
+          ),
+        );
+        return 0;
+      }
+      case "replay": {
+        const replayed = await host.replayDeadLetter(Number(id));
+        if (json) return printJson(replayed);
+        print(`replayed dead letter ${id} to ${replayed.subject} as event ${replayed.eventId}`);
         return 0;
       }
       default: {

@@ -32,10 +32,17 @@ export async function workerCommand(args: readonly string[]): Promise<number> {
     return 0;
   }
   const config = configFrom(values);
-  const agents = builtinAgents(parseAgentList(values.agents));
+  const agents = builtinAgents(parseAgentList(values.agents), { task: { delayMs: config.agentDelayMs } });
   const logger = createLogger("switchboard-worker", { level: config.logLevel });
   const nc = await connectNats(config, { name: "switchboard-worker" });
-  const worker = new Worker({ nc, subjects: new Subjects(config.prefix), logger, agents, ...(values.id ? { workerId: values.id } : {}) });
+  const worker = new Worker({
+    nc,
+    subjects: new Subjects(config.prefix),
+    logger,
+    agents,
+    consumer: { ackWaitMs: config.ackWaitMs, maxDeliver: config.maxDeliver },
+    ...(values.id ? { workerId: values.id } : {}),
+  });
   const startAbort = new AbortController();
   const shutdown = untilShutdown();
   void shutdown.then(() => startAbort.abort());

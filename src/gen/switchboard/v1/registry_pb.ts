@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file switchboard/v1/registry.proto.
  */
 export const file_switchboard_v1_registry: GenFile = /*@__PURE__*/
-  fileDesc("Ch1zd2l0Y2hib2FyZC92MS9yZWdpc3RyeS5wcm90bxIOc3dpdGNoYm9hcmQudjEifwoNQWdlbnRUeXBlU3BlYxIMCgR0eXBlGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJEhAKCGtleXdvcmRzGAMgAygJEhAKCGV4YW1wbGVzGAQgAygJEhUKDXN1YnNjcmlwdGlvbnMYBSADKAkSEAoIcm91dGFibGUYBiABKAgirQEKFVJlZ2lzdGVyV29ya2VyUmVxdWVzdBIRCgl3b3JrZXJfaWQYASABKAkSEAoIaG9zdG5hbWUYAiABKAkSCwoDcGlkGAMgASgFEjIKC2FnZW50X3R5cGVzGAQgAygLMh0uc3dpdGNoYm9hcmQudjEuQWdlbnRUeXBlU3BlYxIuCgpzdGFydGVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJOChZSZWdpc3RlcldvcmtlclJlc3BvbnNlEh0KFWhlYXJ0YmVhdF9pbnRlcnZhbF9tcxgBIAEoBRIVCg13b3JrZXJfdHRsX21zGAIgASgFIiUKEEhlYXJ0YmVhdFJlcXVlc3QSEQoJd29ya2VyX2lkGAEgASgJIiIKEUhlYXJ0YmVhdFJlc3BvbnNlEg0KBWtub3duGAEgASgIIiwKF0RlcmVnaXN0ZXJXb3JrZXJSZXF1ZXN0EhEKCXdvcmtlcl9pZBgBIAEoCSIaChhEZXJlZ2lzdGVyV29ya2VyUmVzcG9uc2UixAEKC0FnZW50UmVjb3JkEisKBHNwZWMYASABKAsyHS5zd2l0Y2hib2FyZC52MS5BZ2VudFR5cGVTcGVjEhIKCndvcmtlcl9pZHMYAiADKAkSEQoJYXZhaWxhYmxlGAMgASgIEjEKDXJlZ2lzdGVyZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIrwBCgxXb3JrZXJSZWNvcmQSEQoJd29ya2VyX2lkGAEgASgJEhAKCGhvc3RuYW1lGAIgASgJEgsKA3BpZBgDIAEoBRITCgthZ2VudF90eXBlcxgEIAMoCRIuCgpzdGFydGVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI1ChFsYXN0X2hlYXJ0YmVhdF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiowEKD1RyYW5zY3JpcHRFbnRyeRIPCgd0dXJuX2lkGAEgASgJEiwKBHJvbGUYAiABKA4yHi5zd2l0Y2hib2FyZC52MS5UcmFuc2NyaXB0Um9sZRIOCgZhdXRob3IYAyABKAkSDAoEdGV4dBgEIAEoCRImCgJhdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASCwoDc2VxGAYgASgEIrwDCg1TZXNzaW9uUmVjb3JkEhIKCnNlc3Npb25faWQYASABKAkSDAoEdXNlchgCIAEoCRIrCgVzdGF0ZRgDIAEoDjIcLnN3aXRjaGJvYXJkLnYxLlNlc3Npb25TdGF0ZRISCgphZ2VudF90eXBlGAQgASgJEg4KBmludGVudBgFIAEoCRINCgVzY29yZRgGIAEoARINCgV0dXJucxgHIAEoBRIzCgp0cmFuc2NyaXB0GAggAygLMh8uc3dpdGNoYm9hcmQudjEuVHJhbnNjcmlwdEVudHJ5Ei4KCmNyZWF0ZWRfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZGVkX2F0GAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBItCgplbmRfcmVhc29uGAwgASgOMhkuc3dpdGNoYm9hcmQudjEuRW5kUmVhc29uEhQKDGFwcGxpZWRfc2VxcxgNIAMoBBISCgpyb3V0ZWRfc2VxGA4gASgEIhMKEUxpc3RBZ2VudHNSZXF1ZXN0IkEKEkxpc3RBZ2VudHNSZXNwb25zZRIrCgZhZ2VudHMYASADKAsyGy5zd2l0Y2hib2FyZC52MS5BZ2VudFJlY29yZCIUChJMaXN0V29ya2Vyc1JlcXVlc3QiRAoTTGlzdFdvcmtlcnNSZXNwb25zZRItCgd3b3JrZXJzGAEgAygLMhwuc3dpdGNoYm9hcmQudjEuV29ya2VyUmVjb3JkIiQKE0xpc3RTZXNzaW9uc1JlcXVlc3QSDQoFbGltaXQYASABKAUiRwoUTGlzdFNlc3Npb25zUmVzcG9uc2USLwoIc2Vzc2lvbnMYASADKAsyHS5zd2l0Y2hib2FyZC52MS5TZXNzaW9uUmVjb3JkIicKEUdldFNlc3Npb25SZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkiRAoSR2V0U2Vzc2lvblJlc3BvbnNlEi4KB3Nlc3Npb24YASABKAsyHS5zd2l0Y2hib2FyZC52MS5TZXNzaW9uUmVjb3JkKngKDFNlc3Npb25TdGF0ZRIdChlTRVNTSU9OX1NUQVRFX1VOU1BFQ0lGSUVEEAASFgoSU0VTU0lPTl9TVEFURV9PUEVOEAESGAoUU0VTU0lPTl9TVEFURV9ST1VURUQQAhIXChNTRVNTSU9OX1NUQVRFX0VOREVEEAMqggEKDlRyYW5zY3JpcHRSb2xlEh8KG1RSQU5TQ1JJUFRfUk9MRV9VTlNQRUNJRklFRBAAEhgKFFRSQU5TQ1JJUFRfUk9MRV9VU0VSEAESGQoVVFJBTlNDUklQVF9ST0xFX0FHRU5UEAISGgoWVFJBTlNDUklQVF9ST0xFX1NZU1RFTRADYgZwcm90bzM", [file_google_protobuf_timestamp, file_switchboard_v1_conversation]);
+  fileDesc("Ch1zd2l0Y2hib2FyZC92MS9yZWdpc3RyeS5wcm90bxIOc3dpdGNoYm9hcmQudjEifwoNQWdlbnRUeXBlU3BlYxIMCgR0eXBlGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJEhAKCGtleXdvcmRzGAMgAygJEhAKCGV4YW1wbGVzGAQgAygJEhUKDXN1YnNjcmlwdGlvbnMYBSADKAkSEAoIcm91dGFibGUYBiABKAgirQEKFVJlZ2lzdGVyV29ya2VyUmVxdWVzdBIRCgl3b3JrZXJfaWQYASABKAkSEAoIaG9zdG5hbWUYAiABKAkSCwoDcGlkGAMgASgFEjIKC2FnZW50X3R5cGVzGAQgAygLMh0uc3dpdGNoYm9hcmQudjEuQWdlbnRUeXBlU3BlYxIuCgpzdGFydGVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJOChZSZWdpc3RlcldvcmtlclJlc3BvbnNlEh0KFWhlYXJ0YmVhdF9pbnRlcnZhbF9tcxgBIAEoBRIVCg13b3JrZXJfdHRsX21zGAIgASgFIiUKEEhlYXJ0YmVhdFJlcXVlc3QSEQoJd29ya2VyX2lkGAEgASgJIiIKEUhlYXJ0YmVhdFJlc3BvbnNlEg0KBWtub3duGAEgASgIIiwKF0RlcmVnaXN0ZXJXb3JrZXJSZXF1ZXN0EhEKCXdvcmtlcl9pZBgBIAEoCSIaChhEZXJlZ2lzdGVyV29ya2VyUmVzcG9uc2UixAEKC0FnZW50UmVjb3JkEisKBHNwZWMYASABKAsyHS5zd2l0Y2hib2FyZC52MS5BZ2VudFR5cGVTcGVjEhIKCndvcmtlcl9pZHMYAiADKAkSEQoJYXZhaWxhYmxlGAMgASgIEjEKDXJlZ2lzdGVyZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIrwBCgxXb3JrZXJSZWNvcmQSEQoJd29ya2VyX2lkGAEgASgJEhAKCGhvc3RuYW1lGAIgASgJEgsKA3BpZBgDIAEoBRITCgthZ2VudF90eXBlcxgEIAMoCRIuCgpzdGFydGVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI1ChFsYXN0X2hlYXJ0YmVhdF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiowEKD1RyYW5zY3JpcHRFbnRyeRIPCgd0dXJuX2lkGAEgASgJEiwKBHJvbGUYAiABKA4yHi5zd2l0Y2hib2FyZC52MS5UcmFuc2NyaXB0Um9sZRIOCgZhdXRob3IYAyABKAkSDAoEdGV4dBgEIAEoCRImCgJhdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASCwoDc2VxGAYgASgEIrwDCg1TZXNzaW9uUmVjb3JkEhIKCnNlc3Npb25faWQYASABKAkSDAoEdXNlchgCIAEoCRIrCgVzdGF0ZRgDIAEoDjIcLnN3aXRjaGJvYXJkLnYxLlNlc3Npb25TdGF0ZRISCgphZ2VudF90eXBlGAQgASgJEg4KBmludGVudBgFIAEoCRINCgVzY29yZRgGIAEoARINCgV0dXJucxgHIAEoBRIzCgp0cmFuc2NyaXB0GAggAygLMh8uc3dpdGNoYm9hcmQudjEuVHJhbnNjcmlwdEVudHJ5Ei4KCmNyZWF0ZWRfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZGVkX2F0GAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBItCgplbmRfcmVhc29uGAwgASgOMhkuc3dpdGNoYm9hcmQudjEuRW5kUmVhc29uEhQKDGFwcGxpZWRfc2VxcxgNIAMoBBISCgpyb3V0ZWRfc2VxGA4gASgEIhMKEUxpc3RBZ2VudHNSZXF1ZXN0IkEKEkxpc3RBZ2VudHNSZXNwb25zZRIrCgZhZ2VudHMYASADKAsyGy5zd2l0Y2hib2FyZC52MS5BZ2VudFJlY29yZCIUChJMaXN0V29ya2Vyc1JlcXVlc3QiRAoTTGlzdFdvcmtlcnNSZXNwb25zZRItCgd3b3JrZXJzGAEgAygLMhwuc3dpdGNoYm9hcmQudjEuV29ya2VyUmVjb3JkIiQKE0xpc3RTZXNzaW9uc1JlcXVlc3QSDQoFbGltaXQYASABKAUiRwoUTGlzdFNlc3Npb25zUmVzcG9uc2USLwoIc2Vzc2lvbnMYASADKAsyHS5zd2l0Y2hib2FyZC52MS5TZXNzaW9uUmVjb3JkIicKEUdldFNlc3Npb25SZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkiRAoSR2V0U2Vzc2lvblJlc3BvbnNlEi4KB3Nlc3Npb24YASABKAsyHS5zd2l0Y2hib2FyZC52MS5TZXNzaW9uUmVjb3JkIuwBCgpEZWFkTGV0dGVyEgsKA3NlcRgBIAEoBBIPCgdzdWJqZWN0GAIgASgJEhIKCmFnZW50X3R5cGUYAyABKAkSEgoKdG9waWNfdHlwZRgEIAEoCRIMCgR1c2VyGAUgASgJEhIKCnNlc3Npb25faWQYBiABKAkSEgoKZXZlbnRfdHlwZRgHIAEoCRIQCghldmVudF9pZBgIIAEoCRISCgpkZWxpdmVyaWVzGAkgASgFEg0KBWVycm9yGAogASgJEi0KCWZhaWxlZF9hdBgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiJwoWTGlzdERlYWRMZXR0ZXJzUmVxdWVzdBINCgVsaW1pdBgBIAEoBSJLChdMaXN0RGVhZExldHRlcnNSZXNwb25zZRIwCgxkZWFkX2xldHRlcnMYASADKAsyGi5zd2l0Y2hib2FyZC52MS5EZWFkTGV0dGVyIiYKF1JlcGxheURlYWRMZXR0ZXJSZXF1ZXN0EgsKA3NlcRgBIAEoBCI9ChhSZXBsYXlEZWFkTGV0dGVyUmVzcG9uc2USEAoIZXZlbnRfaWQYASABKAkSDwoHc3ViamVjdBgCIAEoCSp4CgxTZXNzaW9uU3RhdGUSHQoZU0VTU0lPTl9TVEFURV9VTlNQRUNJRklFRBAAEhYKElNFU1NJT05fU1RBVEVfT1BFThABEhgKFFNFU1NJT05fU1RBVEVfUk9VVEVEEAISFwoTU0VTU0lPTl9TVEFURV9FTkRFRBADKoIBCg5UcmFuc2NyaXB0Um9sZRIfChtUUkFOU0NSSVBUX1JPTEVfVU5TUEVDSUZJRUQQABIYChRUUkFOU0NSSVBUX1JPTEVfVVNFUhABEhkKFVRSQU5TQ1JJUFRfUk9MRV9BR0VOVBACEhoKFlRSQU5TQ1JJUFRfUk9MRV9TWVNURU0QA2IGcHJvdG8z", [file_google_protobuf_timestamp, file_switchboard_v1_conversation]);
 
 /**
  * What a worker declares about one agent type it serves.
@@ -567,6 +567,163 @@ export type GetSessionResponse = Message<"switchboard.v1.GetSessionResponse"> & 
  */
 export const GetSessionResponseSchema: GenMessage<GetSessionResponse> = /*@__PURE__*/
   messageDesc(file_switchboard_v1_registry, 18);
+
+/**
+ * A message that kept failing, as kept in the dead-letter stream.
+ *
+ * @generated from message switchboard.v1.DeadLetter
+ */
+export type DeadLetter = Message<"switchboard.v1.DeadLetter"> & {
+  /**
+   * Sequence in the dead-letter stream; the handle for replay.
+   *
+   * @generated from field: uint64 seq = 1;
+   */
+  seq: bigint;
+
+  /**
+   * Where the message was published.
+   *
+   * @generated from field: string subject = 2;
+   */
+  subject: string;
+
+  /**
+   * @generated from field: string agent_type = 3;
+   */
+  agentType: string;
+
+  /**
+   * @generated from field: string topic_type = 4;
+   */
+  topicType: string;
+
+  /**
+   * @generated from field: string user = 5;
+   */
+  user: string;
+
+  /**
+   * @generated from field: string session_id = 6;
+   */
+  sessionId: string;
+
+  /**
+   * `ce-type` and `ce-id` of the original event.
+   *
+   * @generated from field: string event_type = 7;
+   */
+  eventType: string;
+
+  /**
+   * @generated from field: string event_id = 8;
+   */
+  eventId: string;
+
+  /**
+   * @generated from field: int32 deliveries = 9;
+   */
+  deliveries: number;
+
+  /**
+   * The last error of the handler.
+   *
+   * @generated from field: string error = 10;
+   */
+  error: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp failed_at = 11;
+   */
+  failedAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message switchboard.v1.DeadLetter.
+ * Use `create(DeadLetterSchema)` to create a new message.
+ */
+export const DeadLetterSchema: GenMessage<DeadLetter> = /*@__PURE__*/
+  messageDesc(file_switchboard_v1_registry, 19);
+
+/**
+ * Admin -> host (`admin.deadletters`), newest first.
+ *
+ * @generated from message switchboard.v1.ListDeadLettersRequest
+ */
+export type ListDeadLettersRequest = Message<"switchboard.v1.ListDeadLettersRequest"> & {
+  /**
+   * @generated from field: int32 limit = 1;
+   */
+  limit: number;
+};
+
+/**
+ * Describes the message switchboard.v1.ListDeadLettersRequest.
+ * Use `create(ListDeadLettersRequestSchema)` to create a new message.
+ */
+export const ListDeadLettersRequestSchema: GenMessage<ListDeadLettersRequest> = /*@__PURE__*/
+  messageDesc(file_switchboard_v1_registry, 20);
+
+/**
+ * @generated from message switchboard.v1.ListDeadLettersResponse
+ */
+export type ListDeadLettersResponse = Message<"switchboard.v1.ListDeadLettersResponse"> & {
+  /**
+   * @generated from field: repeated switchboard.v1.DeadLetter dead_letters = 1;
+   */
+  deadLetters: DeadLetter[];
+};
+
+/**
+ * Describes the message switchboard.v1.ListDeadLettersResponse.
+ * Use `create(ListDeadLettersResponseSchema)` to create a new message.
+ */
+export const ListDeadLettersResponseSchema: GenMessage<ListDeadLettersResponse> = /*@__PURE__*/
+  messageDesc(file_switchboard_v1_registry, 21);
+
+/**
+ * Admin -> host (`admin.replay`): publish a dead letter again on its original subject and remove
+ * it from the dead-letter stream.
+ *
+ * @generated from message switchboard.v1.ReplayDeadLetterRequest
+ */
+export type ReplayDeadLetterRequest = Message<"switchboard.v1.ReplayDeadLetterRequest"> & {
+  /**
+   * @generated from field: uint64 seq = 1;
+   */
+  seq: bigint;
+};
+
+/**
+ * Describes the message switchboard.v1.ReplayDeadLetterRequest.
+ * Use `create(ReplayDeadLetterRequestSchema)` to create a new message.
+ */
+export const ReplayDeadLetterRequestSchema: GenMessage<ReplayDeadLetterRequest> = /*@__PURE__*/
+  messageDesc(file_switchboard_v1_registry, 22);
+
+/**
+ * @generated from message switchboard.v1.ReplayDeadLetterResponse
+ */
+export type ReplayDeadLetterResponse = Message<"switchboard.v1.ReplayDeadLetterResponse"> & {
+  /**
+   * `ce-id` of the republished event.
+   *
+   * @generated from field: string event_id = 1;
+   */
+  eventId: string;
+
+  /**
+   * @generated from field: string subject = 2;
+   */
+  subject: string;
+};
+
+/**
+ * Describes the message switchboard.v1.ReplayDeadLetterResponse.
+ * Use `create(ReplayDeadLetterResponseSchema)` to create a new message.
+ */
+export const ReplayDeadLetterResponseSchema: GenMessage<ReplayDeadLetterResponse> = /*@__PURE__*/
+  messageDesc(file_switchboard_v1_registry, 23);
 
 /**
  * @generated from enum switchboard.v1.SessionState
