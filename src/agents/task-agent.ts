@@ -9,8 +9,15 @@ import { TaskAgentStateSchema } from "../gen/switchboard/v1/agents_pb.js";
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener("abort", () => (clearTimeout(t), reject(new Error("handler abandoned"))), { once: true });
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(new Error("handler abandoned"));
+    };
+    const t = setTimeout(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener("abort", onAbort, { once: true });
   });
 }
 

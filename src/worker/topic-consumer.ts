@@ -1,4 +1,4 @@
-import { AckPolicy, DeliverPolicy, JetStreamApiError, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
+import { AckPolicy, DeliverPolicy, JetStreamApiError, type Consumer, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
 import { create } from "@bufbuild/protobuf";
 import { headers as natsHeaders } from "@nats-io/transport-node";
 import { DeadLetterHeader, decodeEvent, MSG_ID_HEADER } from "../core/codec.js";
@@ -19,6 +19,9 @@ export interface TopicConsumerOptions {
   readonly ackWaitMs: number;
 }
 
+/** How long one pull request waits for messages; also the longest close() waits for it. */
+const PULL_EXPIRES_MS = 1_000;
+
 export const DEFAULT_TOPIC_CONSUMER_OPTIONS: TopicConsumerOptions = {
   concurrency: 64,
   maxDeliver: 5,
@@ -31,7 +34,6 @@ export const DEFAULT_TOPIC_CONSUMER_OPTIONS: TopicConsumerOptions = {
  * worker died is redelivered to another. A message is acked only after its handler finished.
  */
 export class TopicConsumer {
-  private messages: ConsumerMessages | undefined;
   private loop: Promise<void> | undefined;
   private readonly inflight = new Set<Promise<void>>();
   private stopping = false;
@@ -70,20 +72,35 @@ export class TopicConsumer {
       await this.jsm.consumers.update(stream, this.durableName, tunables);
     }
     const consumer = await this.js.consumers.get(stream, this.durableName);
-    this.messages = await consumer.consume({ max_messages: this.options.concurrency });
-    this.loop = this.run(this.messages);
+    this.loop = this.run(consumer);
   }
 
-  private async run(messages: ConsumerMessages): Promise<void> {
-    for await (const msg of messages) {
-      if (this.stopping) {
-        // Pulled but not started: hand it straight back so another worker takes it now.
-        msg.nak();
-        continue;
-      }
+  /**
+   * Pulls in bounded batches rather than with an open-ended `consume()`: a batch request ends by
+   * itself (filled or expired), so on shutdown every message the server handed to this worker
+   * is seen and given back, instead of waiting out the ack wait on a closed subscription.
+   */
+  private async run(consumer: Consumer): Promise<void> {
+    while (!this.stopping) {
       while (this.inflight.size >= this.options.concurrency) await Promise.race(this.inflight);
-      const task = this.handle(msg).finally(() => this.inflight.delete(task));
-      this.inflight.add(task);
+      let batch: ConsumerMessages;
+      try {
+        batch = await consumer.fetch({ max_messages: this.options.concurrency - this.inflight.size, expires: PULL_EXPIRES_MS });
+        for await (const msg of batch) {
+          if (this.stopping) {
+            // Pulled but not started: hand it straight back so another worker takes it now.
+            msg.nak();
+            continue;
+          }
+          const task = this.handle(msg).finally(() => this.inflight.delete(task));
+          this.inflight.add(task);
+        }
+      } catch (err) {
+        if (this.stopping) break;
+        // The server is restarting or the consumer is moving to another node: try again shortly.
+        this.logger.warn({ event: "consumer.pull_failed", consumer: this.durableName, err: errorMessage(err) }, "pull failed; retrying");
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
     }
   }
 
@@ -168,7 +185,6 @@ export class TopicConsumer {
   /** Stops pulling, then waits for in-flight handlers (they are acked as they finish). */
   async close(): Promise<void> {
     this.stopping = true;
-    await this.messages?.close();
     await this.loop;
     await Promise.allSettled(this.inflight);
   }

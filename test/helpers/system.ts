@@ -1,4 +1,4 @@
-import type { NatsConnection } from "@nats-io/transport-node";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { builtinAgents } from "../../src/agents/builtin.js";
 import { createLogger, type Logger } from "../../src/core/logging.js";
 import { Subjects } from "../../src/core/subjects.js";
@@ -38,21 +38,38 @@ export class TestSystem {
   readonly closers: (() => Promise<unknown>)[] = [];
   readonly logger = testLogger();
 
-  private constructor(readonly server: TestNatsServer) {}
+  private constructor(
+    /** Client URL(s), comma-separated. */
+    readonly url: string,
+    private readonly stopServers: () => Promise<void>,
+  ) {}
 
   static async start(): Promise<TestSystem> {
-    return new TestSystem(await TestNatsServer.start());
+    const server = await TestNatsServer.start();
+    return new TestSystem(server.url, () => server.stop());
+  }
+
+  /** A system on servers the caller started and stops. */
+  static on(url: string): TestSystem {
+    return new TestSystem(url, async () => undefined);
   }
 
   async connect(name = "test"): Promise<NatsConnection> {
-    const nc = await this.server.connect(name);
+    const nc = await connect({ servers: this.url.split(","), name, maxReconnectAttempts: -1, reconnectTimeWait: 100, pingInterval: 1_000, maxPingOut: 2 });
     this.closers.push(() => nc.close());
     return nc;
   }
 
-  async startHost(options: { workerTtlMs?: number; heartbeatIntervalMs?: number } = {}): Promise<Host> {
+  async startHost(options: { workerTtlMs?: number; heartbeatIntervalMs?: number; replicas?: number } = {}): Promise<Host> {
     const nc = await this.connect("host");
-    const host = new Host({ nc, subjects, logger: this.logger, heartbeatIntervalMs: options.heartbeatIntervalMs ?? 200, workerTtlMs: options.workerTtlMs ?? 1_500 });
+    const host = new Host({
+      nc,
+      subjects,
+      logger: this.logger,
+      heartbeatIntervalMs: options.heartbeatIntervalMs ?? 200,
+      workerTtlMs: options.workerTtlMs ?? 1_500,
+      infrastructure: { replicas: options.replicas ?? 1 },
+    });
     await host.start();
     this.closers.push(() => host.close());
     return host;
@@ -73,6 +90,6 @@ export class TestSystem {
 
   async close(): Promise<void> {
     for (const close of this.closers.reverse()) await close().catch(() => undefined);
-    await this.server.stop();
+    await this.stopServers();
   }
 }

@@ -1,0 +1,67 @@
+import { isMessage } from "@bufbuild/protobuf";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { AgentReplySchema } from "../../src/gen/switchboard/v1/conversation_pb.js";
+import { openChat } from "../helpers/chat.js";
+import { runCli, type CliProcess } from "../helpers/cli.js";
+import { watchResponses } from "../helpers/responses.js";
+import { eventually, TestSystem } from "../helpers/system.js";
+
+/** Two workers serve finance; the one handling a message is killed (SIGKILL) before it acks. */
+describe("a worker killed mid-message", () => {
+  let sys: TestSystem;
+  const procs: CliProcess[] = [];
+  const env = (extra: Record<string, string> = {}) => ({ NATS_URL: sys.url, SB_HEARTBEAT_MS: "300", SB_WORKER_TTL_MS: "2000", SB_ACK_WAIT_MS: "1500", ...extra });
+  const start = async (args: string[], extra: Record<string, string> = {}) => {
+    const p = runCli(args, env(extra));
+    procs.push(p);
+    await p.waitFor((x) => x.stderr.includes("host.started") || x.stderr.includes("worker.started"), 20_000, `${args.join(" ")} start`);
+    return p;
+  };
+
+  beforeAll(async () => {
+    sys = await TestSystem.start();
+    await start(["host"]);
+    await start(["worker", "--agents", "router,user_proxy"]);
+  });
+  afterAll(async () => {
+    for (const p of procs) await p.stop("SIGKILL");
+    await sys.close();
+  });
+
+  it("has the other worker complete the turn, shows one reply, and drops the dead worker from the registry", async () => {
+    const slow = { SB_AGENT_DELAY_MS: "1200", LOG_LEVEL: "debug" };
+    const a = await start(["worker", "--agents", "finance", "--id", "w-finance-a"], slow);
+    const b = await start(["worker", "--agents", "finance", "--id", "w-finance-b"], slow);
+    const chat = await openChat(sys, "alice", 20_000);
+    const wire = await watchResponses(await sys.connect(), "alice");
+
+    const turn = chat.send("I need help with my budget");
+    const handling = (p: CliProcess) => p.stderr.includes('"event":"message.handling"');
+    await eventually(() => handling(a) || handling(b), 10_000, "a finance worker handling the message");
+    const [victim, survivor] = handling(a) ? [a, b] : [b, a];
+    await victim.stop("SIGKILL");
+
+    const events = await turn;
+    expect(events.map((e) => e.event)).toEqual(["routed", "reply"]);
+    expect(events[1]).toMatchObject({ agent: "finance", content: "Hello from finance_agent! You said: I need help with my budget" });
+    expect(handling(survivor)).toBe(true);
+    // Exactly one reply on the wire, not merely one on screen.
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(wire.filter((e) => isMessage(e.message, AgentReplySchema))).toHaveLength(1);
+
+    const admin = await sys.hostClient();
+    const victimId = victim === a ? "w-finance-a" : "w-finance-b";
+    const started = Date.now();
+    await eventually(async () => (await admin.workers()).every((w) => w.workerId !== victimId), 10_000, "dead worker expired");
+    expect(Date.now() - started).toBeLessThan(8_000);
+    const finance = (await admin.agents()).find((x) => x.spec?.type === "finance");
+    expect(finance).toMatchObject({ available: true, workerIds: [victim === a ? "w-finance-b" : "w-finance-a"] });
+
+    // The session goes on with the survivor, and its turn count continued from shared state.
+    const next = await chat.send("and the forecast?");
+    expect(next.map((e) => e.event)).toEqual(["reply"]);
+    await eventually(() => wire.filter((e) => isMessage(e.message, AgentReplySchema)).length === 2, 5_000, "second reply");
+    const turns = wire.flatMap((e) => (isMessage(e.message, AgentReplySchema) ? [e.message.turn] : []));
+    expect(turns).toEqual([1, 2]);
+  });
+});
