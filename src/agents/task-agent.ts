@@ -3,8 +3,9 @@ import { TopicType } from "../core/subjects.js";
 import { AgentReplySchema, EndReason, TerminationSchema, UserMessageSchema } from "../gen/switchboard/v1/conversation_pb.js";
 import { AgentTypeSpecSchema, type AgentTypeSpec } from "../gen/switchboard/v1/registry_pb.js";
 import type { RoutingProfile } from "../router/classifier.js";
-import type { Agent, AgentContext, AgentTypeDefinition, MessageContext } from "../worker/agent.js";
+import type { Agent, AgentContext, AgentEnvironment, AgentTypeDefinition, MessageContext } from "../worker/agent.js";
 import { containsEndWord } from "./end-word.js";
+import { HandoffPolicy } from "./handoff-policy.js";
 import { TaskAgentStateSchema } from "../gen/switchboard/v1/agents_pb.js";
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
@@ -35,6 +36,8 @@ export class TaskAgentType implements AgentTypeDefinition {
   readonly spec: AgentTypeSpec;
   /** Display name used in replies, for example `finance_agent`. */
   readonly name: string;
+  /** Gives follow-ups that name another agent type back to the router; set by open(). */
+  handoff: HandoffPolicy | undefined;
 
   constructor(
     profile: RoutingProfile,
@@ -51,8 +54,16 @@ export class TaskAgentType implements AgentTypeDefinition {
     });
   }
 
+  async open(env: AgentEnvironment): Promise<void> {
+    this.handoff = await HandoffPolicy.open(env, this.spec);
+  }
+
   create(context: AgentContext): Agent {
     return new TaskAgent(this, context);
+  }
+
+  async close(): Promise<void> {
+    await this.handoff?.close();
   }
 }
 
@@ -75,6 +86,11 @@ class TaskAgent implements Agent {
       });
       if (ctx.topic) await this.forward(termination, message, ctx, "end");
       return termination;
+    }
+    const target = ctx.topic ? this.type.handoff?.decide(message) : undefined;
+    if (target && this.type.handoff) {
+      await this.type.handoff.handOff(this.context.runtime, message, target, ctx);
+      return undefined;
     }
     const reply = create(AgentReplySchema, { ...common, agentName: this.type.name, content: `Hello from ${this.type.name}! You said: ${message.text}`, turn });
     if (ctx.topic) await this.forward(reply, message, ctx, "reply");

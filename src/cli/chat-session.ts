@@ -2,7 +2,7 @@ import { create, isMessage, type Message } from "@bufbuild/protobuf";
 import { jetstream, type JetStreamClient } from "@nats-io/jetstream";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { decodeEvent } from "../core/codec.js";
-import { CancelledError, ErrorCode, errorMessage } from "../core/errors.js";
+import { CancelledError, ErrorCode, errorMessage, SwitchboardError } from "../core/errors.js";
 import { newId, validateToken } from "../core/ids.js";
 import type { Logger } from "../core/logging.js";
 import { publishEvent } from "../core/publish.js";
@@ -16,10 +16,21 @@ import {
   SessionEndedSchema,
   UserMessageSchema,
 } from "../gen/switchboard/v1/conversation_pb.js";
+import { ClarifyAnswerSchema, ClarifySchema } from "../gen/switchboard/v1/routing_pb.js";
+
+/** One agent the user may choose after a `clarify` event. */
+export interface ClarifyChoice {
+  readonly agent: string;
+  readonly description: string;
+  readonly score: number;
+}
 
 /** What the user sees, one value per event. This is also the `--json` line format. */
 export type ChatEvent =
-  | { readonly event: "routed"; readonly session: string; readonly agent: string; readonly intent: string; readonly score: number }
+  /** `from` is set when an agent handed the session over to another (or back to itself). */
+  | { readonly event: "routed"; readonly session: string; readonly agent: string; readonly intent: string; readonly score: number; readonly from?: string }
+  /** Several agents fit; the turn waits for {@link ChatSession.answerClarification}. */
+  | { readonly event: "clarify"; readonly session: string; readonly question: string; readonly options: readonly ClarifyChoice[] }
   | { readonly event: "reply"; readonly session: string; readonly agent: string; readonly name: string; readonly content: string }
   | { readonly event: "no_agent"; readonly session: string; readonly message: string; readonly available: readonly string[] }
   | { readonly event: "ended"; readonly session: string; readonly agent: string; readonly reason: string; readonly content: string }
@@ -29,7 +40,26 @@ export type ChatEvent =
   | { readonly event: "timeout"; readonly session: string; readonly agent: string | null; readonly message: string };
 
 /** Events after which a turn is complete and the user may type again. */
-const FINAL_EVENTS: ReadonlySet<ChatEvent["event"]> = new Set(["reply", "no_agent", "ended", "error", "timeout"]);
+const FINAL_EVENTS: ReadonlySet<ChatEvent["event"]> = new Set(["reply", "no_agent", "ended", "error", "timeout", "clarify"]);
+
+/** An answer to a clarification that names none of the options. */
+export class InvalidChoiceError extends SwitchboardError {
+  override name = "InvalidChoiceError";
+  constructor(
+    readonly answer: string,
+    readonly options: readonly ClarifyChoice[],
+  ) {
+    const valid = options.map((o, i) => `${i + 1} or ${o.agent}`).join(", ");
+    super(ErrorCode.InvalidChoice, `${JSON.stringify(answer.slice(0, 80))} is not one of the options; answer ${valid}`);
+  }
+}
+
+/** The clarification the session is waiting on: the message it concerns and the choices. */
+interface PendingClarification {
+  readonly turnId: string;
+  readonly text: string;
+  readonly options: readonly ClarifyChoice[];
+}
 
 /** Longest message accepted from the user, in characters. */
 export const MAX_MESSAGE_CHARS = 16_000;
@@ -67,6 +97,7 @@ export class ChatSession {
   private readonly seen = new Set<string>();
   private sessionIdValue = newId("s");
   private agentValue: string | undefined;
+  private clarification: PendingClarification | undefined;
 
   constructor(private readonly options: ChatSessionOptions) {
     this.user = validateToken("user name", options.user);
@@ -83,6 +114,11 @@ export class ChatSession {
   /** The agent type this session is assigned to, if any. */
   get agent(): string | undefined {
     return this.agentValue;
+  }
+
+  /** The choices of the last `clarify` event while it awaits an answer. */
+  get pendingClarification(): readonly ClarifyChoice[] | undefined {
+    return this.clarification?.options;
   }
 
   /** Subscribes to this user's responses. Call before the first send. */
@@ -127,7 +163,12 @@ export class ChatSession {
   private toChatEvent(message: Message): ChatEvent | undefined {
     const session = this.sessionIdValue;
     if (isMessage(message, RoutedSchema)) {
-      return { event: "routed", session, agent: message.agentType, intent: message.intent, score: message.score };
+      const from = this.agentValue;
+      return { event: "routed", session, agent: message.agentType, intent: message.intent, score: message.score, ...(from ? { from } : {}) };
+    }
+    if (isMessage(message, ClarifySchema)) {
+      const options = message.options.map((o) => ({ agent: o.agentType, description: o.description, score: o.score }));
+      return { event: "clarify", session, question: message.question, options };
     }
     if (isMessage(message, AgentReplySchema)) {
       return { event: "reply", session, agent: message.agentType, name: message.agentName, content: message.content };
@@ -147,20 +188,54 @@ export class ChatSession {
 
   /**
    * Sends one user message and resolves with every event of the turn, the last one final
-   * (reply, no_agent, ended, error or timeout). `onEvent` sees each event as it arrives.
+   * (reply, no_agent, ended, error, timeout, or clarify — then answer with
+   * {@link answerClarification}). `onEvent` sees each event as it arrives. Sending a new message
+   * while a clarification is pending drops it: the user said something else instead.
    */
   async send(text: string, onEvent: (event: ChatEvent) => void = () => undefined, signal?: AbortSignal): Promise<ChatEvent[]> {
     if (!this.sub) throw new Error("ChatSession.start() must be called before send()");
     if (this.pending) throw new Error("one message at a time: wait for the previous answer");
-    const events: ChatEvent[] = [];
     const session = this.sessionIdValue;
     if (text.length > MAX_MESSAGE_CHARS) {
       const event: ChatEvent = { event: "error", session, code: ErrorCode.InvalidMessage, message: `message too long (${text.length} characters, at most ${MAX_MESSAGE_CHARS})` };
       onEvent(event);
       return [event];
     }
+    this.clarification = undefined;
     const turnId = newId("t");
     const recipient = this.agentValue ?? TopicType.Default;
+    const message = create(UserMessageSchema, { sessionId: session, user: this.user, turnId, text });
+    return this.runTurn(turnId, text, () => this.publish(message, recipient, `${session}-${turnId}`), onEvent, signal);
+  }
+
+  /**
+   * Answers the pending clarification with an agent type name or a 1-based option number, and
+   * resolves with the events of the clarified turn (routed, then the agent's answer). Throws
+   * {@link InvalidChoiceError} for an answer that names no option; the clarification stays
+   * pending so the caller can ask again.
+   */
+  async answerClarification(answer: string, onEvent: (event: ChatEvent) => void = () => undefined, signal?: AbortSignal): Promise<ChatEvent[]> {
+    const pending = this.clarification;
+    if (!pending) throw new Error("no clarification is pending");
+    if (this.pending) throw new Error("one message at a time: wait for the previous answer");
+    const choice = resolveChoice(answer, pending.options);
+    if (!choice) throw new InvalidChoiceError(answer, pending.options);
+    this.clarification = undefined;
+    const session = this.sessionIdValue;
+    const message = create(ClarifyAnswerSchema, { sessionId: session, user: this.user, turnId: pending.turnId, agentType: choice, originalText: pending.text });
+    // A turn may be clarified more than once (the chosen agent went away meanwhile), so each answer gets its own id.
+    return this.runTurn(pending.turnId, pending.text, () => this.publish(message, TopicType.Default, `${session}-${pending.turnId}-${newId("a")}`), onEvent, signal);
+  }
+
+  private async publish(message: Message, recipient: string, id: string): Promise<void> {
+    const source = { user: this.user, session: this.sessionIdValue };
+    await publishEvent(this.js, this.subjects, message, { type: recipient, source }, { source: `switchboard/chat/${this.user}`, id });
+  }
+
+  /** Waits for the events of one turn after `publish`, until a final one, the deadline or `signal`. */
+  private async runTurn(turnId: string, text: string, publish: () => Promise<void>, onEvent: (event: ChatEvent) => void, signal: AbortSignal | undefined): Promise<ChatEvent[]> {
+    const events: ChatEvent[] = [];
+    const session = this.sessionIdValue;
     const final = new Promise<ChatEvent>((resolve) => {
       this.pending = {
         turnId,
@@ -175,7 +250,6 @@ export class ChatSession {
     let timer: NodeJS.Timeout | undefined;
     let onAbort: (() => void) | undefined;
     try {
-      const message = create(UserMessageSchema, { sessionId: session, user: this.user, turnId, text });
       const timeout = new Promise<ChatEvent>((resolve) => {
         timer = setTimeout(
           () =>
@@ -192,12 +266,9 @@ export class ChatSession {
         onAbort = () => reject(new CancelledError("waiting for an answer"));
         signal?.addEventListener("abort", onAbort, { once: true });
       });
-      await Promise.race([
-        publishEvent(this.js, this.subjects, message, { type: recipient, source: { user: this.user, session } }, { source: `switchboard/chat/${this.user}`, id: `${session}-${turnId}` }),
-        aborted,
-      ]);
+      await Promise.race([publish(), aborted]);
       const event = await Promise.race([final, timeout, aborted]);
-      this.applyFinal(event);
+      this.applyFinal(event, turnId, text);
       events.push(event);
       onEvent(event);
       return events;
@@ -208,20 +279,33 @@ export class ChatSession {
     }
   }
 
-  private applyFinal(event: ChatEvent): void {
+  private applyFinal(event: ChatEvent, turnId: string, text: string): void {
     if (event.event === "ended") this.newSession();
     else if (event.event === "no_agent") this.agentValue = undefined;
+    else if (event.event === "clarify") {
+      // The router forwarded nothing: the session is unassigned until the user chooses.
+      this.agentValue = undefined;
+      this.clarification = { turnId, text, options: event.options };
+    }
   }
 
   /** Leaves the current session; the next message starts a new one at the router. */
   newSession(): void {
     this.sessionIdValue = newId("s");
     this.agentValue = undefined;
+    this.clarification = undefined;
   }
 
   async close(): Promise<void> {
     if (this.sub && !this.sub.isClosed()) await this.sub.drain();
   }
+}
+
+/** An agent type name (any case) or a 1-based option number. */
+export function resolveChoice(answer: string, options: readonly ClarifyChoice[]): string | undefined {
+  const trimmed = answer.trim();
+  if (/^[0-9]+$/.test(trimmed)) return options[Number(trimmed) - 1]?.agent;
+  return options.find((o) => o.agent.toLowerCase() === trimmed.toLowerCase())?.agent;
 }
 
 function turnIdOf(message: Message): string | undefined {

@@ -2,6 +2,7 @@ import { ConfigError, errorMessage, SwitchboardError } from "../core/errors.js";
 import { adminCommand } from "./commands/admin.js";
 import { chatCommand } from "./commands/chat.js";
 import { hostCommand } from "./commands/host.js";
+import { routeCommand } from "./commands/route.js";
 import { upCommand } from "./commands/up.js";
 import { workerCommand } from "./commands/worker.js";
 
@@ -11,6 +12,7 @@ const COMMANDS: Record<string, (args: readonly string[]) => Promise<number>> = {
   worker: workerCommand,
   chat: chatCommand,
   admin: adminCommand,
+  route: routeCommand,
 };
 
 export const MAIN_HELP = `Switchboard: a distributed agent runtime on NATS.
@@ -23,6 +25,7 @@ Commands:
   worker              run agents (--agents router,user_proxy,hr,finance)
   chat                chat in the terminal (JSON lines when not a terminal, or with --json)
   admin               query the registry and sessions: agents | workers | sessions | session <id>
+  route               show where the router would send messages, and why (--profiles FILE or live)
 
 Every command takes --nats <url> (or NATS_URL). Run \`switchboard <command> --help\` for details.`;
 

@@ -5,6 +5,7 @@
 export const ErrorCode = {
   InvalidId: "invalid_id",
   InvalidMessage: "invalid_message",
+  InvalidChoice: "invalid_choice",
   UnknownType: "unknown_type",
   MissingHeader: "missing_header",
   Timeout: "timeout",

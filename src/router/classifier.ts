@@ -27,11 +27,16 @@ export interface Classification {
 }
 
 /**
- * Decides which agent type a user's message is for. Implementations are synchronous and pure:
- * the router feeds them the live profiles and they hold whatever index they need.
+ * Decides which agent type a user's message is for. `classify` is synchronous and pure: the router
+ * feeds the live profiles and the classifier holds whatever index it needs.
  */
 export interface Classifier {
   /** Replaces the known agent types; called whenever the registry changes. */
   setProfiles(profiles: readonly RoutingProfile[]): void;
   classify(text: string): Classification;
+  /**
+   * For classifiers that consult a remote service: the router calls this instead of `classify`
+   * when present. Should resolve (falling back to an offline answer) unless `signal` aborts.
+   */
+  classifyAsync?(text: string, signal?: AbortSignal): Promise<Classification>;
 }

@@ -1,30 +1,61 @@
 import { create, isMessage, type Message } from "@bufbuild/protobuf";
+import { performance } from "node:perf_hooks";
 import { TopicType } from "../core/subjects.js";
 import { NoAgentSchema, RoutedSchema, UserMessageSchema, type UserMessage } from "../gen/switchboard/v1/conversation_pb.js";
 import { AgentTypeSpecSchema } from "../gen/switchboard/v1/registry_pb.js";
+import { ClarifyAnswerSchema, ClarifyOptionSchema, ClarifySchema, HandoffSchema } from "../gen/switchboard/v1/routing_pb.js";
 import type { Agent, AgentContext, AgentEnvironment, AgentTypeDefinition, MessageContext } from "../worker/agent.js";
 import type { Classification, Classifier, RoutingProfile } from "./classifier.js";
-import { KeywordClassifier } from "./keyword-classifier.js";
+import { closeCandidates, DEFAULT_AMBIGUITY_MARGIN, HybridClassifier, isAmbiguous } from "./hybrid/index.js";
 import { RegistryView } from "../host/registry-view.js";
 
 export const ROUTER_AGENT_TYPE = "router";
 
+/** The intent of a `Routed` that follows the user's answer to a `Clarify`. */
+export const USER_CHOICE_INTENT = "user_choice";
+
 export interface RouterOptions {
-  /** Default: keyword routing on the profiles' keywords. */
+  /**
+   * Default: a {@link HybridClassifier} (keywords plus word-vector semantics), created when the
+   * router opens. A classifier with `classifyAsync` (the LLM classifier) is consulted through it.
+   */
   readonly classifier?: Classifier;
+  /**
+   * When the two best agents are closer than this (see `isAmbiguous`), the router asks the user
+   * to choose instead of routing. Default {@link DEFAULT_AMBIGUITY_MARGIN}; 0 never asks.
+   */
+  readonly ambiguityMargin?: number;
+}
+
+/** The first clause of a description, for short lists ("Finance: budgets, …" → "Finance"). */
+function headline(profile: RoutingProfile): string {
+  return profile.description ? `${profile.type} (${profile.description.split(/[.:]/)[0]?.trim()})` : profile.type;
 }
 
 /** The sentence a user gets when nothing fits. */
 export function noAgentMessage(profiles: readonly RoutingProfile[]): string {
   if (profiles.length === 0) return "No agents are available right now. Please try again later.";
-  const list = profiles.map((p) => (p.description ? `${p.type} (${p.description.split(/[.:]/)[0]?.trim()})` : p.type)).join(", ");
-  return `I could not tell which agent can help with that. Available agents: ${list}. Please say what you need in other words.`;
+  return `I could not tell which agent can help with that. Available agents: ${profiles.map(headline).join(", ")}. Please say what you need in other words.`;
+}
+
+/** The question of a `Clarify`. */
+export function clarifyQuestion(options: readonly RoutingProfile[]): string {
+  const names = options.map(headline);
+  const list = names.length === 2 ? `${names[0]} or ${names[1]}` : `${names.slice(0, -1).join(", ")} or ${names.at(-1)}`;
+  return `Your message could be for ${list}. Which one should take it?`;
+}
+
+/** Identity key of a profile list: the router rebuilds its index only when this changes. */
+function profilesKey(profiles: readonly RoutingProfile[]): string {
+  return JSON.stringify(profiles.map((p) => [p.type, p.description, p.keywords, p.examples]));
 }
 
 /**
- * The semantic router as an agent type: it reads the first message of a session from topic
- * `default`, classifies it against the live registry, tells the user where it went (`Routed` on
- * topic `response`) and forwards the message, unchanged, to the chosen agent's topic.
+ * The semantic router as an agent type. On topic `default` it reads the first message of a
+ * session, the user's answers to its questions and hand-offs from agents; it classifies the text
+ * against the live registry and either routes (`Routed` to topic `response`, the text forwarded
+ * to the chosen agent's topic), asks the user to choose (`Clarify`), or says nothing fits
+ * (`NoAgent`).
  */
 export class RouterAgentType implements AgentTypeDefinition {
   readonly spec = create(AgentTypeSpecSchema, {
@@ -33,25 +64,53 @@ export class RouterAgentType implements AgentTypeDefinition {
     subscriptions: [TopicType.Default],
     routable: false,
   });
-  private readonly classifier: Classifier;
+  readonly ambiguityMargin: number;
+  private classifierValue: Classifier | undefined;
   private view: RegistryView | undefined;
   private profiles: readonly RoutingProfile[] = [];
+  private indexedKey: string | undefined;
 
   constructor(options: RouterOptions = {}) {
-    this.classifier = options.classifier ?? new KeywordClassifier();
+    this.classifierValue = options.classifier;
+    this.ambiguityMargin = options.ambiguityMargin ?? DEFAULT_AMBIGUITY_MARGIN;
+    if (!(this.ambiguityMargin >= 0)) throw new RangeError("ambiguityMargin must be 0 or more");
+  }
+
+  /** The classifier in use; the default one is created (vectors loaded once per process) on first use. */
+  get classifier(): Classifier {
+    this.classifierValue ??= new HybridClassifier();
+    return this.classifierValue;
   }
 
   async open(env: AgentEnvironment): Promise<void> {
-    this.view = new RegistryView(env.nc, env.subjects, env.logger, (profiles) => {
-      this.profiles = profiles;
-      this.classifier.setProfiles(profiles);
-      env.logger.debug({ event: "router.index_rebuilt", agentTypes: profiles.map((p) => p.type) }, "routing index rebuilt");
-    });
+    const classifier = this.classifier;
+    this.view = new RegistryView(env.nc, env.subjects, env.logger, (profiles) => this.update(classifier, profiles, env));
     await this.view.start();
+    env.logger.info({ event: "router.started", classifier: classifier.constructor.name, agentTypes: this.profiles.map((p) => p.type) }, "router ready");
   }
 
-  classify(text: string): Classification {
-    return this.classifier.classify(text);
+  /**
+   * Registry changes arrive for every worker joining or leaving; most leave the routable set as it
+   * was. The index is rebuilt only when the set changes, and swapped in whole, so a message is
+   * always classified against one consistent set of live agent types.
+   */
+  private update(classifier: Classifier, profiles: readonly RoutingProfile[], env: AgentEnvironment): void {
+    this.profiles = profiles;
+    const key = profilesKey(profiles);
+    if (key === this.indexedKey) return;
+    const started = performance.now();
+    classifier.setProfiles(profiles);
+    this.indexedKey = key;
+    env.logger.debug(
+      { event: "router.index_rebuilt", agentTypes: profiles.map((p) => p.type), durationMs: Math.round(performance.now() - started) },
+      "routing index rebuilt",
+    );
+  }
+
+  /** Classifies with the model when the classifier has one, offline otherwise. */
+  async classify(text: string, signal?: AbortSignal): Promise<Classification> {
+    const classifier = this.classifier;
+    return classifier.classifyAsync ? classifier.classifyAsync(text, signal) : classifier.classify(text);
   }
 
   /** Agent types the router can route to right now. */
@@ -68,6 +127,16 @@ export class RouterAgentType implements AgentTypeDefinition {
   }
 }
 
+/** What the router is asked to route, whatever message carried it. */
+interface RouteRequest {
+  readonly sessionId: string;
+  readonly user: string;
+  readonly turnId: string;
+  readonly text: string;
+  /** The original message when it can be forwarded unchanged. */
+  readonly message?: UserMessage;
+}
+
 class RouterAgent implements Agent {
   constructor(
     private readonly type: RouterAgentType,
@@ -75,38 +144,98 @@ class RouterAgent implements Agent {
   ) {}
 
   async onMessage(message: Message, ctx: MessageContext): Promise<Message | undefined> {
-    if (!isMessage(message, UserMessageSchema) || !ctx.topic) return undefined;
-    await this.route(message, ctx);
+    if (!ctx.topic) return undefined;
+    if (isMessage(message, UserMessageSchema)) {
+      await this.route({ sessionId: message.sessionId, user: message.user, turnId: message.turnId, text: message.text, message }, ctx);
+    } else if (isMessage(message, ClarifyAnswerSchema)) {
+      await this.choose(message.agentType, { sessionId: message.sessionId, user: message.user, turnId: message.turnId, text: message.originalText }, ctx);
+    } else if (isMessage(message, HandoffSchema)) {
+      this.context.logger.info(
+        { event: "router.handoff", session: message.sessionId, turn: message.turnId, fromAgentType: message.fromAgentType, reason: message.reason },
+        `${message.fromAgentType} handed the session back`,
+      );
+      await this.route({ sessionId: message.sessionId, user: message.user, turnId: message.turnId, text: message.text }, ctx);
+    }
     return undefined;
   }
 
-  private async route(message: UserMessage, ctx: MessageContext): Promise<void> {
-    const source = { user: message.user, session: message.sessionId };
-    const { runtime, logger } = this.context;
-    const result = this.type.classify(message.text);
-    const ids = { session: message.sessionId, turn: message.turnId };
+  private async route(request: RouteRequest, ctx: MessageContext): Promise<void> {
+    const result = await this.type.classify(request.text, ctx.signal);
+    const ids = { session: request.sessionId, turn: request.turnId };
     if (!result.agent) {
-      logger.info({ event: "router.no_agent", ...ids, score: result.score }, "no agent fits the message");
-      const profiles = this.type.routableProfiles();
-      await runtime.publish(
-        create(NoAgentSchema, {
-          sessionId: message.sessionId,
-          user: message.user,
-          turnId: message.turnId,
-          message: noAgentMessage(profiles),
-          availableAgentTypes: profiles.map((p) => p.type),
-        }),
-        { type: TopicType.Response, source },
-        { id: `${ctx.eventId}-noagent` },
-      );
+      this.context.logger.info({ event: "router.no_agent", ...ids, score: result.score }, "no agent fits the message");
+      await this.noAgent(request, ctx);
       return;
     }
-    logger.info({ event: "router.routed", ...ids, agentType: result.agent, intent: result.intent, score: result.score }, `routed to ${result.agent}`);
-    await runtime.publish(
-      create(RoutedSchema, { sessionId: message.sessionId, user: message.user, turnId: message.turnId, agentType: result.agent, intent: result.intent, score: result.score }),
+    if (isAmbiguous(result, this.type.ambiguityMargin)) {
+      const options = this.clarifyOptions(result);
+      if (options.length >= 2) {
+        this.context.logger.info({ event: "router.clarify", ...ids, agentTypes: options.map((o) => o.agentType) }, "asked the user to choose an agent");
+        await this.context.runtime.publish(
+          create(ClarifySchema, {
+            sessionId: request.sessionId,
+            user: request.user,
+            turnId: request.turnId,
+            options,
+            question: clarifyQuestion(options.map((o) => this.profile(o.agentType)).filter((p): p is RoutingProfile => p !== undefined)),
+          }),
+          { type: TopicType.Response, source: { user: request.user, session: request.sessionId } },
+          { id: `${ctx.eventId}-clarify` },
+        );
+        return;
+      }
+    }
+    this.context.logger.info({ event: "router.routed", ...ids, agentType: result.agent, intent: result.intent, score: result.score }, `routed to ${result.agent}`);
+    await this.routeTo(result.agent, result.intent, result.score, request, ctx);
+  }
+
+  /** The user's answer to a Clarify: route there if it is still a live choice, else start over. */
+  private async choose(agentType: string, request: RouteRequest, ctx: MessageContext): Promise<void> {
+    const ids = { session: request.sessionId, turn: request.turnId };
+    if (!this.profile(agentType)) {
+      this.context.logger.warn({ event: "router.choice_unavailable", ...ids, agentType }, "the chosen agent type is not available; routing afresh");
+      await this.route(request, ctx);
+      return;
+    }
+    this.context.logger.info({ event: "router.routed", ...ids, agentType, intent: USER_CHOICE_INTENT, score: 1 }, `routed to ${agentType} as the user chose`);
+    await this.routeTo(agentType, USER_CHOICE_INTENT, 1, request, ctx);
+  }
+
+  private clarifyOptions(result: Classification) {
+    const close = new Set(closeCandidates(result, this.type.ambiguityMargin));
+    return result.ranked
+      .filter((r) => close.has(r.agent))
+      .map((r) => create(ClarifyOptionSchema, { agentType: r.agent, description: this.profile(r.agent)?.description ?? "", score: r.score }))
+      .filter((o) => this.profile(o.agentType) !== undefined);
+  }
+
+  private profile(agentType: string): RoutingProfile | undefined {
+    return this.type.routableProfiles().find((p) => p.type === agentType);
+  }
+
+  private async routeTo(agentType: string, intent: string, score: number, request: RouteRequest, ctx: MessageContext): Promise<void> {
+    const source = { user: request.user, session: request.sessionId };
+    await this.context.runtime.publish(
+      create(RoutedSchema, { sessionId: request.sessionId, user: request.user, turnId: request.turnId, agentType, intent, score }),
       { type: TopicType.Response, source },
       { id: `${ctx.eventId}-routed` },
     );
-    await runtime.publish(message, { type: result.agent, source }, { id: `${ctx.eventId}-fwd` });
+    const forwarded = request.message ?? create(UserMessageSchema, { sessionId: request.sessionId, user: request.user, turnId: request.turnId, text: request.text });
+    await this.context.runtime.publish(forwarded, { type: agentType, source }, { id: `${ctx.eventId}-fwd` });
+  }
+
+  private async noAgent(request: RouteRequest, ctx: MessageContext): Promise<void> {
+    const profiles = this.type.routableProfiles();
+    await this.context.runtime.publish(
+      create(NoAgentSchema, {
+        sessionId: request.sessionId,
+        user: request.user,
+        turnId: request.turnId,
+        message: noAgentMessage(profiles),
+        availableAgentTypes: profiles.map((p) => p.type),
+      }),
+      { type: TopicType.Response, source: { user: request.user, session: request.sessionId } },
+      { id: `${ctx.eventId}-noagent` },
+    );
   }
 }

@@ -18,7 +18,9 @@ describe("router on a real registry", () => {
     const chat = await openChat(sys);
     const first = await chat.send("Where did all the money go?");
     expect(first.map((e) => e.event)).toEqual(["routed", "reply"]);
-    expect(first[0]).toMatchObject({ agent: "finance", intent: "keyword:money", score: 1 });
+    expect(first[0]).toMatchObject({ agent: "finance", intent: "keyword:money" });
+    // The hybrid classifier's calibrated confidence: a keyword alone is far above the threshold.
+    expect(first[0]?.event === "routed" && first[0].score).toBeGreaterThan(0.99);
     expect(chat.agent).toBe("finance");
     // No keyword, but the session belongs to finance now.
     const second = await chat.send("and what about last week?");

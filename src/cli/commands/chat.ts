@@ -6,7 +6,7 @@ import { CancelledError } from "../../core/errors.js";
 import { createLogger, type Logger } from "../../core/logging.js";
 import { Subjects } from "../../core/subjects.js";
 import type { SwitchboardConfig } from "../../core/config.js";
-import { ChatSession, type ChatEvent } from "../chat-session.js";
+import { ChatSession, InvalidChoiceError, type ChatEvent } from "../chat-session.js";
 import { COMMON_HELP, configFrom, parse } from "../options.js";
 import { sanitizeForTerminal } from "../terminal.js";
 
@@ -21,7 +21,12 @@ every event is one JSON line on stdout, for example
   {"event":"routed","agent":"finance",...}  {"event":"reply","agent":"finance","content":...}
   {"event":"no_agent",...}  {"event":"ended","reason":...}  {"event":"error",...}  {"event":"timeout",...}
   {"event":"queued",...} (no worker serves the agent now; the message waits and the answer may follow)
+  {"event":"clarify","question":...,"options":[{"agent":"finance","description":...,"score":...},...]}
 waiting for each answer before reading the next line, and exiting 0 at the end of input.
+After a "clarify" event the next line is the answer: an agent type from the options or its
+1-based number. An invalid answer prints an "error" event (code invalid_choice) and the
+"clarify" event again, and the line after that is read as the answer.
+A "routed" event with "from" means the agent holding the conversation handed it over.
 
 Options:
   --user <name>       who is chatting (default: your login name) [A-Za-z0-9_-]
@@ -72,13 +77,41 @@ export async function runJsonChat(nc: NatsConnection, config: SwitchboardConfig,
     for await (const line of lines) {
       const text = line.trim();
       if (text === "") continue;
-      await session.send(text, print);
+      if (session.pendingClarification) await answerJson(session, text, print);
+      else await session.send(text, print);
     }
   } finally {
     lines.close();
     await session.close();
   }
   return 0;
+}
+
+/** A line read while a clarification is pending is the user's choice. */
+async function answerJson(session: ChatSession, answer: string, print: (event: ChatEvent) => void): Promise<void> {
+  try {
+    await session.answerClarification(answer, print);
+  } catch (err) {
+    if (!(err instanceof InvalidChoiceError)) throw err;
+    print({ event: "error", session: session.sessionId, code: err.code, message: err.message });
+    // Ask again: the same choices, and the next line is read as the answer.
+    print({ event: "clarify", session: session.sessionId, question: "Please choose one of these agents.", options: err.options });
+  }
+}
+
+/** Lets the user pick an agent with a Clack select; false when they cancel. */
+async function answerInteractive(session: ChatSession, spin: () => ReturnType<typeof clack.spinner>, signal: AbortSignal): Promise<boolean> {
+  for (let options = session.pendingClarification; options; options = session.pendingClarification) {
+    const choice = await clack.select({
+      message: "Which agent should take it?",
+      options: options.map((o) => ({ value: o.agent, label: sanitizeForTerminal(o.agent), hint: sanitizeForTerminal(o.description) })),
+    });
+    if (clack.isCancel(choice)) return false;
+    const s = spin();
+    s.start(`Connecting you to ${sanitizeForTerminal(choice)}`);
+    await session.answerClarification(choice, (event) => render(event, s), signal);
+  }
+  return true;
 }
 
 /** The Clack front-end. */
@@ -101,6 +134,7 @@ export async function runInteractiveChat(nc: NatsConnection, config: Switchboard
       spin.start(session.agent ? `Waiting for ${session.agent}` : "Routing");
       try {
         await session.send(input.trim(), (event) => render(event, spin), abort.signal);
+        if (!(await answerInteractive(session, () => clack.spinner(), abort.signal))) break;
       } catch (err) {
         if (err instanceof CancelledError) {
           spin.stop("Cancelled");
@@ -123,7 +157,12 @@ function render(event: ChatEvent, spin: ReturnType<typeof clack.spinner>): void 
   const safe = sanitizeForTerminal;
   switch (event.event) {
     case "routed":
-      spin.message(`Routed to ${safe(event.agent)} (${safe(event.intent)}); waiting for its answer`);
+      if (event.from) spin.message(`${safe(event.from)} handed you over to ${safe(event.agent)} (${safe(event.intent)}); waiting for its answer`);
+      else spin.message(`Routed to ${safe(event.agent)} (${safe(event.intent)}); waiting for its answer`);
+      return;
+    case "clarify":
+      spin.stop("More than one agent fits");
+      clack.log.info(safe(event.question));
       return;
     case "reply":
       spin.stop(safe(event.name || event.agent));

@@ -1,9 +1,11 @@
 import { BUILTIN_AGENT_TYPES, builtinAgents } from "../../agents/builtin.js";
+import { ROUTER_AGENT_TYPE } from "../../router/router-agent.js";
 import { connectNats } from "../../core/connection.js";
 import { ConfigError } from "../../core/errors.js";
 import { createLogger } from "../../core/logging.js";
 import { Subjects } from "../../core/subjects.js";
 import { Worker } from "../../worker/worker.js";
+import { CLASSIFIER_HELP, CLASSIFIER_OPTIONS, classifierSettings, createClassifier } from "../classifier-options.js";
 import { untilShutdown } from "../lifecycle.js";
 import { COMMON_HELP, configFrom, parse } from "../options.js";
 
@@ -16,6 +18,7 @@ stops taking messages, finishes those in flight, deregisters and exits 0.
 Options:
   --agents <list>     comma-separated agent types to run (default: all built-in: ${BUILTIN_AGENT_TYPES.join(",")})
   --id <id>           worker id (default: random)
+${CLASSIFIER_HELP}
 ${COMMON_HELP}`;
 
 export function parseAgentList(raw: string | undefined): string[] {
@@ -26,13 +29,16 @@ export function parseAgentList(raw: string | undefined): string[] {
 }
 
 export async function workerCommand(args: readonly string[]): Promise<number> {
-  const { values } = parse("worker", args, { agents: { type: "string" }, id: { type: "string" } });
+  const { values } = parse("worker", args, { agents: { type: "string" }, id: { type: "string" }, ...CLASSIFIER_OPTIONS });
   if (values.help) {
     console.log(WORKER_HELP);
     return 0;
   }
   const config = configFrom(values);
-  const agents = builtinAgents(parseAgentList(values.agents), { task: { delayMs: config.agentDelayMs } });
+  const names = parseAgentList(values.agents);
+  const routing = classifierSettings(values);
+  const router = names.includes(ROUTER_AGENT_TYPE) ? { classifier: createClassifier(routing) } : undefined;
+  const agents = builtinAgents(names, { task: { delayMs: config.agentDelayMs }, ...(router ? { router } : {}) });
   const logger = createLogger("switchboard-worker", { level: config.logLevel });
   const nc = await connectNats(config, { name: "switchboard-worker" });
   const worker = new Worker({

@@ -1,7 +1,7 @@
 import type { Classification, Classifier, RoutingProfile, ScoredAgent } from "../classifier.js";
 import { confidence, evidence, type SignalWeights } from "./calibration.js";
 import { expandCompounds } from "./compounds.js";
-import { buildProfileIndex, type ProfileIndex } from "./profile-index.js";
+import { buildProfileIndex, type FloorCache, type Floors, type ProfileIndex } from "./profile-index.js";
 import { defaultLexicon, type Lexicon } from "./lexicon.js";
 import { SimilarityCache } from "./similarity-cache.js";
 import { frequencyWeights, type WordWeights } from "./sentence-vector.js";
@@ -49,6 +49,27 @@ export const DEFAULT_HYBRID_OPTIONS: Omit<HybridClassifierOptions, "vectors" | "
   similarityCacheBytes: 8 * 1024 * 1024,
 };
 
+/** Floors kept per process, by vectors and options; a few thousand profiles at most in practice. */
+const FLOOR_CACHE_LIMIT = 4096;
+const floorCaches = new WeakMap<WordVectors, Map<string, Map<string, Floors>>>();
+
+function sharedFloorCache(vectors: WordVectors, options: Omit<HybridClassifierOptions, "vectors" | "lexicon">): FloorCache {
+  let byOptions = floorCaches.get(vectors);
+  if (!byOptions) floorCaches.set(vectors, (byOptions = new Map()));
+  const optionsKey = JSON.stringify([options.backgroundQuantile, options.neighbours, options.exampleWordTrust, options.smoothing]);
+  let cache = byOptions.get(optionsKey);
+  if (!cache) byOptions.set(optionsKey, (cache = new Map()));
+  const entries = cache;
+  return {
+    get: (key) => entries.get(key),
+    set: (key, floors) => {
+      // Profiles rarely change; when they churn, start over rather than track recency.
+      if (entries.size >= FLOOR_CACHE_LIMIT) entries.clear();
+      entries.set(key, floors);
+    },
+  };
+}
+
 /** One agent's signals and confidence for a request, for tools that explain a decision. */
 export interface AgentExplanation {
   readonly agent: string;
@@ -80,6 +101,7 @@ export class HybridClassifier implements Classifier {
   private readonly weights: WordWeights;
   private index: ProfileIndex | undefined;
   private cache = new SimilarityCache(0, 0);
+  private readonly floors: FloorCache;
 
   constructor(options: Partial<HybridClassifierOptions> = {}) {
     const { vectors, lexicon, ...rest } = options;
@@ -89,14 +111,20 @@ export class HybridClassifier implements Classifier {
     this.vectors = vectors ?? defaultWordVectors();
     this.lexicon = lexicon ?? defaultLexicon();
     this.weights = frequencyWeights(this.vectors, this.options.smoothing);
+    this.floors = sharedFloorCache(this.vectors, this.options);
   }
 
   get threshold(): number {
     return this.options.threshold;
   }
 
+  /**
+   * Builds the index for the new profiles, then swaps it in. Floors of profiles seen before (by
+   * any classifier in the process with the same options) are reused, so adding one agent type to
+   * many costs about as much as indexing that one.
+   */
   setProfiles(profiles: readonly RoutingProfile[]): void {
-    const index = buildProfileIndex(profiles, this.vectors, this.weights, this.options);
+    const index = buildProfileIndex(profiles, this.vectors, this.weights, this.options, this.floors);
     this.index = index;
     this.cache = new SimilarityCache(this.options.similarityCacheBytes, index.vocabularyWords.length);
   }

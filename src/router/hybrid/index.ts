@@ -1,6 +1,6 @@
 export { HybridClassifier, DEFAULT_HYBRID_OPTIONS } from "./hybrid-classifier.js";
 export type { HybridClassifierOptions, AgentExplanation } from "./hybrid-classifier.js";
-export { isAmbiguous, closeCandidates, DEFAULT_AMBIGUITY_MARGIN } from "./ambiguity.js";
+export { isAmbiguous, closeCandidates, confidenceGap, DEFAULT_AMBIGUITY_MARGIN } from "./ambiguity.js";
 export type { SignalWeights } from "./calibration.js";
 export type { Signals } from "./signals.js";
 export { WordVectors, DEFAULT_WORD_VECTORS_PATH } from "./word-vectors.js";

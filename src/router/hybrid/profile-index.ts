@@ -102,7 +102,38 @@ function sentenceFloor(sentences: readonly Float32Array[], background: readonly 
   return quantile(closest, q);
 }
 
-export function buildProfileIndex(profiles: readonly RoutingProfile[], vectors: WordVectors, weights: WordWeights, options: IndexOptions): ProfileIndex {
+/** An agent's background floors; they depend only on its own profile and the index options. */
+export interface Floors {
+  readonly wordFloor: number;
+  readonly sentenceFloor: number;
+}
+
+/**
+ * Remembers floors across rebuilds, keyed by profile content: measuring them is most of the cost
+ * of a rebuild, and a registry change usually adds or removes one agent type among many.
+ */
+export interface FloorCache {
+  get(key: string): Floors | undefined;
+  set(key: string, floors: Floors): unknown;
+}
+
+function profileKey(profile: RoutingProfile): string {
+  return JSON.stringify([profile.type, profile.description, profile.keywords, profile.examples]);
+}
+
+const samples = new WeakMap<WordVectors, { readonly words: Float32Array[]; readonly sentences: Float32Array[] }>();
+
+function background(vectors: WordVectors): { readonly words: Float32Array[]; readonly sentences: Float32Array[] } {
+  let cached = samples.get(vectors);
+  if (!cached) {
+    const words = backgroundSample(vectors);
+    cached = { words, sentences: backgroundSentences(words, vectors.dimensions) };
+    samples.set(vectors, cached);
+  }
+  return cached;
+}
+
+export function buildProfileIndex(profiles: readonly RoutingProfile[], vectors: WordVectors, weights: WordWeights, options: IndexOptions, floors?: FloorCache): ProfileIndex {
   const vocabularyWords: string[] = [];
   const rowOf = new Map<string, number>();
   const agents = profiles.map((profile): AgentIndex => {
@@ -140,13 +171,19 @@ export function buildProfileIndex(profiles: readonly RoutingProfile[], vectors: 
   const vocabulary = new Float32Array(vocabularyWords.length * dims);
   vocabularyWords.forEach((word, row) => vocabulary.set(vectors.vector(word) ?? [], row * dims));
   const vocabularyWeights = Float32Array.from(vocabularyWords, weights);
-  const sample = backgroundSample(vectors);
-  const sentences = backgroundSentences(sample, dims);
-  const calibrated = agents.map((agent) => ({
-    ...agent,
-    wordFloor: wordFloor(agent, { vocabulary, vocabularyWeights }, sample, dims, options),
-    sentenceFloor: sentenceFloor(agent.sentences, sentences, options.backgroundQuantile),
-  }));
+  const calibrated = agents.map((agent, a) => {
+    const key = profileKey(profiles[a]!);
+    let measured = floors?.get(key);
+    if (!measured) {
+      const { words, sentences } = background(vectors);
+      measured = {
+        wordFloor: wordFloor(agent, { vocabulary, vocabularyWeights }, words, dims, options),
+        sentenceFloor: sentenceFloor(agent.sentences, sentences, options.backgroundQuantile),
+      };
+      floors?.set(key, measured);
+    }
+    return { ...agent, ...measured };
+  });
   const stemAgents = new Map<string, number[]>();
   agents.forEach((agent, a) => {
     for (const stem of agent.stems) {

@@ -1,0 +1,75 @@
+import type { ParseArgsConfig } from "node:util";
+import { ConfigError } from "../core/errors.js";
+import type { Classifier } from "../router/classifier.js";
+import { HybridClassifier } from "../router/hybrid/index.js";
+import { KeywordClassifier } from "../router/keyword-classifier.js";
+import { LlmClassifier } from "../router/llm-classifier.js";
+
+/** The router's classifier flags, for commands that run a router. */
+export const CLASSIFIER_OPTIONS = {
+  classifier: { type: "string" },
+  "llm-url": { type: "string" },
+  "llm-model": { type: "string" },
+} as const satisfies NonNullable<ParseArgsConfig["options"]>;
+
+export const CLASSIFIER_HELP = `Routing (when this worker runs the router):
+  --classifier <kind> hybrid (keywords + word-vector semantics, offline; default),
+                      keyword (declared keywords only), or llm (an OpenAI-compatible model,
+                      falling back to hybrid when it is unreachable or slow)
+  --llm-url <url>     chat-completions endpoint or its base, e.g. http://localhost:8080/v1
+                      (env SB_LLM_URL; required with --classifier llm)
+  --llm-model <name>  model name (env SB_LLM_MODEL; required with --classifier llm)
+                      the API key, if the server needs one, comes from env SB_LLM_API_KEY only`;
+
+export const CLASSIFIER_KINDS = ["hybrid", "keyword", "llm"] as const;
+export type ClassifierKind = (typeof CLASSIFIER_KINDS)[number];
+
+export type ClassifierSettings =
+  | { readonly kind: "hybrid" | "keyword" }
+  | { readonly kind: "llm"; readonly url: string; readonly model: string; readonly apiKey: string | undefined };
+
+interface ClassifierFlags {
+  readonly classifier?: string | undefined;
+  readonly "llm-url"?: string | undefined;
+  readonly "llm-model"?: string | undefined;
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+function nonEmpty(...values: (string | undefined)[]): string | undefined {
+  return values.find((v) => v !== undefined && v.trim() !== "")?.trim();
+}
+
+/** Flags first, then SB_LLM_URL, SB_LLM_MODEL and SB_LLM_API_KEY; rejects incomplete settings. */
+export function classifierSettings(flags: ClassifierFlags, env: Env = process.env): ClassifierSettings {
+  const kind = flags.classifier ?? "hybrid";
+  if (!(CLASSIFIER_KINDS as readonly string[]).includes(kind)) {
+    throw new ConfigError(`--classifier must be one of ${CLASSIFIER_KINDS.join(", ")}, got ${JSON.stringify(kind)}`);
+  }
+  if (kind !== "llm") {
+    if (flags["llm-url"] !== undefined || flags["llm-model"] !== undefined) throw new ConfigError("--llm-url and --llm-model need --classifier llm");
+    return { kind: kind as "hybrid" | "keyword" };
+  }
+  const url = nonEmpty(flags["llm-url"], env["SB_LLM_URL"]);
+  const model = nonEmpty(flags["llm-model"], env["SB_LLM_MODEL"]);
+  if (!url) throw new ConfigError("--classifier llm needs --llm-url (or SB_LLM_URL)");
+  if (!model) throw new ConfigError("--classifier llm needs --llm-model (or SB_LLM_MODEL)");
+  try {
+    new URL(url);
+  } catch {
+    throw new ConfigError(`--llm-url ${JSON.stringify(url)} is not a URL`);
+  }
+  return { kind: "llm", url, model, apiKey: nonEmpty(env["SB_LLM_API_KEY"]) };
+}
+
+/** The classifier the settings describe; the LLM one falls back to a hybrid classifier. */
+export function createClassifier(settings: ClassifierSettings): Classifier {
+  switch (settings.kind) {
+    case "keyword":
+      return new KeywordClassifier();
+    case "hybrid":
+      return new HybridClassifier();
+    case "llm":
+      return new LlmClassifier({ url: settings.url, model: settings.model, ...(settings.apiKey ? { apiKey: settings.apiKey } : {}) });
+  }
+}

@@ -1,0 +1,130 @@
+import { createInterface } from "node:readline";
+import { connectNats } from "../../core/connection.js";
+import { ConfigError, ErrorCode, errorMessage, SwitchboardError } from "../../core/errors.js";
+import { createLogger } from "../../core/logging.js";
+import { Subjects } from "../../core/subjects.js";
+import { RegistryView } from "../../host/registry-view.js";
+import type { RoutingProfile } from "../../router/classifier.js";
+import { closeCandidates, DEFAULT_AMBIGUITY_MARGIN, HybridClassifier, isAmbiguous, type AgentExplanation } from "../../router/hybrid/index.js";
+import { readProfilesFile } from "../../router/profiles-file.js";
+import type { SwitchboardConfig } from "../../core/config.js";
+import { COMMON_HELP, configFrom, parse } from "../options.js";
+import { sanitizeForTerminal } from "../terminal.js";
+
+export const ROUTE_HELP = `Usage: switchboard route [--profiles FILE] [--json] [TEXT...]
+
+Shows where the router would send each message, and why, without sending anything. Uses the
+router's default classifier (hybrid: declared keywords, word overlap with the profile and
+word-vector similarity) and its ambiguity margin.
+
+Each TEXT argument is one message; without arguments, every stdin line is one. One output line
+per message: the agent (or "-" when none reaches the threshold), its score, the message, then
+the intent (the strongest signal), the threshold, the runner-up, the best agent's signals, and
+whether the router would ask the user to choose instead.
+
+With --json, one object per line:
+  {"text":...,"agent":"finance"|null,"score":0.99,"intent":...,"ambiguous":false,"candidates":[...],
+   "scores":{"finance":0.99,"hr":0.24}}
+("candidates" are the agents the router would offer when "ambiguous" is true).
+
+Options:
+  --profiles <file>   routing profiles from a JSON file: an array of
+                      {"type","description","keywords":[...],"examples":[...]}; no NATS needed.
+                      Without it, the routable agent types with a live worker are read from
+                      the registry on --nats (a host must have created it).
+  --json              JSON lines instead of text
+${COMMON_HELP}`;
+
+/** What one routing decision prints in --json mode. */
+export interface RouteLine {
+  readonly text: string;
+  readonly agent: string | null;
+  readonly score: number;
+  readonly intent: string;
+  readonly ambiguous: boolean;
+  readonly candidates: readonly string[];
+  readonly scores: Readonly<Record<string, number>>;
+}
+
+export async function routeCommand(args: readonly string[]): Promise<number> {
+  const { values, positionals } = parse("route", args, { profiles: { type: "string" }, json: { type: "boolean" } });
+  if (values.help) {
+    console.log(ROUTE_HELP);
+    return 0;
+  }
+  const profiles = values.profiles !== undefined ? await readProfilesFile(values.profiles) : await liveProfiles(configFrom(values));
+  if (profiles.length === 0) throw new SwitchboardError(ErrorCode.NotFound, "no routable agent type has a live worker; start one (switchboard worker) or use --profiles FILE");
+  const classifier = new HybridClassifier();
+  classifier.setProfiles(profiles);
+  const write = (line: string) => process.stdout.write(`${line}\n`);
+  const show = (text: string) => {
+    const line = decide(classifier, text);
+    write(values.json ? JSON.stringify(line) : describe(line, classifier.threshold, classifier.explain(text)));
+  };
+  if (positionals.length > 0) {
+    for (const text of positionals) show(text);
+    return 0;
+  }
+  const lines = createInterface({ input: process.stdin, crlfDelay: Infinity });
+  try {
+    for await (const raw of lines) {
+      const text = raw.trim();
+      if (text !== "") show(text);
+    }
+  } finally {
+    lines.close();
+  }
+  return 0;
+}
+
+/** The routable agent types with a live worker, from the registry. */
+async function liveProfiles(config: SwitchboardConfig): Promise<readonly RoutingProfile[]> {
+  const logger = createLogger("switchboard-route", { level: config.logLevel === "info" ? "warn" : config.logLevel });
+  const nc = await connectNats(config, { name: "switchboard-route" });
+  try {
+    const view = new RegistryView(nc, new Subjects(config.prefix), logger);
+    try {
+      await view.start();
+    } catch (err) {
+      throw new ConfigError(`cannot read the agent registry on ${config.natsUrl} (${errorMessage(err)}); is a host running? Or use --profiles FILE`);
+    }
+    const profiles = view.profiles();
+    await view.close();
+    return profiles;
+  } finally {
+    await nc.drain();
+  }
+}
+
+function decide(classifier: HybridClassifier, text: string): RouteLine {
+  const c = classifier.classify(text);
+  const ambiguous = isAmbiguous(c, DEFAULT_AMBIGUITY_MARGIN);
+  return {
+    text,
+    agent: c.agent ?? null,
+    score: round(c.score),
+    intent: c.intent,
+    ambiguous,
+    candidates: ambiguous ? closeCandidates(c, DEFAULT_AMBIGUITY_MARGIN) : [],
+    scores: Object.fromEntries(c.ranked.map((r) => [r.agent, round(r.score)])),
+  };
+}
+
+function round(x: number): number {
+  return Math.round(x * 10_000) / 10_000;
+}
+
+/** One line for a person: decision first, then the evidence behind it. */
+function describe(line: RouteLine, threshold: number, explained: readonly AgentExplanation[]): string {
+  const [best, second] = explained;
+  const why = [line.intent, `threshold ${threshold.toFixed(2)}`];
+  if (!line.agent && best) why.push(`best ${best.agent} ${best.score.toFixed(3)}`);
+  why.push(second ? `runner-up ${second.agent} ${second.score.toFixed(3)}` : "no runner-up");
+  if (best) {
+    const s = best.signals;
+    why.push(`${best.agent} signals: keyword ${s.keyword ?? "-"}, lexical ${s.lexical.toFixed(2)}, semantic ${s.semantic.toFixed(2)}, sentence ${s.sentence.toFixed(2)}`);
+  }
+  if (line.ambiguous) why.push(`ambiguous: the router would ask the user to choose between ${line.candidates.join(", ")}`);
+  const agent = (line.agent ?? "-").padEnd(12);
+  return `${agent} ${line.score.toFixed(3)}  ${JSON.stringify(sanitizeForTerminal(line.text))}  [${why.map(sanitizeForTerminal).join("; ")}]`;
+}

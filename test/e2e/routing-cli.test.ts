@@ -1,0 +1,142 @@
+import { writeFileSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { openChat } from "../helpers/chat.js";
+import { runCli, runCliToEnd } from "../helpers/cli.js";
+import { TestSystem } from "../helpers/system.js";
+import { twinDesks } from "../helpers/twin-desks.js";
+
+const PROFILES = fileURLToPath(new URL("../../../shared/routing/profiles.json", import.meta.url));
+
+describe("switchboard route", () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), "sb-route-"));
+  });
+  afterAll(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("prints one JSON line per stdin line with the agent, its score and every agent's score", async () => {
+    const p = runCli(["route", "--profiles", PROFILES, "--json"]);
+    p.write("Where do I send receipts from my trip?");
+    p.write("");
+    p.write("What's the capital of Australia?");
+    p.write("Talk to HR please");
+    p.endInput();
+    expect(await p.exited).toBe(0);
+    const lines = p.events;
+    expect(lines).toHaveLength(3);
+    expect(lines[0]).toMatchObject({ text: "Where do I send receipts from my trip?", agent: "finance", ambiguous: false });
+    expect(lines[0]?.["score"]).toBeGreaterThan(0.5);
+    expect(Object.keys(lines[0]?.["scores"] as object).sort()).toEqual(["finance", "hr"]);
+    expect(lines[1]).toMatchObject({ agent: null });
+    expect(lines[1]?.["score"]).toBeLessThan(0.5);
+    expect(lines[2]).toMatchObject({ agent: "hr", intent: "keyword:hr" });
+  });
+
+  it("explains each decision on one line for a person, from the arguments", async () => {
+    const { code, stdout } = await runCliToEnd(["route", "--profiles", PROFILES, "Where do I send receipts from my trip?", "How do I add my spouse to the health insurance plan?"]);
+    expect(code).toBe(0);
+    const lines = stdout.split("\n");
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(/^finance\s+0\.\d{3}\s+"Where do I send receipts from my trip\?"\s+\[.*threshold 0\.50; runner-up hr 0\.\d{3}; finance signals: keyword -, lexical/);
+    expect(lines[1]).toMatch(/ambiguous: the router would ask the user to choose between hr, finance/);
+  });
+
+  it("documents its options, and the worker's classifier options", async () => {
+    const route = await runCliToEnd(["route", "--help"]);
+    expect(route.code).toBe(0);
+    expect(route.stdout).toContain("Usage: switchboard route [--profiles FILE] [--json] [TEXT...]");
+    expect(route.stdout).toMatch(/--profiles <file>[\s\S]*--json[\s\S]*--nats <url>/);
+    const worker = await runCliToEnd(["worker", "--help"]);
+    expect(worker.stdout).toMatch(/--classifier <kind>[\s\S]*--llm-url <url>[\s\S]*--llm-model <name>[\s\S]*SB_LLM_API_KEY/);
+    const main = await runCliToEnd(["--help"]);
+    expect(main.stdout).toMatch(/^\s+route\s+show where the router would send messages/m);
+  });
+
+  it("fails clearly on a missing or invalid profiles file", async () => {
+    const missing = await runCliToEnd(["route", "--profiles", join(dir, "nope.json"), "hello"]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/cannot read profiles file .*nope\.json/);
+
+    const notJson = join(dir, "bad.json");
+    writeFileSync(notJson, "{ not json");
+    const bad = await runCliToEnd(["route", "--profiles", notJson, "hello"]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/is not valid JSON/);
+
+    const wrongShape = join(dir, "shape.json");
+    writeFileSync(wrongShape, JSON.stringify([{ type: "hr", description: "HR", keywords: "hr" }]));
+    const shape = await runCliToEnd(["route", "--profiles", wrongShape, "hello"]);
+    expect(shape.code).toBe(2);
+    expect(shape.stderr).toMatch(/profile 1 \(hr\): "keywords" must be an array of strings/);
+  });
+});
+
+describe("routing from the command line against a running system", () => {
+  let sys: TestSystem;
+  let env: Record<string, string>;
+  beforeAll(async () => {
+    sys = await TestSystem.start();
+    await sys.startHost();
+    env = { NATS_URL: sys.url, SB_HEARTBEAT_MS: "500", SB_WORKER_TTL_MS: "3000" };
+  });
+  afterAll(async () => {
+    await sys.close();
+  });
+
+  it("routes against the live registry when no profiles file is given", async () => {
+    const worker = await sys.startWorker(["user_proxy", "hr", "finance"]);
+    const { code, stdout } = await runCliToEnd(["route", "--json", "I need help with my budget"], env);
+    expect(code).toBe(0);
+    expect(JSON.parse(stdout)).toMatchObject({ agent: "finance", intent: "keyword:budget" });
+    await worker.close();
+  });
+
+  it("lets `switchboard chat --json` answer a clarification with the next line", async () => {
+    const infra = await sys.startWorker(["router", "user_proxy"]);
+    const desks = await sys.startWorker(twinDesks());
+    const chat = runCli(["chat", "--user", "carol", "--json"], env);
+    for (const line of ["Has the supplier invoice been paid?", "7", "desk-b", "thanks, END"]) chat.write(line);
+    chat.endInput();
+    expect(await chat.exited).toBe(0);
+    const events = chat.events;
+    expect(events.map((e) => e["event"])).toEqual(["clarify", "error", "clarify", "routed", "reply", "ended"]);
+    expect(events[0]).toMatchObject({ session: expect.any(String), question: expect.stringContaining("desk-") });
+    expect((events[0]?.["options"] as { agent: string }[]).map((o) => o.agent).sort()).toEqual(["desk-a", "desk-b"]);
+    expect(events[1]).toMatchObject({ code: "invalid_choice", message: expect.stringContaining("is not one of the options") });
+    expect(events[3]).toMatchObject({ agent: "desk-b", intent: "user_choice" });
+    expect(events[4]).toMatchObject({ agent: "desk-b", content: "Hello from desk-b_agent! You said: Has the supplier invoice been paid?" });
+    expect(events[5]).toMatchObject({ agent: "desk-b", reason: "user_request" });
+    await desks.close();
+    await infra.close();
+  });
+
+  it("runs a worker's router with the LLM classifier and falls back when the model is unreachable", async () => {
+    const agents = await sys.startWorker(["user_proxy", "hr", "finance"]);
+    // Port 9 (discard) on loopback: nothing answers, as when the model server is down.
+    const worker = runCli(["worker", "--agents", "router", "--classifier", "llm", "--llm-url", "http://127.0.0.1:9/v1", "--llm-model", "test-model"], env);
+    try {
+      await worker.waitFor((p) => p.stderr.includes('"event":"worker.started"'), 15_000, "worker start");
+      expect(worker.stderr).toMatch(/"event":"router.started".*"classifier":"LlmClassifier"/);
+      const chat = await openChat(sys, "dave");
+      const [routed] = await chat.send("I need help with my budget");
+      expect(routed).toMatchObject({ event: "routed", agent: "finance", intent: "fallback:keyword:budget" });
+    } finally {
+      expect(await worker.stop()).toBe(0);
+      await agents.close();
+    }
+  });
+
+  it("refuses an unknown classifier and an llm classifier without a model", async () => {
+    const unknown = await runCliToEnd(["worker", "--classifier", "magic"], env);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/--classifier must be one of hybrid, keyword, llm/);
+    const incomplete = await runCliToEnd(["worker", "--classifier", "llm", "--llm-url", "http://127.0.0.1:9/v1"], { ...env, SB_LLM_MODEL: "" });
+    expect(incomplete.code).toBe(2);
+    expect(incomplete.stderr).toMatch(/needs --llm-model \(or SB_LLM_MODEL\)/);
+  });
+});
