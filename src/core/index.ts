@@ -9,3 +9,4 @@ export * from "./request.js";
 export * from "./kv-records.js";
 export * from "./publish.js";
 export * from "./keyed-queue.js";
+export * from "./durable-consumer.js";

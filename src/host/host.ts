@@ -103,6 +103,8 @@ export class Host {
         this.inflight.add(task);
       },
     });
+    // The subscription is live on the server before anyone is told the host has started.
+    await this.nc.flush();
     this.scheduleSweep(true);
     this.logger.info({ event: "host.started", stream: this.subjects.eventStream, replicas: infra.replicas }, "host started");
   }

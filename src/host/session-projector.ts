@@ -1,7 +1,8 @@
 import { create, isMessage } from "@bufbuild/protobuf";
-import { AckPolicy, DeliverPolicy, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
+import { DeliverPolicy, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import { decodeEvent } from "../core/codec.js";
+import { ensureDurableConsumer } from "../core/durable-consumer.js";
 import { ErrorCode, errorMessage } from "../core/errors.js";
 import { updateRecord } from "../core/kv-records.js";
 import type { Logger } from "../core/logging.js";
@@ -14,6 +15,7 @@ import type { RegistryView } from "./registry-view.js";
 import { applyEvent, type Applied } from "./session-state.js";
 
 const CONCURRENCY = 64;
+const PROJECTOR_ACK_WAIT_MS = 3_000;
 
 /**
  * Keeps the `sessions` bucket by folding the event stream into one record per session. Hosts share
@@ -37,13 +39,14 @@ export class SessionProjector {
   ) {}
 
   async start(): Promise<void> {
-    await this.jsm.consumers.add(this.subjects.eventStream, {
-      durable_name: this.subjects.sessionsConsumer,
-      filter_subject: this.subjects.allTopics,
-      ack_policy: AckPolicy.Explicit,
-      deliver_policy: DeliverPolicy.All,
-      ack_wait: 30_000_000_000,
-      max_ack_pending: 10_000,
+    await ensureDurableConsumer(this.jsm, {
+      stream: this.subjects.eventStream,
+      name: this.subjects.sessionsConsumer,
+      filterSubject: this.subjects.allTopics,
+      deliverPolicy: DeliverPolicy.All,
+      // Short ack wait: applying is idempotent, and a host that died holding events should not
+      // delay session state for long.
+      tunables: { ack_wait: PROJECTOR_ACK_WAIT_MS * 1_000_000, max_ack_pending: 10_000 },
     });
     const consumer = await this.js.consumers.get(this.subjects.eventStream, this.subjects.sessionsConsumer);
     this.messages = await consumer.consume({ max_messages: CONCURRENCY * 4 });

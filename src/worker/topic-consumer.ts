@@ -1,7 +1,8 @@
-import { AckPolicy, DeliverPolicy, JetStreamApiError, type Consumer, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
+import { DeliverPolicy, type Consumer, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
 import { create } from "@bufbuild/protobuf";
 import { headers as natsHeaders } from "@nats-io/transport-node";
 import { DeadLetterHeader, decodeEvent, MSG_ID_HEADER } from "../core/codec.js";
+import { ensureDurableConsumer } from "../core/durable-consumer.js";
 import { DecodeError, ErrorCode, errorMessage } from "../core/errors.js";
 import type { TopicId } from "../core/ids.js";
 import type { Logger } from "../core/logging.js";
@@ -56,21 +57,14 @@ export class TopicConsumer {
 
   async start(): Promise<void> {
     const stream = this.subjects.eventStream;
-    const tunables = { ack_wait: this.options.ackWaitMs * 1_000_000, max_deliver: this.options.maxDeliver, max_ack_pending: 10_000 };
-    try {
-      // Idempotent: every worker of the type asks for the same durable consumer.
-      await this.jsm.consumers.add(stream, {
-        durable_name: this.durableName,
-        filter_subject: this.subjects.topicFilter(this.topicType),
-        ack_policy: AckPolicy.Explicit,
-        deliver_policy: DeliverPolicy.New,
-        ...tunables,
-      });
-    } catch (err) {
-      if (!(err instanceof JetStreamApiError)) throw err;
-      // It exists with other settings (ack wait, deliveries): the newest worker's settings win.
-      await this.jsm.consumers.update(stream, this.durableName, tunables);
-    }
+    // Every worker of the type asks for the same durable consumer; the newest settings win.
+    await ensureDurableConsumer(this.jsm, {
+      stream,
+      name: this.durableName,
+      filterSubject: this.subjects.topicFilter(this.topicType),
+      deliverPolicy: DeliverPolicy.New,
+      tunables: { ack_wait: this.options.ackWaitMs * 1_000_000, max_deliver: this.options.maxDeliver, max_ack_pending: 10_000 },
+    });
     const consumer = await this.js.consumers.get(stream, this.durableName);
     this.loop = this.run(consumer);
   }
@@ -83,9 +77,12 @@ export class TopicConsumer {
   private async run(consumer: Consumer): Promise<void> {
     while (!this.stopping) {
       while (this.inflight.size >= this.options.concurrency) await Promise.race(this.inflight);
-      let batch: ConsumerMessages;
+      let watchdog: NodeJS.Timeout | undefined;
       try {
-        batch = await consumer.fetch({ max_messages: this.options.concurrency - this.inflight.size, expires: PULL_EXPIRES_MS });
+        const batch: ConsumerMessages = await consumer.fetch({ max_messages: this.options.concurrency - this.inflight.size, expires: PULL_EXPIRES_MS });
+        // A pull request the server forgot (it restarted, or the consumer moved to another node)
+        // would never end; a healthy one ends within its expiry.
+        watchdog = setTimeout(() => batch.stop(), PULL_EXPIRES_MS * 4);
         for await (const msg of batch) {
           if (this.stopping) {
             // Pulled but not started: hand it straight back so another worker takes it now.
@@ -100,6 +97,8 @@ export class TopicConsumer {
         // The server is restarting or the consumer is moving to another node: try again shortly.
         this.logger.warn({ event: "consumer.pull_failed", consumer: this.durableName, err: errorMessage(err) }, "pull failed; retrying");
         await new Promise((resolve) => setTimeout(resolve, 500));
+      } finally {
+        clearTimeout(watchdog);
       }
     }
   }

@@ -121,6 +121,7 @@ export class Worker {
       rpc.start();
       this.rpcServers.push(rpc);
     }
+    await this.nc.flush();
     // Registering last means the router never sends work before this worker consumes it.
     await this.register(signal);
     this.scheduleHeartbeat();
@@ -181,7 +182,8 @@ export class Worker {
 
   private async heartbeat(): Promise<void> {
     try {
-      const known = await this.host.heartbeat(this.id, { timeoutMs: this.heartbeatIntervalMs, signal: this.lifetime.signal });
+      // Generous deadline: a busy host answering late is not a reason to miss a heartbeat.
+      const known = await this.host.heartbeat(this.id, { timeoutMs: Math.max(this.heartbeatIntervalMs, 2_000), signal: this.lifetime.signal });
       if (!known && !this.closing) {
         this.logger.warn({ event: "worker.reregister" }, "host had expired this worker; registering again");
         await this.register(this.lifetime.signal);

@@ -28,11 +28,14 @@ export class ProbeAgentType implements AgentTypeDefinition {
   readonly handled: ProbeRecord[] = [];
   readonly created: string[] = [];
   active = 0;
+  /** Messages containing this text make the handler throw; clear it to "fix" the agent. */
+  failOn: string | undefined;
 
   constructor(
     type: string,
     private readonly options: ProbeOptions = {},
   ) {
+    this.failOn = options.failOn;
     this.spec = create(AgentTypeSpecSchema, { type, description: `probe ${type}`, subscriptions: [...(options.subscriptions ?? [type])], routable: false });
   }
 
@@ -45,7 +48,7 @@ export class ProbeAgentType implements AgentTypeDefinition {
         type.active++;
         try {
           if (type.options.delayMs) await new Promise((r) => setTimeout(r, type.options.delayMs));
-          if (type.options.failOn && message.text.includes(type.options.failOn)) throw new Error("probe failure");
+          if (type.failOn && message.text.includes(type.failOn)) throw new Error("probe failure");
           type.handled.push({ key: context.id.key, text: message.text, topicType: ctx.topic?.type, workerTag: type.options.workerTag ?? "" });
           return create(AgentReplySchema, { sessionId: message.sessionId, user: message.user, turnId: message.turnId, agentType: type.spec.type, content: `echo: ${message.text}` });
         } finally {
