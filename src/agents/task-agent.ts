@@ -102,13 +102,16 @@ class TaskAgent implements Agent {
    * counted again, whichever worker handled it first.
    */
   private async countTurn(turnId: string): Promise<number> {
-    const { state } = this.context;
-    const current = (await state.load(TaskAgentStateSchema)) ?? create(TaskAgentStateSchema);
-    if (current.lastTurnId === turnId) return current.turns;
-    const next = create(TaskAgentStateSchema, { turns: current.turns + 1, lastTurnId: turnId });
-    await state.save(TaskAgentStateSchema, next);
-    return next.turns;
+    let turns = 0;
+    await this.context.state.update(TaskAgentStateSchema, (current) => {
+      turns = current?.turns ?? 0;
+      if (current?.lastTurnId === turnId) return undefined;
+      turns += 1;
+      return create(TaskAgentStateSchema, { turns, lastTurnId: turnId });
+    });
+    return turns;
   }
+
 
   /** Agent output goes to the user proxy of the same session, as in the reference flow. */
   private async forward(output: Message, input: { user: string; sessionId: string }, ctx: MessageContext, kind: string): Promise<void> {

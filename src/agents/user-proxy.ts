@@ -11,6 +11,7 @@ export const USER_PROXY_AGENT_TYPE = "user_proxy";
  * to the user on topic `response`; a termination becomes the session's final result.
  */
 export class UserProxyAgentType implements AgentTypeDefinition {
+  readonly stateless = true;
   readonly spec = create(AgentTypeSpecSchema, {
     type: USER_PROXY_AGENT_TYPE,
     description: "Relays agent output to the user and closes sessions.",

@@ -97,6 +97,8 @@ export class ChatSession {
   private readonly seen = new Set<string>();
   private sessionIdValue = newId("s");
   private agentValue: string | undefined;
+  private status: AsyncIterator<unknown> | undefined;
+  private statusLoop: Promise<void> | undefined;
   private clarification: PendingClarification | undefined;
 
   constructor(private readonly options: ChatSessionOptions) {
@@ -135,6 +137,40 @@ export class ChatSession {
       },
     });
     await this.nc.flush();
+    this.statusLoop = this.watchConnection();
+  }
+
+  /**
+   * An answer published while this client was reconnecting never reaches the subscription, but
+   * it is in the stream: after a reconnect, read the session's latest response event from there.
+   * The final event of a turn is always the latest one, and duplicates are dropped by `ce-id`.
+   */
+  private async watchConnection(): Promise<void> {
+    const status = this.nc.status()[Symbol.asyncIterator]();
+    this.status = status;
+    for (;;) {
+      const next = await status.next();
+      if (next.done) return;
+      if (next.value.type === "reconnect") await this.catchUp();
+    }
+  }
+
+  private async catchUp(): Promise<void> {
+    const pending = this.pending;
+    if (!pending) return;
+    const subject = this.subjects.topic({ type: TopicType.Response, source: { user: this.user, session: this.sessionIdValue } });
+    for (let attempt = 0; attempt < 10 && this.pending === pending; attempt++) {
+      try {
+        const stream = await this.js.streams.get(this.subjects.eventStream);
+        const stored = await stream.getMessage({ last_by_subj: subject });
+        if (stored) this.receive(stored.subject, { headers: stored.header, data: stored.data });
+        return;
+      } catch (err) {
+        // JetStream may still be recovering right after a server restart.
+        this.logger.debug({ event: "chat.catch_up_retry", err: errorMessage(err) }, "could not read missed events yet");
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+    }
   }
 
   private receive(subject: string, raw: Parameters<typeof decodeEvent>[0]): void {
@@ -297,6 +333,9 @@ export class ChatSession {
   }
 
   async close(): Promise<void> {
+    // Ends the status iterator, which ends the loop watching it.
+    await this.status?.return?.();
+    await this.statusLoop;
     if (this.sub && !this.sub.isClosed()) await this.sub.drain();
   }
 }

@@ -37,7 +37,8 @@ export async function readAllRecords<Desc extends DescMessage>(jsm: JetStreamMan
   return out;
 }
 
-function isRevisionConflict(err: unknown): boolean {
+/** Another writer changed the key first (update) or it already exists (create). */
+export function isRevisionConflict(err: unknown): boolean {
   if (err instanceof JetStreamApiError) {
     return err.code === JetStreamApiCodes.StreamWrongLastSequence || err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown;
   }
@@ -81,4 +82,57 @@ export async function updateRecord<Desc extends DescMessage>(
     await backoff(attempt);
   }
   throw new SwitchboardError(ErrorCode.Remote, `gave up updating ${key} after ${MAX_ATTEMPTS} conflicting writes`);
+}
+
+/**
+ * Records this process writes often, with the revision it last saw: an update is one write
+ * instead of a read and a write, and falls back to reading when another writer got there first.
+ * Bounded; the least recently used entries are forgotten.
+ */
+export class CachedRecords<Desc extends DescMessage> {
+  private readonly cache = new Map<string, { value: MessageShape<Desc> | undefined; revision: number }>();
+
+  constructor(
+    private readonly kv: KV,
+    private readonly schema: Desc,
+    private readonly capacity = 10_000,
+  ) {}
+
+  private async read(key: string): Promise<{ value: MessageShape<Desc> | undefined; revision: number }> {
+    const entry = await this.kv.get(key);
+    const snapshot = entry
+      ? { value: entry.operation === "PUT" ? decodeBody(this.schema, entry.value) : undefined, revision: entry.revision }
+      : { value: undefined, revision: 0 };
+    this.remember(key, snapshot);
+    return snapshot;
+  }
+
+  private remember(key: string, snapshot: { value: MessageShape<Desc> | undefined; revision: number }): void {
+    this.cache.delete(key);
+    this.cache.set(key, snapshot);
+    if (this.cache.size > this.capacity) {
+      const oldest = this.cache.keys().next();
+      if (!oldest.done) this.cache.delete(oldest.value);
+    }
+  }
+
+  /** Like {@link updateRecord}, one round trip when this process was the last writer. */
+  async update(key: string, mutate: (current: MessageShape<Desc> | undefined) => MessageShape<Desc> | undefined): Promise<MessageShape<Desc> | undefined> {
+    let snapshot = this.cache.get(key) ?? (await this.read(key));
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const next = mutate(snapshot.value);
+      if (!next) return undefined;
+      const data = encodeBody(this.schema, next);
+      try {
+        const revision = snapshot.revision === 0 ? await this.kv.create(key, data) : await this.kv.update(key, data, snapshot.revision);
+        this.remember(key, { value: next, revision });
+        return next;
+      } catch (err) {
+        if (!isRevisionConflict(err)) throw err;
+        await backoff(attempt);
+        snapshot = await this.read(key);
+      }
+    }
+    throw new SwitchboardError(ErrorCode.Remote, `gave up updating ${key} after ${MAX_ATTEMPTS} conflicting writes`);
+  }
 }

@@ -4,7 +4,7 @@ import type { KV } from "@nats-io/kv";
 import { decodeEvent } from "../core/codec.js";
 import { ensureDurableConsumer } from "../core/durable-consumer.js";
 import { ErrorCode, errorMessage } from "../core/errors.js";
-import { updateRecord } from "../core/kv-records.js";
+import { CachedRecords } from "../core/kv-records.js";
 import type { Logger } from "../core/logging.js";
 import { publishEvent } from "../core/publish.js";
 import { TopicType, type Subjects } from "../core/subjects.js";
@@ -12,7 +12,7 @@ import { EndReason, ErrorEventSchema, UserMessageSchema, type UserMessage } from
 import { SessionRecordSchema } from "../gen/switchboard/v1/registry_pb.js";
 import { KeyedQueue } from "../core/keyed-queue.js";
 import type { RegistryView } from "./registry-view.js";
-import { applyEvent, type Applied } from "./session-state.js";
+import { affectsSession, applyEvent, type Applied } from "./session-state.js";
 
 const CONCURRENCY = 64;
 const PROJECTOR_ACK_WAIT_MS = 3_000;
@@ -27,6 +27,7 @@ export class SessionProjector {
   private loop: Promise<void> | undefined;
   private readonly inflight = new Set<Promise<void>>();
   private readonly queue = new KeyedQueue();
+  private readonly records: CachedRecords<typeof SessionRecordSchema>;
 
   constructor(
     private readonly js: JetStreamClient,
@@ -36,7 +37,9 @@ export class SessionProjector {
     private readonly directory: RegistryView,
     private readonly logger: Logger,
     private readonly source: string,
-  ) {}
+  ) {
+    this.records = new CachedRecords(sessions, SessionRecordSchema);
+  }
 
   async start(): Promise<void> {
     await ensureDurableConsumer(this.jsm, {
@@ -86,7 +89,11 @@ export class SessionProjector {
       return;
     }
     let applied: Applied | undefined;
-    await updateRecord(this.sessions, topic.source.session, SessionRecordSchema, (current) => {
+    if (!affectsSession(decoded.message, topic)) {
+      msg.ack();
+      return;
+    }
+    await this.records.update(topic.source.session, (current) => {
       if (current && current.user !== topic.source.user) return undefined;
       applied = applyEvent(current, decoded.message, { seq: BigInt(seq), topic, atMs: Math.floor(msg.info.timestampNanos / 1_000_000) });
       return applied?.record;

@@ -39,6 +39,16 @@ export interface Applied {
 }
 
 /**
+ * Whether an event can change a session record at all; the others are not worth a KV round trip.
+ * Mirrors what {@link applyEvent} looks at.
+ */
+export function affectsSession(message: Message, topic: TopicId): boolean {
+  if (isMessage(message, UserMessageSchema) || isMessage(message, RoutedSchema)) return true;
+  if (topic.type !== TopicType.Response) return false;
+  return isMessage(message, AgentReplySchema) || isMessage(message, SessionEndedSchema) || isMessage(message, NoAgentSchema) || isMessage(message, ErrorEventSchema);
+}
+
+/**
  * Folds one conversation event into a session record. Pure and idempotent: an event already
  * applied (same stream sequence) or irrelevant to session state returns undefined. Order-tolerant:
  * transcript entries are placed by sequence, and a routing decision only replaces an older one.

@@ -58,6 +58,7 @@ function profilesKey(profiles: readonly RoutingProfile[]): string {
  * (`NoAgent`).
  */
 export class RouterAgentType implements AgentTypeDefinition {
+  readonly stateless = true;
   readonly spec = create(AgentTypeSpecSchema, {
     type: ROUTER_AGENT_TYPE,
     description: "Reads what a user wants and connects the conversation to the agent type best suited to it.",

@@ -1,6 +1,7 @@
 import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
 import type { KV } from "@nats-io/kv";
 import { decodeBody, encodeBody } from "../core/codec.js";
+import { isRevisionConflict } from "../core/kv-records.js";
 
 /**
  * The state of one agent instance, kept in the `agent_state` bucket rather than in the worker's
@@ -8,21 +9,54 @@ import { decodeBody, encodeBody } from "../core/codec.js";
  */
 export interface AgentState {
   load<Desc extends DescMessage>(schema: Desc): Promise<MessageShape<Desc> | undefined>;
-  save<Desc extends DescMessage>(schema: Desc, value: MessageShape<Desc>): Promise<void>;
+  /**
+   * Read-modify-write: `mutate` gets the current state (or undefined) and returns the new one, or
+   * undefined to leave it. Usually one round trip: the last revision this instance saw is
+   * assumed current, and the read happens only when another worker has written since.
+   */
+  update<Desc extends DescMessage>(schema: Desc, mutate: (current: MessageShape<Desc> | undefined) => MessageShape<Desc> | undefined): Promise<MessageShape<Desc> | undefined>;
 }
 
+const MAX_ATTEMPTS = 10;
+
 export class KvAgentState implements AgentState {
+  /** What this instance last read or wrote, with its revision (0: the key does not exist). */
+  private cached: { value: Uint8Array | undefined; revision: number } | undefined;
+
   constructor(
     private readonly kv: KV,
     private readonly key: string,
   ) {}
 
-  async load<Desc extends DescMessage>(schema: Desc): Promise<MessageShape<Desc> | undefined> {
+  private async read(): Promise<{ value: Uint8Array | undefined; revision: number }> {
     const entry = await this.kv.get(this.key);
-    return entry && entry.operation === "PUT" ? decodeBody(schema, entry.value) : undefined;
+    this.cached = entry ? { value: entry.operation === "PUT" ? entry.value : undefined, revision: entry.revision } : { value: undefined, revision: 0 };
+    return this.cached;
   }
 
-  async save<Desc extends DescMessage>(schema: Desc, value: MessageShape<Desc>): Promise<void> {
-    await this.kv.put(this.key, encodeBody(schema, value));
+  async load<Desc extends DescMessage>(schema: Desc): Promise<MessageShape<Desc> | undefined> {
+    const { value } = await this.read();
+    return value ? decodeBody(schema, value) : undefined;
+  }
+
+  async update<Desc extends DescMessage>(
+    schema: Desc,
+    mutate: (current: MessageShape<Desc> | undefined) => MessageShape<Desc> | undefined,
+  ): Promise<MessageShape<Desc> | undefined> {
+    let snapshot = this.cached ?? (await this.read());
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const next = mutate(snapshot.value ? decodeBody(schema, snapshot.value) : undefined);
+      if (!next) return undefined;
+      const data = encodeBody(schema, next);
+      try {
+        const revision = snapshot.revision === 0 ? await this.kv.create(this.key, data) : await this.kv.update(this.key, data, snapshot.revision);
+        this.cached = { value: data, revision };
+        return next;
+      } catch (err) {
+        if (!isRevisionConflict(err)) throw err;
+        snapshot = await this.read();
+      }
+    }
+    throw new Error(`agent state ${this.key}: too many conflicting writes`);
   }
 }

@@ -74,6 +74,11 @@ export interface AgentEnvironment {
 export interface AgentTypeDefinition {
   /** Registered with the host: name, description, routing profile and topic subscriptions. */
   readonly spec: AgentTypeSpec;
+  /**
+   * Instances keep nothing between messages (everything they need is in the message): one
+   * instance then serves every key, and the worker holds nothing per session for the type.
+   */
+  readonly stateless?: boolean;
   /** Called once when the worker starts, before any message is delivered. */
   open?(env: AgentEnvironment): Promise<void>;
   /** Creates the instance for one key. */

@@ -3,12 +3,20 @@ import type { Logger } from "../core/logging.js";
 import type { Agent, AgentRuntime, AgentState, AgentTypeDefinition, MessageContext } from "./agent.js";
 import { KeyedQueue } from "../core/keyed-queue.js";
 
+interface Held {
+  readonly agent: Agent;
+  lastUsedMs: number;
+}
+
 /**
  * The live instances of one agent type in this worker: one per key, created lazily on the first
- * message for that key; messages for one key are handled one at a time.
+ * message for that key, dropped after a while without messages (their state is in KV, so a later
+ * message simply creates the instance again); messages for one key are handled one at a time.
+ * A stateless type has a single instance for every key.
  */
 export class AgentInstances {
-  private readonly agents = new Map<string, Agent>();
+  private readonly agents = new Map<string, Held>();
+  private shared: Agent | undefined;
   private readonly queue = new KeyedQueue();
 
   constructor(
@@ -22,7 +30,7 @@ export class AgentInstances {
     return this.definition.spec.type;
   }
 
-  /** Number of instances created so far and still held. */
+  /** Number of per-key instances held. */
   get size(): number {
     return this.agents.size;
   }
@@ -31,13 +39,36 @@ export class AgentInstances {
     return this.queue.run(key, () => this.instance(key).onMessage(message, context));
   }
 
-  private instance(key: string): Agent {
-    let agent = this.agents.get(key);
-    if (!agent) {
-      const id = { type: this.type, key };
-      agent = this.definition.create({ id, runtime: this.runtime, logger: this.logger.child({ agentKey: key }), state: this.stateFor(key) });
-      this.agents.set(key, agent);
+  /** Drops instances idle since before `cutoffMs`; returns how many. */
+  evictIdle(cutoffMs: number): number {
+    let evicted = 0;
+    for (const [key, held] of this.agents) {
+      if (held.lastUsedMs < cutoffMs) {
+        this.agents.delete(key);
+        evicted++;
+      }
     }
+    return evicted;
+  }
+
+  private instance(key: string): Agent {
+    if (this.definition.stateless) {
+      this.shared ??= this.create(key);
+      return this.shared;
+    }
+    const now = Date.now();
+    const held = this.agents.get(key);
+    if (held) {
+      held.lastUsedMs = now;
+      return held.agent;
+    }
+    const agent = this.create(key);
+    this.agents.set(key, { agent, lastUsedMs: now });
     return agent;
+  }
+
+  private create(key: string): Agent {
+    // The type's logger, not a child per key: instances are many and cheap; agents log their ids.
+    return this.definition.create({ id: { type: this.type, key }, runtime: this.runtime, logger: this.logger, state: this.stateFor(key) });
   }
 }

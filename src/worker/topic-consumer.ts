@@ -36,6 +36,9 @@ export const DEFAULT_TOPIC_CONSUMER_OPTIONS: TopicConsumerOptions = {
  */
 export class TopicConsumer {
   private loop: Promise<void> | undefined;
+  /** Messages whose handler is running. */
+  private readonly working = new Set<JsMsg>();
+  private keepAlive: NodeJS.Timeout | undefined;
   private readonly inflight = new Set<Promise<void>>();
   private stopping = false;
   private readonly abort = new AbortController();
@@ -56,6 +59,11 @@ export class TopicConsumer {
   }
 
   async start(): Promise<void> {
+    // In-progress acks keep a slow handler's message from being redelivered to another worker;
+    // one timer for all of them rather than one per message.
+    this.keepAlive = setInterval(() => {
+      for (const msg of this.working) msg.working();
+    }, Math.max(100, this.options.ackWaitMs / 3));
     const stream = this.subjects.eventStream;
     // Every worker of the type asks for the same durable consumer; the newest settings win.
     await ensureDurableConsumer(this.jsm, {
@@ -105,9 +113,10 @@ export class TopicConsumer {
 
   private async handle(msg: JsMsg): Promise<void> {
     const topic = this.subjects.parseTopic(msg.subject);
-    const log = this.logger.child({ topicType: this.topicType, seq: msg.info.streamSequence });
+    const log = this.logger;
+    const at = { topicType: this.topicType, seq: msg.info.streamSequence };
     if (!topic) {
-      log.warn({ event: "message.rejected", subject: msg.subject, reason: ErrorCode.InvalidId }, "message on a subject with invalid ids; dropped");
+      log.warn({ event: "message.rejected", ...at, subject: msg.subject, reason: ErrorCode.InvalidId }, "message on a subject with invalid ids; dropped");
       // No reason string: nats-server 2.9 does not recognise "+TERM <reason>" and would redeliver.
       msg.term();
       return;
@@ -117,14 +126,13 @@ export class TopicConsumer {
       decoded = decodeEvent(msg);
     } catch (err) {
       const code = err instanceof DecodeError ? err.code : ErrorCode.InvalidMessage;
-      log.warn({ event: "message.rejected", reason: code, session: topic.source.session, err: errorMessage(err) }, "undecodable message; dropped");
+      log.warn({ event: "message.rejected", ...at, reason: code, session: topic.source.session, err: errorMessage(err) }, "undecodable message; dropped");
       msg.term();
       await this.tellUser(topic, "", code, `your message could not be read (${errorMessage(err)})`, `${msg.info.streamSequence}`);
       return;
     }
-    log.debug({ event: "message.handling", agentType: this.instances.type, session: topic.source.session, deliveryCount: msg.info.deliveryCount }, "handling message");
-    // In-progress acks keep a slow handler's message from being redelivered to another worker.
-    const keepAlive = setInterval(() => msg.working(), Math.max(100, this.options.ackWaitMs / 3));
+    if (log.isLevelEnabled("debug")) log.debug({ event: "message.handling", ...at, agentType: this.instances.type, session: topic.source.session, deliveryCount: msg.info.deliveryCount }, "handling message");
+    this.working.add(msg);
     try {
       await this.instances.deliver(`${topic.source.user}.${topic.source.session}`, decoded.message, {
         topic,
@@ -136,7 +144,7 @@ export class TopicConsumer {
     } catch (err) {
       const exhausted = msg.info.deliveryCount >= this.options.maxDeliver;
       log.warn(
-        { event: exhausted ? "message.failed" : "message.retry", agentType: this.instances.type, session: topic.source.session, deliveryCount: msg.info.deliveryCount, err: errorMessage(err) },
+        { event: exhausted ? "message.failed" : "message.retry", ...at, agentType: this.instances.type, session: topic.source.session, deliveryCount: msg.info.deliveryCount, err: errorMessage(err) },
         exhausted ? "handler kept failing; giving up on the message" : "handler failed; message will be redelivered",
       );
       if (exhausted) {
@@ -148,7 +156,7 @@ export class TopicConsumer {
         msg.nak(Math.min(5_000, 250 * 2 ** msg.info.deliveryCount));
       }
     } finally {
-      clearInterval(keepAlive);
+      this.working.delete(msg);
     }
   }
 
@@ -186,10 +194,12 @@ export class TopicConsumer {
     this.stopping = true;
     await this.loop;
     await Promise.allSettled(this.inflight);
+    clearInterval(this.keepAlive);
   }
 
   /** Gives up on in-flight handlers: their messages are redelivered elsewhere. */
   abortInflight(): void {
+    clearInterval(this.keepAlive);
     this.abort.abort();
   }
 }
