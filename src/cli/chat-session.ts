@@ -97,7 +97,7 @@ export class ChatSession {
   private readonly seen = new Set<string>();
   private sessionIdValue = newId("s");
   private agentValue: string | undefined;
-  private status: AsyncIterator<unknown> | undefined;
+  private stopStatus: (() => void) | undefined;
   private statusLoop: Promise<void> | undefined;
   private clarification: PendingClarification | undefined;
 
@@ -146,12 +146,12 @@ export class ChatSession {
    * The final event of a turn is always the latest one, and duplicates are dropped by `ce-id`.
    */
   private async watchConnection(): Promise<void> {
-    const status = this.nc.status()[Symbol.asyncIterator]();
-    this.status = status;
-    for (;;) {
-      const next = await status.next();
-      if (next.done) return;
-      if (next.value.type === "reconnect") await this.catchUp();
+    // nats.js returns a queued iterator; its stop() ends the loop (an async generator's
+    // return() would wait for the next status event, which may never come).
+    const status = this.nc.status() as AsyncIterable<{ type: string }> & { stop?: () => void };
+    this.stopStatus = () => status.stop?.();
+    for await (const s of status) {
+      if (s.type === "reconnect") await this.catchUp();
     }
   }
 
@@ -333,8 +333,7 @@ export class ChatSession {
   }
 
   async close(): Promise<void> {
-    // Ends the status iterator, which ends the loop watching it.
-    await this.status?.return?.();
+    this.stopStatus?.();
     await this.statusLoop;
     if (this.sub && !this.sub.isClosed()) await this.sub.drain();
   }
