@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what Switchboard needs on this machine, then builds it:
 #   npm dependencies (when missing), nats-server (via the OS package manager when missing),
-#   the TypeScript build.
+#   the TypeScript build, and the credentials nats.conf requires (data/auth, owner-only; kept
+#   when they exist).
 # Safe to run again; it skips what is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,3 +45,6 @@ fi
 
 say "building"
 npx tsc -p . >&2
+
+# nats.conf includes the generated user list; nats-server refuses to start without it.
+node bin/switchboard.js auth init >&2

@@ -1,9 +1,9 @@
 import { create, isMessage, type Message } from "@bufbuild/protobuf";
-import { jetstream, type JetStreamClient } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager, type JetStreamClient } from "@nats-io/jetstream";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { decodeEvent } from "../core/codec.js";
-import { CancelledError, ErrorCode, errorMessage, SwitchboardError } from "../core/errors.js";
-import { newId, validateToken } from "../core/ids.js";
+import { CancelledError, ErrorCode, errorMessage, PermissionDeniedError, SwitchboardError } from "../core/errors.js";
+import { isValidToken, newId, validateToken } from "../core/ids.js";
 import type { Logger } from "../core/logging.js";
 import { publishEvent } from "../core/publish.js";
 import { TopicType, type Subjects } from "../core/subjects.js";
@@ -127,16 +127,22 @@ export class ChatSession {
   async start(): Promise<void> {
     // One subscription over all of the user's sessions: NATS permissions can confine a user to it.
     const subject = this.subjects.userTopics(TopicType.Response, this.user);
+    let refused: Error | undefined;
     this.sub = this.nc.subscribe(subject, {
       callback: (err, msg) => {
         if (err) {
+          refused ??= err;
           this.logger.warn({ event: "chat.subscription_error", err: errorMessage(err) }, "response subscription error");
           return;
         }
         this.receive(msg.subject, msg);
       },
     });
+    // The server refuses a subscription before it answers the flush.
     await this.nc.flush();
+    if (refused) {
+      throw new PermissionDeniedError("subscribe", subject, `the credentials in use are not user "${this.user}"'s (each user may read only its own answers); chat with that user's credentials (--creds FILE)`, { cause: refused });
+    }
     this.statusLoop = this.watchConnection();
   }
 
@@ -161,8 +167,9 @@ export class ChatSession {
     const subject = this.subjects.topic({ type: TopicType.Response, source: { user: this.user, session: this.sessionIdValue } });
     for (let attempt = 0; attempt < 10 && this.pending === pending; attempt++) {
       try {
-        const stream = await this.js.streams.get(this.subjects.eventStream);
-        const stored = await stream.getMessage({ last_by_subj: subject });
+        // A direct get names the subject in the API subject: the one read a chat user may do.
+        const jsm = await jetstreamManager(this.nc, { checkAPI: false });
+        const stored = await jsm.direct.getMessage(this.subjects.eventStream, { last_by_subj: subject });
         if (stored) this.receive(stored.subject, { headers: stored.header, data: stored.data });
         return;
       } catch (err) {
@@ -199,6 +206,8 @@ export class ChatSession {
   private toChatEvent(message: Message): ChatEvent | undefined {
     const session = this.sessionIdValue;
     if (isMessage(message, RoutedSchema)) {
+      // Follow-ups go to the agent's topic: a name that cannot be a subject token cannot be followed.
+      if (!isValidToken(message.agentType)) return { event: "error", session, code: ErrorCode.InvalidId, message: "the router named an invalid agent type" };
       const from = this.agentValue;
       return { event: "routed", session, agent: message.agentType, intent: message.intent, score: message.score, ...(from ? { from } : {}) };
     }

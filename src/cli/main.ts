@@ -4,6 +4,8 @@ import { chatCommand } from "./commands/chat.js";
 import { hostCommand } from "./commands/host.js";
 import { routeCommand } from "./commands/route.js";
 import { upCommand } from "./commands/up.js";
+import { sanitizeForTerminal } from "./terminal.js";
+import { authCommand, usersCommand } from "./commands/users.js";
 import { workerCommand } from "./commands/worker.js";
 
 const COMMANDS: Record<string, (args: readonly string[]) => Promise<number>> = {
@@ -13,6 +15,8 @@ const COMMANDS: Record<string, (args: readonly string[]) => Promise<number>> = {
   chat: chatCommand,
   admin: adminCommand,
   route: routeCommand,
+  users: usersCommand,
+  auth: authCommand,
 };
 
 export const MAIN_HELP = `Switchboard: a distributed agent runtime on NATS.
@@ -26,8 +30,11 @@ Commands:
   chat                chat in the terminal (JSON lines when not a terminal, or with --json)
   admin               query the registry and sessions: agents | workers | sessions | session <id>
   route               show where the router would send messages, and why (--profiles FILE or live)
+  users               chat users and their credentials: add NAME | remove NAME | rotate NAME | list
+  auth                credentials of the services: init | rotate ROLE | reload
 
-Every command takes --nats <url> (or NATS_URL). Run \`switchboard <command> --help\` for details.`;
+Every command takes --nats <url> (or NATS_URL) and --creds <file> (or SB_CREDS; by default its
+role's credentials in data/auth, when there are any). Run \`switchboard <command> --help\` for details.`;
 
 export async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -48,10 +55,11 @@ try {
 } catch (err) {
   const prefix = "switchboard: ";
   if (err instanceof SwitchboardError) {
-    process.stderr.write(`${prefix}${err.message}\n`);
+    // Messages may carry text from the far side of a request.
+    process.stderr.write(`${prefix}${sanitizeForTerminal(err.message)}\n`);
     process.exitCode = err instanceof ConfigError ? 2 : 1;
   } else {
-    process.stderr.write(`${prefix}unexpected error: ${errorMessage(err)}\n${err instanceof Error ? (err.stack ?? "") : ""}\n`);
+    process.stderr.write(`${prefix}unexpected error: ${sanitizeForTerminal(errorMessage(err))}\n${err instanceof Error ? sanitizeForTerminal(err.stack ?? "") : ""}\n`);
     process.exitCode = 1;
   }
 }

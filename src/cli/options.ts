@@ -9,6 +9,8 @@ export const COMMON_OPTIONS = {
   nats: { type: "string" },
   prefix: { type: "string" },
   "log-level": { type: "string" },
+  creds: { type: "string" },
+  "tls-ca": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const satisfies OptionSpecs;
 
@@ -16,11 +18,19 @@ export const COMMON_HELP = `Common options:
   --nats <url>        NATS server URL(s), comma-separated (env NATS_URL, default nats://127.0.0.1:4222)
   --prefix <name>     subject prefix (env SB_PREFIX, default sb)
   --log-level <lvl>   trace|debug|info|warn|error (env LOG_LEVEL, default info)
+  --creds <file>      NATS credentials (env SB_CREDS; default: this command's file in data/auth
+                      when it exists, see \`switchboard auth --help\`)
+  --tls-ca <file>     CA certificate of a server that uses TLS (env SB_TLS_CA)
   -h, --help          show this help`;
 
 export interface Parsed<V> {
   readonly values: V;
   readonly positionals: string[];
+}
+
+/** Warnings for a person, on stderr (stdout belongs to the command's output). */
+export function warnOnStderr(message: string): void {
+  process.stderr.write(`switchboard: warning: ${message}\n`);
 }
 
 /** Parses a command's arguments; unknown flags are errors that name the command's help. */
@@ -33,6 +43,9 @@ export function parse<const O extends OptionSpecs>(command: string, args: readon
 }
 
 /** Config from the common flags plus the environment. */
-export function configFrom(values: { nats?: string | undefined; prefix?: string | undefined; "log-level"?: string | undefined }, extra: ConfigFlags = {}): SwitchboardConfig {
-  return loadConfig({ natsUrl: values.nats, prefix: values.prefix, logLevel: values["log-level"], ...extra });
+export function configFrom(
+  values: { nats?: string | undefined; prefix?: string | undefined; "log-level"?: string | undefined; creds?: string | undefined; "tls-ca"?: string | undefined },
+  extra: ConfigFlags = {},
+): SwitchboardConfig {
+  return loadConfig({ natsUrl: values.nats, prefix: values.prefix, logLevel: values["log-level"], credsFile: values.creds, tlsCa: values["tls-ca"], ...extra });
 }

@@ -7,3 +7,7 @@ export const BIN_PATH = join(PROJECT_ROOT, "bin", "switchboard.js");
 export const NATS_CONF = join(PROJECT_ROOT, "nats.conf");
 export const DATA_DIR = join(PROJECT_ROOT, "data");
 export const LOG_DIR = join(DATA_DIR, "logs");
+/** Where nats.conf has nats-server write its pid, for reloading it after users change. */
+export const NATS_PID_FILE = join(DATA_DIR, "nats-server.pid");
+/** The credentials directory nats.conf includes `accounts.conf` from. */
+export const AUTH_DIR = join(DATA_DIR, "auth");

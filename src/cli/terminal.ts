@@ -1,14 +1,24 @@
 /**
- * Makes text from the network safe to print: removes ANSI escape sequences and control characters
- * (except newline and tab) so an agent's reply cannot move the cursor, repaint or retitle the
- * user's terminal.
+ * Makes text from the network safe to print: removes ANSI escape sequences (CSI, OSC such as
+ * titles and hyperlinks, DCS and the other string sequences, in their 7-bit and 8-bit forms),
+ * control characters (except newline and tab) and bidirectional overrides, so an agent's reply
+ * cannot move the cursor, repaint, retitle the user's terminal or disguise what it says.
  */
 export function sanitizeForTerminal(text: string): string {
   return text
-    .replace(/\u001b\[[0-?]*[ -/]*[@-~]/g, "")
-    .replace(/\u001b\][^\u0007\u001b]*(?:\u0007|\u001b\\)?/g, "")
-    .replace(/\u001b[@-_]/g, "")
-    .replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, "");
+    .replace(/(?:\u001b\[|\u009b)[0-?]*[ -/]*[@-~]/g, "")
+    .replace(/(?:\u001b[\]PX^_]|[\u0090\u0098\u009d\u009e\u009f])[\s\S]*?(?:\u0007|\u001b\\|\u009c|$)/g, "")
+    .replace(/\u001b[ -/]*[0-~]?/g, "")
+    .replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, "");
+}
+
+/**
+ * One JSON line for a program to read. JSON.stringify escapes C0 controls but leaves C1 controls
+ * (U+0080-U+009F, which some terminals obey) and line separators as they are; escape those too,
+ * so a JSON line shown in a terminal is inert. The value read back is unchanged.
+ */
+export function jsonLine(value: unknown, space?: number): string {
+  return JSON.stringify(value, null, space).replace(/[\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }
 
 /** Renders rows as an aligned plain-text table. */

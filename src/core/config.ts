@@ -1,3 +1,4 @@
+import { fileURLToPath } from "node:url";
 import { ConfigError } from "./errors.js";
 
 /**
@@ -25,7 +26,32 @@ export interface SwitchboardConfig {
   readonly maxDeliver: number;
   /** Simulated work per message in the built-in task agents (demos and failure tests). `SB_AGENT_DELAY_MS`. */
   readonly agentDelayMs: number;
+  /**
+   * NATS credentials file (an NKey seed) to connect with. `--creds` / `SB_CREDS`. Empty: each
+   * command uses its role's file in {@link authDir} when there is one, and none otherwise.
+   */
+  readonly credsFile: string;
+  /** Where `switchboard auth` and `users` keep credentials and the server's user list. `SB_AUTH_DIR`. */
+  readonly authDir: string;
+  /** CA certificate that signed the server's TLS certificate. `--tls-ca` / `SB_TLS_CA`. */
+  readonly tlsCa: string;
+  /** Client certificate and key, for servers that verify clients. `SB_TLS_CERT`, `SB_TLS_KEY`. */
+  readonly tlsCert: string;
+  readonly tlsKey: string;
+  /**
+   * Messages per second each user may send to one agent type in one worker; 0 disables the limit.
+   * `SB_RATE_LIMIT`. Unset: {@link DEFAULT_RATE_LIMIT_PER_SEC} when the server requires credentials,
+   * off on an open server (where user names are not authenticated, so a per-user limit means nothing).
+   */
+  readonly rateLimitPerSec: number | undefined;
+  /** Messages a user may send at once before the rate applies. `SB_RATE_BURST`. */
+  readonly rateBurst: number;
 }
+
+export const DEFAULT_RATE_LIMIT_PER_SEC = 10;
+
+/** The checkout's (or installed package's) `data/auth`, next to `nats.conf` which includes it. */
+const DEFAULT_AUTH_DIR = fileURLToPath(new URL("../../data/auth", import.meta.url));
 
 export const DEFAULT_CONFIG: SwitchboardConfig = {
   natsUrl: "nats://127.0.0.1:4222",
@@ -38,7 +64,17 @@ export const DEFAULT_CONFIG: SwitchboardConfig = {
   ackWaitMs: 30_000,
   maxDeliver: 5,
   agentDelayMs: 0,
+  credsFile: "",
+  authDir: DEFAULT_AUTH_DIR,
+  tlsCa: "",
+  tlsCert: "",
+  tlsKey: "",
+  rateLimitPerSec: undefined,
+  rateBurst: 20,
 };
+
+type StringSetting = { [K in keyof SwitchboardConfig]: SwitchboardConfig[K] extends string ? K : never }[keyof SwitchboardConfig];
+type IntSetting = Exclude<{ [K in keyof SwitchboardConfig]: SwitchboardConfig[K] extends number ? K : never }[keyof SwitchboardConfig], undefined>;
 
 export type ConfigFlags = Partial<Record<keyof SwitchboardConfig, string | number | undefined>>;
 type Env = Readonly<Record<string, string | undefined>>;
@@ -54,6 +90,13 @@ const ENV_NAMES: Record<keyof SwitchboardConfig, string> = {
   ackWaitMs: "SB_ACK_WAIT_MS",
   maxDeliver: "SB_MAX_DELIVER",
   agentDelayMs: "SB_AGENT_DELAY_MS",
+  credsFile: "SB_CREDS",
+  authDir: "SB_AUTH_DIR",
+  tlsCa: "SB_TLS_CA",
+  tlsCert: "SB_TLS_CERT",
+  tlsKey: "SB_TLS_KEY",
+  rateLimitPerSec: "SB_RATE_LIMIT",
+  rateBurst: "SB_RATE_BURST",
 };
 
 function positiveInt(name: string, raw: string | number, min = 1): number {
@@ -70,8 +113,8 @@ export function loadConfig(flags: ConfigFlags = {}, env: Env = process.env): Swi
     const fromEnv = env[ENV_NAMES[key]];
     return fromEnv !== undefined && fromEnv !== "" ? fromEnv : undefined;
   };
-  const str = (key: "natsUrl" | "prefix" | "logLevel"): string => String(pick(key) ?? DEFAULT_CONFIG[key]);
-  const int = (key: "heartbeatIntervalMs" | "workerTtlMs" | "replyTimeoutMs" | "replicas" | "ackWaitMs" | "maxDeliver" | "agentDelayMs", min = 1): number => {
+  const str = (key: StringSetting): string => String(pick(key) ?? DEFAULT_CONFIG[key]);
+  const int = (key: IntSetting, min = 1): number => {
     const raw = pick(key);
     return raw === undefined ? DEFAULT_CONFIG[key] : positiveInt(ENV_NAMES[key], raw, min);
   };
@@ -86,10 +129,18 @@ export function loadConfig(flags: ConfigFlags = {}, env: Env = process.env): Swi
     ackWaitMs: int("ackWaitMs", 500),
     maxDeliver: int("maxDeliver"),
     agentDelayMs: int("agentDelayMs", 0),
+    credsFile: str("credsFile"),
+    authDir: str("authDir"),
+    tlsCa: str("tlsCa"),
+    tlsCert: str("tlsCert"),
+    tlsKey: str("tlsKey"),
+    rateLimitPerSec: pick("rateLimitPerSec") === undefined ? undefined : positiveInt(ENV_NAMES.rateLimitPerSec, pick("rateLimitPerSec") ?? 0, 0),
+    rateBurst: int("rateBurst"),
   };
   if (config.workerTtlMs <= config.heartbeatIntervalMs) {
     throw new ConfigError(`SB_WORKER_TTL_MS (${config.workerTtlMs}) must be longer than SB_HEARTBEAT_MS (${config.heartbeatIntervalMs})`);
   }
+  if ((config.tlsCert === "") !== (config.tlsKey === "")) throw new ConfigError("SB_TLS_CERT and SB_TLS_KEY go together: set both for a client certificate, or neither");
   if (config.replicas > 5) throw new ConfigError(`SB_REPLICAS must be between 1 and 5, got ${config.replicas}`);
   return config;
 }

@@ -17,6 +17,9 @@ export const ErrorCode = {
   NotFound: "not_found",
   Config: "config",
   Connection: "connection",
+  Unauthenticated: "unauthenticated",
+  PermissionDenied: "permission_denied",
+  RateLimited: "rate_limited",
   Remote: "remote",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -86,6 +89,23 @@ export class RemoteError extends SwitchboardError {
     message: string,
   ) {
     super(ErrorCode.Remote, message);
+  }
+}
+
+/**
+ * The server refused an operation for these credentials (a NATS "Permissions Violation" or a
+ * JetStream 403): the operation is outside what this identity's role allows.
+ */
+export class PermissionDeniedError extends SwitchboardError {
+  override name = "PermissionDeniedError";
+  constructor(
+    readonly operation: "publish" | "subscribe" | "request",
+    readonly subject: string,
+    hint: string,
+    options?: ErrorOptions,
+  ) {
+    const verb = operation === "subscribe" ? "subscribing to" : operation === "request" ? "sending a request to" : "publishing to";
+    super(ErrorCode.PermissionDenied, `permission denied ${verb} ${subject}: ${hint}`, options);
   }
 }
 

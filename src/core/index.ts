@@ -10,3 +10,6 @@ export * from "./kv-records.js";
 export * from "./publish.js";
 export * from "./keyed-queue.js";
 export * from "./durable-consumer.js";
+export * from "./roles.js";
+export * from "./credentials.js";
+export * from "./event-source.js";

@@ -2,8 +2,9 @@ import type { Message } from "@bufbuild/protobuf";
 import { JetStreamApiError, type JetStreamClient } from "@nats-io/jetstream";
 import { errors as natsErrors } from "@nats-io/transport-node";
 import { encodeEvent, wireRegistry } from "./codec.js";
-import { CancelledError, ErrorCode, SwitchboardError, errorMessage } from "./errors.js";
+import { CancelledError, ErrorCode, PermissionDeniedError, SwitchboardError, errorMessage } from "./errors.js";
 import type { TopicId } from "./ids.js";
+import { permissionViolation } from "./request.js";
 import type { Subjects } from "./subjects.js";
 
 export interface PublishEventOptions {
@@ -47,6 +48,10 @@ function isTransient(err: unknown): boolean {
   return true;
 }
 
+function publishHint(subjects: Subjects): string {
+  return `the credentials in use may not publish there (a chat user may publish only into its own sessions, ${subjects.prefix}.topic.<type>.<user>.<session>, and not to the response or user_proxy topics); check --creds / SB_CREDS`;
+}
+
 /**
  * Publishes an event to a topic through JetStream and waits for the stream's acknowledgement.
  * Transient failures are retried with the same message id, so the stream stores the event once.
@@ -61,6 +66,8 @@ export async function publishEvent(js: JetStreamClient, subjects: Subjects, mess
       await js.publish(subject, event.data, { headers: event.headers, msgID: event.id, timeout: 5_000 });
       return event.id;
     } catch (err) {
+      const denied = permissionViolation(err);
+      if (denied) throw new PermissionDeniedError("publish", subject, publishHint(subjects), { cause: denied });
       if (!isTransient(err) || Date.now() >= deadline) throw new PublishFailedError(subject, err);
       await new Promise((resolve) => setTimeout(resolve, Math.min(1_000, 50 * 2 ** attempt)));
     }

@@ -1,7 +1,7 @@
 import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
 import { errors as natsErrors, type Msg, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
 import { decodeBody, encodeBody, ERROR_CODE_HEADER, ERROR_MESSAGE_HEADER } from "./codec.js";
-import { CancelledError, NoRespondersError, RemoteError, TimeoutError } from "./errors.js";
+import { CancelledError, NoRespondersError, PermissionDeniedError, RemoteError, TimeoutError } from "./errors.js";
 
 export interface RequestOptions {
   /** Deadline for the answer. */
@@ -12,7 +12,11 @@ export interface RequestOptions {
   readonly what: string;
   /** What to tell a person when nobody serves the subject. */
   readonly noRespondersHint: string;
+  /** What to tell a person when the credentials in use may not send this request. */
+  readonly permissionHint?: string;
 }
+
+const PERMISSION_HINT = "the credentials in use may not send it (see docs/SECURITY.md for what each role may do; --creds / SB_CREDS choose others)";
 
 /**
  * A NATS request that never hangs: the answer, or a typed error for time-out, no responders,
@@ -47,7 +51,17 @@ export async function requestRaw(nc: NatsConnection, subject: string, data: Uint
   return msg;
 }
 
+/** The server's permission error behind a failed request or publish, however the client wrapped it. */
+export function permissionViolation(err: unknown): InstanceType<typeof natsErrors.PermissionViolationError> | undefined {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 4; e = e.cause, depth++) {
+    if (e instanceof natsErrors.PermissionViolationError) return e;
+  }
+  return undefined;
+}
+
 function translateRequestError(err: unknown, subject: string, options: RequestOptions): unknown {
+  const denied = permissionViolation(err);
+  if (denied) return new PermissionDeniedError("request", subject, options.permissionHint ?? PERMISSION_HINT, { cause: denied });
   if (err instanceof natsErrors.RequestError && err.isNoResponders()) return new NoRespondersError(subject, options.noRespondersHint);
   if (err instanceof natsErrors.NoRespondersError) return new NoRespondersError(subject, options.noRespondersHint);
   if (err instanceof natsErrors.TimeoutError || (err instanceof Error && err.cause instanceof natsErrors.TimeoutError)) {

@@ -57,6 +57,11 @@ export class Subjects {
     return `${this.prefix}.topic.${validateToken("topic type", topicType)}.${validateToken("user", user)}.*`;
   }
 
+  /** Every topic type of one user's sessions: what a chat user may publish to. */
+  userTopicsOfAnyType(user: string): string {
+    return `${this.prefix}.topic.*.${validateToken("user", user)}.*`;
+  }
+
   /** Every event of every topic: the subjects of the event stream. */
   get allTopics(): string {
     return `${this.prefix}.topic.>`;
@@ -83,6 +88,11 @@ export class Subjects {
 
   rpcFilter(agentType: string): string {
     return `${this.prefix}.rpc.${validateToken("agent type", agentType)}.>`;
+  }
+
+  /** Every RPC subject of every agent type. */
+  get rpcAll(): string {
+    return `${this.prefix}.rpc.>`;
   }
 
   /** Parses an RPC subject into the addressed agent id. */

@@ -28,8 +28,9 @@ const STREAM_NAME_IN_USE = 10058;
 const ms = (n: number) => n * 1_000_000;
 
 /** Creates a stream, or brings an existing one up to date. Safe to run from several hosts at once. */
-async function ensureStream(jsm: JetStreamManager, name: string, subject: string, maxAgeMs: number, options: InfrastructureOptions): Promise<void> {
+async function ensureStream(jsm: JetStreamManager, name: string, subject: string, maxAgeMs: number, options: InfrastructureOptions, extra: Partial<StreamConfig> = {}): Promise<void> {
   const config: Partial<StreamConfig> & { name: string } = {
+    ...extra,
     name,
     subjects: [subject],
     retention: RetentionPolicy.Limits,
@@ -49,7 +50,9 @@ async function ensureStream(jsm: JetStreamManager, name: string, subject: string
 
 /** The stream every conversation event goes through. */
 export function ensureEventStream(jsm: JetStreamManager, subjects: Subjects, options: InfrastructureOptions): Promise<void> {
-  return ensureStream(jsm, subjects.eventStream, subjects.allTopics, options.eventMaxAgeMs, options);
+  // Direct gets name the subject in the API subject, so a chat user can be allowed to read back
+  // the last event of its own sessions (after a reconnect) and nothing else.
+  return ensureStream(jsm, subjects.eventStream, subjects.allTopics, options.eventMaxAgeMs, options, { allow_direct: true });
 }
 
 /** Where messages go whose handler kept failing; kept 30 days for inspection and replay. */

@@ -12,7 +12,9 @@ import { RegisterWorkerRequestSchema } from "../gen/switchboard/v1/registry_pb.j
 import { HostClient } from "../host/client.js";
 import type { AgentRuntime, AgentState, AgentTypeDefinition } from "./agent.js";
 import { KvAgentState } from "./agent-state.js";
+import { guardAgentType } from "./inbound-guard.js";
 import { AgentInstances } from "./instances.js";
+import type { RateLimitOptions } from "./rate-limit.js";
 import { RpcServer } from "./rpc-server.js";
 import { NatsAgentRuntime } from "./runtime.js";
 import { DEFAULT_TOPIC_CONSUMER_OPTIONS, TopicConsumer, type TopicConsumerOptions } from "./topic-consumer.js";
@@ -27,6 +29,13 @@ export interface WorkerOptions {
   readonly consumer?: Partial<TopicConsumerOptions>;
   /** How long close() waits for in-flight handlers before abandoning them to redelivery. */
   readonly drainTimeoutMs?: number;
+  /** Agent instances without a message for this long are dropped (default 10 min). */
+  readonly instanceIdleMs?: number;
+  /**
+   * Per-user limit on the messages users send to each agent type, in this worker (a user over it
+   * gets an ErrorEvent `rate_limited`). Default: none.
+   */
+  readonly rateLimit?: RateLimitOptions | undefined;
 }
 
 const RETRY_MS = 1_000;
@@ -63,6 +72,7 @@ export class Worker {
   private readonly lifetime = new AbortController();
   private agentState: KV | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
+  private evictionTimer: NodeJS.Timeout | undefined;
   private heartbeatInflight: Promise<void> | undefined;
   private heartbeatIntervalMs = 2_000;
   private closing: Promise<void> | undefined;
@@ -84,7 +94,9 @@ export class Worker {
     }
     const js = jetstream(this.nc);
     this.runtime = new NatsAgentRuntime(this.nc, js, this.subjects, `switchboard/worker/${this.id}`);
-    this.instances = options.agents.map(
+    // Every event is checked (identity, rate) before an agent sees it.
+    const guarded = options.agents.map((def) => guardAgentType(def, { rateLimit: options.rateLimit, logger: this.logger }));
+    this.instances = guarded.map(
       (def) => new AgentInstances(def, this.runtime, this.logger.child({ agentType: def.spec.type }), (key) => this.stateFor(def.spec.type, key)),
     );
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
@@ -125,6 +137,11 @@ export class Worker {
     // Registering last means the router never sends work before this worker consumes it.
     await this.register(signal);
     this.scheduleHeartbeat();
+    const idleMs = this.options.instanceIdleMs ?? 10 * 60_000;
+    this.evictionTimer = setInterval(() => {
+      for (const inst of this.instances) inst.evictIdle(Date.now() - idleMs);
+    }, Math.min(idleMs, 60_000));
+    this.evictionTimer.unref();
     this.logger.info({ event: "worker.started", agentTypes: this.agentTypes }, "worker started");
   }
 
@@ -206,6 +223,7 @@ export class Worker {
   private async shutdown(): Promise<void> {
     this.logger.info({ event: "worker.stopping" }, "worker stopping: finishing in-flight messages");
     if (this.heartbeatTimer) clearTimeout(this.heartbeatTimer);
+    clearInterval(this.evictionTimer);
     const drain = Promise.all([...this.consumers.map((c) => c.close()), ...this.rpcServers.map((r) => r.close())]);
     const limit = this.options.drainTimeoutMs ?? 30_000;
     let timer: NodeJS.Timeout | undefined;

@@ -3,7 +3,7 @@ import { existsSync } from "node:fs";
 import { mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { connect, errors, type NatsConnection } from "@nats-io/transport-node";
 
 const CANDIDATES = ["/usr/sbin/nats-server", "/usr/local/bin/nats-server", "/usr/bin/nats-server", "/usr/local/sbin/nats-server"];
 
@@ -23,6 +23,15 @@ export interface NatsServerOptions {
   readonly port?: number;
   /** Reuse this directory (store and config); default: a fresh temporary one. */
   readonly dir?: string;
+  /**
+   * The configuration after the listen, monitoring and ports-file lines, in place of the default
+   * (JetStream in the directory, 1 MB payloads) and `extraConfig`; given the directory.
+   */
+  readonly config?: (dir: string) => string;
+  /** Whether the server requires credentials: readiness is then a refused anonymous connection. */
+  readonly requiresAuth?: boolean;
+  /** CA file to trust when the server uses TLS. */
+  readonly tlsCa?: string;
 }
 
 /**
@@ -49,9 +58,9 @@ export class TestNatsServer {
         `listen: 127.0.0.1:${options.port ?? -1}`,
         `http: 127.0.0.1:-1`,
         `ports_file_dir: "${dir}"`,
-        `max_payload: 1MB`,
-        `jetstream { store_dir: "${join(dir, "js")}" }`,
-        options.extraConfig ?? "",
+        ...(options.config
+          ? [options.config(dir)]
+          : [`max_payload: 1MB`, `jetstream { store_dir: "${join(dir, "js")}" }`, options.extraConfig ?? ""]),
       ].join("\n"),
     );
     const proc = spawn(natsServerBinary(), ["-c", conf], { stdio: ["ignore", "ignore", "pipe"] });
@@ -83,8 +92,12 @@ export class TestNatsServer {
   }
 
   private async waitReady(): Promise<void> {
-    const nc = await connect({ servers: this.url, timeout: 5_000 });
-    await nc.close();
+    try {
+      const nc = await connect({ servers: this.url, timeout: 5_000, ...(this.options.tlsCa ? { tls: { caFile: this.options.tlsCa } } : {}) });
+      await nc.close();
+    } catch (err) {
+      if (!(this.options.requiresAuth && err instanceof errors.AuthorizationError)) throw err;
+    }
   }
 
   /** A client connection; the caller closes it. */

@@ -1,7 +1,9 @@
 import { toJson } from "@bufbuild/protobuf";
 import { timestampMs, type Timestamp } from "@bufbuild/protobuf/wkt";
 import { connectNats } from "../../core/connection.js";
-import { ConfigError } from "../../core/errors.js";
+import { ConfigError, PermissionDeniedError } from "../../core/errors.js";
+import { credentialsPath } from "../../core/credentials.js";
+import { Role } from "../../core/roles.js";
 import { validateToken } from "../../core/ids.js";
 import { Subjects } from "../../core/subjects.js";
 import { EndReason } from "../../gen/switchboard/v1/conversation_pb.js";
@@ -15,8 +17,8 @@ import {
   type SessionRecord,
 } from "../../gen/switchboard/v1/registry_pb.js";
 import { HostClient } from "../../host/client.js";
-import { COMMON_HELP, configFrom, parse } from "../options.js";
-import { ago, formatTable, sanitizeForTerminal } from "../terminal.js";
+import { COMMON_HELP, configFrom, parse, warnOnStderr } from "../options.js";
+import { ago, formatTable, jsonLine, sanitizeForTerminal } from "../terminal.js";
 
 export const ADMIN_HELP = `Usage: switchboard admin <agents|workers|sessions|session <id>|dead-letters|replay <seq>> [--json] [options]
 
@@ -27,6 +29,8 @@ Queries the registry and session state kept by the host.
   session <id>        one session with its transcript
   dead-letters        messages whose handler kept failing, newest first (--limit, default 50)
   replay <seq>        publish dead letter <seq> again on its original subject and remove it
+
+Runs with the admin credentials (read-only); replay needs the host's (--creds data/auth/host.nk).
 
 Options:
   --json              print JSON instead of a table
@@ -59,7 +63,7 @@ export async function adminCommand(args: readonly string[]): Promise<number> {
   }
   if (what === "replay" && !(id && /^[1-9][0-9]*$/.test(id))) throw new ConfigError("usage: switchboard admin replay <seq> (a number from `switchboard admin dead-letters`)");
   const config = configFrom(values);
-  const nc = await connectNats(config, { name: "switchboard-admin" });
+  const nc = await connectNats(config, { name: "switchboard-admin", role: Role.Admin, warn: warnOnStderr });
   try {
     const host = new HostClient(nc, new Subjects(config.prefix));
     const json = values.json === true;
@@ -99,9 +103,15 @@ export async function adminCommand(args: readonly string[]): Promise<number> {
         return 0;
       }
       case "replay": {
-        const replayed = await host.replayDeadLetter(Number(id));
+        const replayed = await host.replayDeadLetter(Number(id)).catch((err: unknown) => {
+          // The admin role only reads; a replay writes into conversations.
+          if (err instanceof PermissionDeniedError) {
+            throw new PermissionDeniedError("request", err.subject, `the admin role only reads; replaying changes a conversation, so it needs the host's credentials (--creds ${credentialsPath(config.authDir, Role.Host)})`, { cause: err });
+          }
+          throw err;
+        });
         if (json) return printJson(replayed);
-        print(`replayed dead letter ${id} to ${replayed.subject} as event ${replayed.eventId}`);
+        print(sanitizeForTerminal(`replayed dead letter ${id} to ${replayed.subject} as event ${replayed.eventId}`));
         return 0;
       }
       default: {
@@ -121,7 +131,7 @@ export async function adminCommand(args: readonly string[]): Promise<number> {
 }
 
 function printJson(value: unknown): number {
-  print(JSON.stringify(value, null, 2));
+  print(jsonLine(value, 2));
   return 0;
 }
 
@@ -141,6 +151,7 @@ function describeSession(s: SessionRecord): string {
   ];
   if (s.endedAt) lines.push(`ended     ${iso(s.endedAt)}`);
   lines.push("", "transcript:");
-  for (const e of s.transcript) lines.push(`  [${ROLES[e.role] ?? "?"}] ${e.author}: ${sanitizeForTerminal(e.text)}`);
-  return lines.join("\n");
+  for (const e of s.transcript) lines.push(`  [${ROLES[e.role] ?? "?"}] ${e.author}: ${e.text.replace(/\s+/g, " ")}`);
+  // Records hold what agents and users wrote: nothing of it may reach the terminal as a control.
+  return lines.map(sanitizeForTerminal).join("\n");
 }

@@ -2,13 +2,15 @@ import { createInterface } from "node:readline";
 import { userInfo } from "node:os";
 import * as clack from "@clack/prompts";
 import { connectNats, type NatsConnection } from "../../core/connection.js";
-import { CancelledError } from "../../core/errors.js";
+import { CancelledError, ConfigError } from "../../core/errors.js";
+import { readCredentialsFile, type NatsCredentials } from "../../core/credentials.js";
+import { Role } from "../../core/roles.js";
 import { createLogger, type Logger } from "../../core/logging.js";
 import { Subjects } from "../../core/subjects.js";
 import type { SwitchboardConfig } from "../../core/config.js";
 import { ChatSession, InvalidChoiceError, type ChatEvent } from "../chat-session.js";
-import { COMMON_HELP, configFrom, parse } from "../options.js";
-import { sanitizeForTerminal } from "../terminal.js";
+import { COMMON_HELP, configFrom, parse, warnOnStderr } from "../options.js";
+import { jsonLine, sanitizeForTerminal } from "../terminal.js";
 
 export const CHAT_HELP = `Usage: switchboard chat [--user NAME] [--json] [options]
 
@@ -29,7 +31,9 @@ After a "clarify" event the next line is the answer: an agent type from the opti
 A "routed" event with "from" means the agent holding the conversation handed it over.
 
 Options:
-  --user <name>       who is chatting (default: your login name) [A-Za-z0-9_-]
+  --user <name>       who is chatting (default: the user of --creds, else your login name) [A-Za-z0-9_-]
+                      On a server that requires credentials, a user may chat only as itself: with
+                      its own file (--creds FILE, or data/auth/users/NAME.nk on this machine).
   --json              JSON lines mode even in a terminal
   --timeout <ms>      how long to wait for an answer (env SB_REPLY_TIMEOUT_MS, default 30000)
 ${COMMON_HELP}`;
@@ -43,6 +47,20 @@ export function defaultUser(): string {
   }
 }
 
+/**
+ * Who chats, and with which credentials: `--creds` names its user, and a `--user` that differs
+ * is refused here rather than by the server's permissions halfway through a conversation.
+ */
+export function chatIdentity(config: SwitchboardConfig, userFlag: string | undefined): { user: string; credentials?: NatsCredentials } {
+  if (config.credsFile === "") return { user: userFlag ?? defaultUser() };
+  const credentials = readCredentialsFile(config.credsFile);
+  const user = userFlag ?? credentials.user ?? defaultUser();
+  if (credentials.role === Role.Client && credentials.user !== user) {
+    throw new ConfigError(`${config.credsFile} holds the credentials of user "${credentials.user}", who may not chat as "${user}"; drop --user or use ${user}'s credentials`);
+  }
+  return { user, credentials };
+}
+
 export async function chatCommand(args: readonly string[]): Promise<number> {
   const { values } = parse("chat", args, { user: { type: "string" }, json: { type: "boolean" }, timeout: { type: "string" } });
   if (values.help) {
@@ -50,11 +68,11 @@ export async function chatCommand(args: readonly string[]): Promise<number> {
     return 0;
   }
   const config = configFrom(values, { replyTimeoutMs: values.timeout });
-  const user = values.user ?? defaultUser();
+  const { user, credentials } = chatIdentity(config, values.user);
   const json = values.json === true || !process.stdin.isTTY || !process.stdout.isTTY;
   // Diagnostics go to stderr and stay quiet unless asked for: stdout belongs to the conversation.
   const logger = createLogger("switchboard-chat", { level: values["log-level"] ?? "warn" });
-  const nc = await connectNats(config, { name: `switchboard-chat-${user}` });
+  const nc = await connectNats(config, { name: `switchboard-chat-${user}`, role: Role.Client, user, ...(credentials ? { credentials } : {}), warn: warnOnStderr });
   try {
     return json ? await runJsonChat(nc, config, user, logger) : await runInteractiveChat(nc, config, user, logger);
   } finally {
@@ -72,7 +90,7 @@ async function openSession(nc: NatsConnection, config: SwitchboardConfig, user: 
 export async function runJsonChat(nc: NatsConnection, config: SwitchboardConfig, user: string, logger: Logger): Promise<number> {
   const session = await openSession(nc, config, user, logger);
   const lines = createInterface({ input: process.stdin, crlfDelay: Infinity });
-  const print = (event: ChatEvent) => process.stdout.write(`${JSON.stringify(event)}\n`);
+  const print = (event: ChatEvent) => process.stdout.write(`${jsonLine(event)}\n`);
   try {
     for await (const line of lines) {
       const text = line.trim();
@@ -122,7 +140,7 @@ export async function runInteractiveChat(nc: NatsConnection, config: Switchboard
   try {
     for (;;) {
       const input = await clack.text({
-        message: session.agent ? `You → ${session.agent}` : "You",
+        message: session.agent ? `You → ${sanitizeForTerminal(session.agent)}` : "You",
         placeholder: session.agent ? "" : "e.g. I need help with my budget",
         validate: (v) => (v === undefined || v.trim() === "" ? "Type a message, or press Ctrl-C to leave." : undefined),
       });
@@ -131,7 +149,7 @@ export async function runInteractiveChat(nc: NatsConnection, config: Switchboard
       const onSigint = () => abort.abort();
       process.once("SIGINT", onSigint);
       const spin = clack.spinner();
-      spin.start(session.agent ? `Waiting for ${session.agent}` : "Routing");
+      spin.start(session.agent ? `Waiting for ${sanitizeForTerminal(session.agent)}` : "Routing");
       try {
         await session.send(input.trim(), (event) => render(event, spin), abort.signal);
         if (!(await answerInteractive(session, () => clack.spinner(), abort.signal))) break;

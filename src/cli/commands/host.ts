@@ -1,9 +1,10 @@
 import { connectNats } from "../../core/connection.js";
 import { createLogger } from "../../core/logging.js";
+import { Role } from "../../core/roles.js";
 import { Subjects } from "../../core/subjects.js";
 import { Host } from "../../host/host.js";
 import { untilShutdown } from "../lifecycle.js";
-import { COMMON_HELP, configFrom, parse } from "../options.js";
+import { COMMON_HELP, configFrom, parse, warnOnStderr } from "../options.js";
 
 export const HOST_HELP = `Usage: switchboard host [options]
 
@@ -23,7 +24,7 @@ export async function hostCommand(args: readonly string[]): Promise<number> {
   }
   const config = configFrom(values, { replicas: values.replicas });
   const logger = createLogger("switchboard-host", { level: config.logLevel });
-  const nc = await connectNats(config, { name: "switchboard-host" });
+  const nc = await connectNats(config, { name: "switchboard-host", role: Role.Host, warn: warnOnStderr });
   const host = new Host({
     nc,
     subjects: new Subjects(config.prefix),

@@ -2,14 +2,15 @@ import { createInterface } from "node:readline";
 import { connectNats } from "../../core/connection.js";
 import { ConfigError, ErrorCode, errorMessage, SwitchboardError } from "../../core/errors.js";
 import { createLogger } from "../../core/logging.js";
+import { Role } from "../../core/roles.js";
 import { Subjects } from "../../core/subjects.js";
 import { RegistryView } from "../../host/registry-view.js";
 import type { RoutingProfile } from "../../router/classifier.js";
 import { closeCandidates, DEFAULT_AMBIGUITY_MARGIN, HybridClassifier, isAmbiguous, type AgentExplanation } from "../../router/hybrid/index.js";
 import { readProfilesFile } from "../../router/profiles-file.js";
 import type { SwitchboardConfig } from "../../core/config.js";
-import { COMMON_HELP, configFrom, parse } from "../options.js";
-import { sanitizeForTerminal } from "../terminal.js";
+import { COMMON_HELP, configFrom, parse, warnOnStderr } from "../options.js";
+import { jsonLine, sanitizeForTerminal } from "../terminal.js";
 
 export const ROUTE_HELP = `Usage: switchboard route [--profiles FILE] [--json] [TEXT...]
 
@@ -59,7 +60,7 @@ export async function routeCommand(args: readonly string[]): Promise<number> {
   const write = (line: string) => process.stdout.write(`${line}\n`);
   const show = (text: string) => {
     const line = decide(classifier, text);
-    write(values.json ? JSON.stringify(line) : describe(line, classifier.threshold, classifier.explain(text)));
+    write(values.json ? jsonLine(line) : describe(line, classifier.threshold, classifier.explain(text)));
   };
   if (positionals.length > 0) {
     for (const text of positionals) show(text);
@@ -80,7 +81,7 @@ export async function routeCommand(args: readonly string[]): Promise<number> {
 /** The routable agent types with a live worker, from the registry. */
 async function liveProfiles(config: SwitchboardConfig): Promise<readonly RoutingProfile[]> {
   const logger = createLogger("switchboard-route", { level: config.logLevel === "info" ? "warn" : config.logLevel });
-  const nc = await connectNats(config, { name: "switchboard-route" });
+  const nc = await connectNats(config, { name: "switchboard-route", role: Role.Admin, warn: warnOnStderr });
   try {
     const view = new RegistryView(nc, new Subjects(config.prefix), logger);
     try {

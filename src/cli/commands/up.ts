@@ -1,15 +1,20 @@
 import * as clack from "@clack/prompts";
-import { connectNats, type NatsConnection } from "../../core/connection.js";
+import { resolve } from "node:path";
+import { AuthenticationFailedError, connectNats, ConnectionFailedError, type NatsConnection } from "../../core/connection.js";
 import { ConfigError, errorMessage } from "../../core/errors.js";
+import type { NatsCredentials } from "../../core/credentials.js";
+import { Role } from "../../core/roles.js";
 import { createLogger } from "../../core/logging.js";
 import { Subjects } from "../../core/subjects.js";
 import type { SwitchboardConfig } from "../../core/config.js";
 import { BUILTIN_PROFILES } from "../../agents/builtin.js";
 import { HostClient } from "../../host/client.js";
 import { findExecutable, startChild, stopChild, type Child } from "../children.js";
-import { BIN_PATH, LOG_DIR, NATS_CONF, PROJECT_ROOT } from "../paths.js";
-import { COMMON_HELP, configFrom, parse } from "../options.js";
-import { defaultUser, runInteractiveChat, runJsonChat } from "./chat.js";
+import { AuthStore } from "../auth-store.js";
+import { AUTH_DIR, BIN_PATH, LOG_DIR, NATS_CONF, NATS_PID_FILE, PROJECT_ROOT } from "../paths.js";
+import { COMMON_HELP, configFrom, parse, warnOnStderr } from "../options.js";
+import { reloadNatsServer } from "../reload.js";
+import { chatIdentity, runInteractiveChat, runJsonChat } from "./chat.js";
 
 export const UP_HELP = `Usage: switchboard up [--user NAME] [options]
 
@@ -17,6 +22,10 @@ The one-terminal demo. Starts nats-server with ${NATS_CONF}
 (unless a server already answers at --nats), a host and a worker with every built-in agent,
 then the chat. Everything it started is stopped when you leave the chat.
 Logs of the started processes go to ${LOG_DIR}/.
+
+When it starts nats-server it first creates the credentials that nats.conf requires (in
+${AUTH_DIR}/, owner-only: host, worker, admin, and a chat user for --user), so the bus it
+starts accepts no one else. Each process it starts connects with its own role's credentials.
 
 Options:
   --user <name>       who is chatting (default: your login name)
@@ -33,11 +42,51 @@ async function sleep(ms: number): Promise<void> {
   await new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/** A connection for watching the system come up, or undefined when no server answers. */
 async function tryConnect(config: SwitchboardConfig): Promise<NatsConnection | undefined> {
   try {
-    return await connectNats(config, { name: "switchboard-up" });
-  } catch {
-    return undefined;
+    return await connectNats(config, { name: "switchboard-up", role: Role.Admin, warn: warnOnStderr });
+  } catch (err) {
+    // A server that answers but refuses us is not one to start another in place of.
+    if (err instanceof ConnectionFailedError) return undefined;
+    throw err;
+  }
+}
+
+/** The credentials nats.conf requires, created before the server that reads them starts. */
+function prepareCredentials(config: SwitchboardConfig, user: string, progress: (m: string) => void): void {
+  if (resolve(config.authDir) !== resolve(AUTH_DIR)) {
+    throw new ConfigError(`\`up\` starts nats-server with ${NATS_CONF}, which reads its users from ${AUTH_DIR}; unset SB_AUTH_DIR (now ${config.authDir}) or start your own server`);
+  }
+  const store = new AuthStore(config.authDir);
+  const created = store.init(config.prefix);
+  if (created.length > 0) progress(`Created credentials in ${store.dir}`);
+  if (config.credsFile === "" && !store.hasUser(user)) store.addUser(user);
+}
+
+/**
+ * A server that requires credentials is running (one that \`up\` started before, say) and the
+ * chat user has none yet: create them and have the server re-read its users.
+ */
+function addChatUser(config: SwitchboardConfig, user: string, progress: (m: string) => void): boolean {
+  const store = new AuthStore(config.authDir);
+  if (config.credsFile !== "" || !store.isInitialized() || store.hasUser(user)) return false;
+  store.addUser(user);
+  const outcome = reloadNatsServer(NATS_PID_FILE);
+  progress(outcome.reloaded ? `Added chat user ${user}` : `Added chat user ${user}, but ${outcome.reason}`);
+  return true;
+}
+
+/** The chat's own connection; right after a reload the server may not know the user for a moment. */
+async function connectChat(config: SwitchboardConfig, user: string, credentials: NatsCredentials | undefined, retry: boolean): Promise<NatsConnection> {
+  const deadline = Date.now() + (retry ? 5_000 : 0);
+  for (;;) {
+    try {
+      return await connectNats(config, { name: `switchboard-chat-${user}`, role: Role.Client, user, ...(credentials ? { credentials } : {}), warn: warnOnStderr });
+    } catch (err) {
+      if (!(err instanceof AuthenticationFailedError) || Date.now() >= deadline) throw err;
+      await sleep(250);
+    }
   }
 }
 
@@ -86,30 +135,43 @@ export async function upCommand(args: readonly string[]): Promise<number> {
     return 0;
   }
   const config = configFrom(values);
+  const { user, credentials } = chatIdentity(config, values.user);
   const interactive = values.json !== true && process.stdin.isTTY === true && process.stdout.isTTY === true;
   const children: Child[] = [];
   const spin = interactive ? clack.spinner() : undefined;
   const progress = (m: string) => (spin ? spin.message(m) : process.stderr.write(`${m}\n`));
   spin?.start("Starting Switchboard");
   let nc: NatsConnection | undefined;
+  let chatNc: NatsConnection | undefined;
   try {
     progress(`Connecting to NATS at ${config.natsUrl}`);
-    nc = (await tryConnect(config)) ?? (progress("Starting nats-server"), await startNats(config, children));
-    const childEnv = { ...process.env, NATS_URL: config.natsUrl, SB_PREFIX: config.prefix, LOG_LEVEL: config.logLevel };
+    let userAdded = false;
+    nc = await tryConnect(config);
+    if (!nc) {
+      prepareCredentials(config, user, progress);
+      progress("Starting nats-server");
+      nc = await startNats(config, children);
+    } else if (nc.info?.auth_required === true) {
+      userAdded = addChatUser(config, user, progress);
+    }
+    // The children find their own credentials in the auth directory; the chat's are not theirs.
+    const { SB_CREDS: _chatCredentials, ...inherited } = process.env;
+    const childEnv = { ...inherited, NATS_URL: config.natsUrl, SB_PREFIX: config.prefix, LOG_LEVEL: config.logLevel, SB_AUTH_DIR: config.authDir, ...(config.tlsCa !== "" ? { SB_TLS_CA: config.tlsCa } : {}) };
     progress("Starting host and worker");
     children.push(startChild("host", process.execPath, [BIN_PATH, "host"], { env: childEnv }));
     children.push(startChild("worker", process.execPath, [BIN_PATH, "worker"], { env: childEnv }));
     progress("Waiting for the agents to register");
     await waitForAgents(nc, config, children);
+    chatNc = await connectChat(config, user, credentials, userAdded);
     spin?.stop(`Switchboard is up (logs in ${LOG_DIR})`);
     if (!interactive) process.stderr.write(`Switchboard is up (logs in ${LOG_DIR})\n`);
-    const user = values.user ?? defaultUser();
     const logger = createLogger("switchboard-chat", { level: "warn" });
-    return interactive ? await runInteractiveChat(nc, config, user, logger) : await runJsonChat(nc, config, user, logger);
+    return interactive ? await runInteractiveChat(chatNc, config, user, logger) : await runJsonChat(chatNc, config, user, logger);
   } catch (err) {
     spin?.stop("Could not start");
     throw err;
   } finally {
+    await chatNc?.drain().catch(() => undefined);
     await nc?.drain().catch(() => undefined);
     // Workers first (they deregister with the host), the server last.
     for (const child of [...children].reverse()) await stopChild(child);

@@ -3,11 +3,15 @@ import { ROUTER_AGENT_TYPE } from "../../router/router-agent.js";
 import { connectNats } from "../../core/connection.js";
 import { ConfigError } from "../../core/errors.js";
 import { createLogger } from "../../core/logging.js";
+import { DEFAULT_RATE_LIMIT_PER_SEC, type SwitchboardConfig } from "../../core/config.js";
+import type { NatsConnection } from "../../core/connection.js";
+import { Role } from "../../core/roles.js";
+import type { RateLimitOptions } from "../../worker/rate-limit.js";
 import { Subjects } from "../../core/subjects.js";
 import { Worker } from "../../worker/worker.js";
 import { CLASSIFIER_HELP, CLASSIFIER_OPTIONS, classifierSettings, createClassifier } from "../classifier-options.js";
 import { untilShutdown } from "../lifecycle.js";
-import { COMMON_HELP, configFrom, parse } from "../options.js";
+import { COMMON_HELP, configFrom, parse, warnOnStderr } from "../options.js";
 
 export const WORKER_HELP = `Usage: switchboard worker [--agents ${BUILTIN_AGENT_TYPES.join(",")}] [options]
 
@@ -18,6 +22,8 @@ stops taking messages, finishes those in flight, deregisters and exits 0.
 Options:
   --agents <list>     comma-separated agent types to run (default: all built-in: ${BUILTIN_AGENT_TYPES.join(",")})
   --id <id>           worker id (default: random)
+  Per-user rate limit: SB_RATE_LIMIT messages per second to each agent type (0: none; default
+  ${DEFAULT_RATE_LIMIT_PER_SEC} when the server requires credentials, none otherwise), bursts of SB_RATE_BURST (default 20).
 ${CLASSIFIER_HELP}
 ${COMMON_HELP}`;
 
@@ -26,6 +32,15 @@ export function parseAgentList(raw: string | undefined): string[] {
   const names = raw.split(",").map((s) => s.trim()).filter((s) => s !== "");
   if (names.length === 0) throw new ConfigError(`--agents is empty; choose from ${BUILTIN_AGENT_TYPES.join(", ")}`);
   return [...new Set(names)];
+}
+
+/**
+ * The per-user limit: as configured, or by default only where users are authenticated (on an open
+ * server anyone can claim any user name, so a per-user limit would protect nothing).
+ */
+export function rateLimitFor(config: SwitchboardConfig, nc: NatsConnection): RateLimitOptions | undefined {
+  const perSecond = config.rateLimitPerSec ?? (nc.info?.auth_required === true ? DEFAULT_RATE_LIMIT_PER_SEC : 0);
+  return perSecond > 0 ? { perSecond, burst: config.rateBurst } : undefined;
 }
 
 export async function workerCommand(args: readonly string[]): Promise<number> {
@@ -40,13 +55,15 @@ export async function workerCommand(args: readonly string[]): Promise<number> {
   const router = names.includes(ROUTER_AGENT_TYPE) ? { classifier: createClassifier(routing) } : undefined;
   const agents = builtinAgents(names, { task: { delayMs: config.agentDelayMs }, ...(router ? { router } : {}) });
   const logger = createLogger("switchboard-worker", { level: config.logLevel });
-  const nc = await connectNats(config, { name: "switchboard-worker" });
+  const nc = await connectNats(config, { name: "switchboard-worker", role: Role.Worker, warn: warnOnStderr });
+  const rateLimit = rateLimitFor(config, nc);
   const worker = new Worker({
     nc,
     subjects: new Subjects(config.prefix),
     logger,
     agents,
     consumer: { ackWaitMs: config.ackWaitMs, maxDeliver: config.maxDeliver },
+    rateLimit,
     ...(values.id ? { workerId: values.id } : {}),
   });
   const startAbort = new AbortController();
@@ -54,6 +71,7 @@ export async function workerCommand(args: readonly string[]): Promise<number> {
   void shutdown.then(() => startAbort.abort());
   try {
     await worker.start(startAbort.signal);
+    logger.info({ event: "worker.rate_limit", perSecond: rateLimit?.perSecond ?? 0, burst: rateLimit?.burst ?? 0 }, rateLimit ? "per-user rate limit on" : "no per-user rate limit");
   } catch (err) {
     if (startAbort.signal.aborted) {
       await worker.close();

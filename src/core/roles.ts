@@ -1,0 +1,204 @@
+import { validateToken } from "./ids.js";
+import { HostVerb, TopicType, type Subjects } from "./subjects.js";
+
+/**
+ * The identities that connect to the bus. Each gets only the subjects its job needs (see
+ * docs/SECURITY.md); a chat user (`client`) is confined to its own sessions.
+ */
+export const Role = {
+  Host: "host",
+  Worker: "worker",
+  Client: "client",
+  Admin: "admin",
+} as const;
+export type Role = (typeof Role)[keyof typeof Role];
+
+export const ROLES: readonly Role[] = [Role.Host, Role.Worker, Role.Client, Role.Admin];
+
+/** Roles of the services, with one shared identity each; chat users are created one by one. */
+export const SERVICE_ROLES: readonly Role[] = [Role.Host, Role.Worker, Role.Admin];
+
+export function isRole(value: string): value is Role {
+  return (ROLES as readonly string[]).includes(value);
+}
+
+export interface SubjectRules {
+  readonly allow: readonly string[];
+  readonly deny: readonly string[];
+}
+
+/** What one identity may publish and subscribe to, as nats-server `permissions` express it. */
+export interface Permissions {
+  readonly publish: SubjectRules;
+  readonly subscribe: SubjectRules;
+  /** May answer the requests it receives (publish once to their reply subject). */
+  readonly allowResponses: boolean;
+}
+
+/**
+ * Reply subjects of each identity start with its own prefix instead of the shared `_INBOX`, so
+ * that no identity may subscribe to another's replies. Chat users get `_INBOX_u_<user>`, which
+ * cannot collide with a service role's.
+ */
+export function inboxPrefix(role: Role, user?: string): string {
+  if (role !== Role.Client) return `_INBOX_${role}`;
+  return `_INBOX_u_${validateToken("user name", user ?? "")}`;
+}
+
+/** Subjects of the JetStream API (fixed by NATS, not by Switchboard). */
+const JS = {
+  info: "$JS.API.INFO",
+  stream: (verb: "CREATE" | "UPDATE" | "INFO", stream: string) => `$JS.API.STREAM.${verb}.${stream}`,
+  streamMsg: (verb: "GET" | "DELETE", stream: string) => `$JS.API.STREAM.MSG.${verb}.${stream}`,
+  directGet: (stream: string) => [`$JS.API.DIRECT.GET.${stream}`, `$JS.API.DIRECT.GET.${stream}.>`],
+  /** Create (or update) a named consumer; the filter subject may follow the name. */
+  consumerCreate: (stream: string, consumer: string) => [
+    `$JS.API.CONSUMER.CREATE.${stream}.${consumer}`,
+    `$JS.API.CONSUMER.CREATE.${stream}.${consumer}.>`,
+    `$JS.API.CONSUMER.DURABLE.CREATE.${stream}.${consumer}`,
+  ],
+  consumerInfo: (stream: string, consumer: string) => `$JS.API.CONSUMER.INFO.${stream}.${consumer}`,
+  next: (stream: string, consumer: string) => `$JS.API.CONSUMER.MSG.NEXT.${stream}.${consumer}`,
+  ack: (stream: string, consumer: string) => `$JS.ACK.${stream}.${consumer}.>`,
+  flowControl: (stream: string) => `$JS.FC.${stream}.>`,
+  kvStream: (bucket: string) => `KV_${bucket}`,
+  kvKeys: (bucket: string) => `$KV.${bucket}.>`,
+} as const;
+
+/** Look keys up in a bucket, directly or through the stream API (depending on how it was made). */
+function kvGet(bucket: string): string[] {
+  const stream = JS.kvStream(bucket);
+  return [JS.stream("INFO", stream), ...JS.directGet(stream), JS.streamMsg("GET", stream)];
+}
+
+/**
+ * Read a bucket and watch it: the watch is an ordered consumer that the client creates and the
+ * server removes once idle. Without CONSUMER.DELETE a reader cannot remove anyone else's watch;
+ * nats.js ignores the refused clean-up when a watch restarts.
+ */
+function kvRead(bucket: string): string[] {
+  const stream = JS.kvStream(bucket);
+  return [...kvGet(bucket), `$JS.API.CONSUMER.CREATE.${stream}`, `$JS.API.CONSUMER.CREATE.${stream}.>`, JS.flowControl(stream)];
+}
+
+/** Create, update and inspect one stream. */
+function streamOwner(stream: string): string[] {
+  return [JS.stream("CREATE", stream), JS.stream("UPDATE", stream), JS.stream("INFO", stream)];
+}
+
+/** Use one durable pull consumer: create or update it, read its info, pull, ack. */
+function pullConsumer(stream: string, consumer: string): string[] {
+  return [...JS.consumerCreate(stream, consumer), JS.consumerInfo(stream, consumer), JS.next(stream, consumer), JS.ack(stream, consumer)];
+}
+
+/** Read-only queries; replaying a dead letter writes, so it needs the host's credentials. */
+export const ADMIN_QUERIES: readonly HostVerb[] = [HostVerb.ListAgents, HostVerb.ListWorkers, HostVerb.ListSessions, HostVerb.GetSession, HostVerb.ListDeadLetters];
+
+function hostPermissions(s: Subjects): Permissions {
+  const buckets = [s.agentsBucket, s.workersBucket, s.sessionsBucket, s.agentStateBucket];
+  return {
+    publish: {
+      allow: [
+        JS.info,
+        ...streamOwner(s.eventStream),
+        ...streamOwner(s.deadLetterStream),
+        // Listing and replaying dead letters.
+        JS.streamMsg("GET", s.deadLetterStream),
+        JS.streamMsg("DELETE", s.deadLetterStream),
+        ...buckets.flatMap((b) => streamOwner(JS.kvStream(b))),
+        // The registry view follows the agents bucket; workers and sessions are read by key.
+        ...kvRead(s.agentsBucket),
+        ...[s.workersBucket, s.sessionsBucket].flatMap(kvGet),
+        ...[s.agentsBucket, s.workersBucket, s.sessionsBucket].map(JS.kvKeys),
+        ...pullConsumer(s.eventStream, s.sessionsConsumer),
+        // Errors to users about undeliverable messages, and dead-letter replays.
+        s.allTopics,
+        // An operator with the host's credentials may run every admin command, replay included.
+        ...ADMIN_QUERIES.map((v) => s.host(v)),
+        s.host(HostVerb.ReplayDeadLetter),
+      ],
+      deny: [],
+    },
+    subscribe: { allow: [s.hostAll, `${inboxPrefix(Role.Host)}.>`], deny: [] },
+    allowResponses: true,
+  };
+}
+
+function workerPermissions(s: Subjects): Permissions {
+  const events = s.eventStream;
+  const anyConsumer = "*";
+  return {
+    publish: {
+      allow: [
+        JS.info,
+        JS.stream("INFO", events),
+        ...pullConsumer(events, anyConsumer),
+        ...kvGet(s.agentStateBucket),
+        JS.kvKeys(s.agentStateBucket),
+        // The router and the hand-off policy follow the registry.
+        ...kvRead(s.agentsBucket),
+        s.allTopics,
+        s.allDeadLetters,
+        s.rpcAll,
+        s.host(HostVerb.Register),
+        s.host(HostVerb.Heartbeat),
+        s.host(HostVerb.Deregister),
+      ],
+      // The hosts' session consumer is theirs alone: a worker pulling from it would starve them.
+      deny: pullConsumer(events, s.sessionsConsumer),
+    },
+    subscribe: { allow: [s.rpcAll, `${inboxPrefix(Role.Worker)}.>`], deny: [] },
+    allowResponses: true,
+  };
+}
+
+function adminPermissions(s: Subjects): Permissions {
+  return {
+    // The registry is readable too, for `switchboard route` against the live agent types.
+    publish: { allow: [...ADMIN_QUERIES.map((v) => s.host(v)), ...kvRead(s.agentsBucket)], deny: [] },
+    subscribe: { allow: [`${inboxPrefix(Role.Admin)}.>`], deny: [] },
+    allowResponses: false,
+  };
+}
+
+/**
+ * A chat user: events into its own sessions (a JetStream publish needs only the subject; the
+ * stream's acknowledgement comes back on the user's inbox), its own responses, nothing else: no
+ * stream, consumer or bucket API, no host or RPC subjects.
+ * Topics the system writes for the user (`response`, `user_proxy`) are not the user's to write.
+ */
+function clientPermissions(s: Subjects, user: string): Permissions {
+  return {
+    publish: {
+      allow: [
+        s.userTopicsOfAnyType(user),
+        // After a reconnect, the last answer of its own session, read back from the stream: a
+        // direct get names the subject in the API subject, so this reaches no one else's events.
+        `$JS.API.DIRECT.GET.${s.eventStream}.${s.userTopics(TopicType.Response, user)}`,
+      ],
+      deny: [s.userTopics(TopicType.Response, user), s.userTopics(TopicType.UserProxy, user)],
+    },
+    subscribe: { allow: [s.userTopics(TopicType.Response, user), `${inboxPrefix(Role.Client, user)}.>`], deny: [] },
+    allowResponses: false,
+  };
+}
+
+/** The permissions of a role, each subject once; `user` names the chat user for {@link Role.Client}. */
+export function permissionsFor(role: Role, subjects: Subjects, user?: string): Permissions {
+  const p = rolePermissions(role, subjects, user);
+  const unique = (r: SubjectRules): SubjectRules => ({ allow: [...new Set(r.allow)], deny: [...new Set(r.deny)] });
+  return { publish: unique(p.publish), subscribe: unique(p.subscribe), allowResponses: p.allowResponses };
+}
+
+function rolePermissions(role: Role, subjects: Subjects, user?: string): Permissions {
+  switch (role) {
+    case Role.Host:
+      return hostPermissions(subjects);
+    case Role.Worker:
+      return workerPermissions(subjects);
+    case Role.Admin:
+      return adminPermissions(subjects);
+    case Role.Client:
+      return clientPermissions(subjects, validateToken("user name", user ?? ""));
+  }
+}

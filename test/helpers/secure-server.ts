@@ -1,0 +1,87 @@
+import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, relative } from "node:path";
+import { fileURLToPath } from "node:url";
+import { AuthStore } from "../../src/cli/auth-store.js";
+import { loadConfig, type ConfigFlags, type SwitchboardConfig } from "../../src/core/config.js";
+import { connectNats, type NatsConnection } from "../../src/core/connection.js";
+import type { Role } from "../../src/core/roles.js";
+import { TestNatsServer } from "./nats-server.js";
+
+export const NATS_CONF = fileURLToPath(new URL("../../nats.conf", import.meta.url));
+
+/** Replaces one line of the shipped configuration, failing loudly when it is not there. */
+function replaceLine(conf: string, pattern: RegExp, replacement: string): string {
+  if (!pattern.test(conf)) throw new Error(`nats.conf no longer has a line matching ${pattern}; update test/helpers/secure-server.ts`);
+  return conf.replace(pattern, replacement);
+}
+
+/**
+ * The shipped nats.conf with only what a test must change: no fixed ports (the launcher's listen
+ * and monitoring lines come first), the store, pid file and generated users in the test's
+ * directory. Authentication, permissions and limits are exactly as shipped.
+ */
+export async function shippedConfig(dir: string, authDir: string, extra = ""): Promise<string> {
+  let conf = await readFile(NATS_CONF, "utf8");
+  conf = replaceLine(conf, /^port: \d+$/m, "");
+  conf = replaceLine(conf, /^http: \S+$/m, "");
+  conf = replaceLine(conf, /^pid_file: .*$/m, `pid_file: "${join(dir, "nats-server.pid")}"`);
+  conf = replaceLine(conf, /^(\s*)store_dir: .*$/m, `$1store_dir: "${join(dir, "js")}"`);
+  // nats-server 2.9 resolves an include against the including file's directory, even an absolute one.
+  conf = replaceLine(conf, /^include "data\/auth\/accounts.conf"$/m, `include "${join(relative(dir, authDir), "accounts.conf")}"`);
+  return `${conf}\n${extra}\n`;
+}
+
+export interface SecureServerOptions {
+  readonly users?: readonly string[];
+  /** Configuration appended to the shipped one (a tls block, say). */
+  readonly extra?: string;
+  readonly tlsCa?: string;
+}
+
+/** A real nats-server running the shipped nats.conf with freshly generated credentials. */
+export class SecureTestServer {
+  private constructor(
+    readonly server: TestNatsServer,
+    readonly store: AuthStore,
+  ) {}
+
+  static async start(options: SecureServerOptions = {}): Promise<SecureTestServer> {
+    const dir = await mkdtemp(join(tmpdir(), "sb-secure-"));
+    const store = new AuthStore(join(dir, "auth"));
+    store.init("sb");
+    for (const user of options.users ?? ["alice", "bob"]) store.addUser(user);
+    await mkdir(join(dir, "js"), { recursive: true });
+    const conf = await shippedConfig(dir, store.dir, options.extra ?? "");
+    const server = await TestNatsServer.start({ dir, config: () => conf, requiresAuth: true, ...(options.tlsCa ? { tlsCa: options.tlsCa } : {}) });
+    return new SecureTestServer(server, store);
+  }
+
+  get url(): string {
+    return this.server.url;
+  }
+
+  get pidFile(): string {
+    return join(this.server.dir, "nats-server.pid");
+  }
+
+  /** Configuration as a command would load it against this server. */
+  config(flags: ConfigFlags = {}): SwitchboardConfig {
+    return loadConfig({ natsUrl: this.url, authDir: this.store.dir, ...flags }, {});
+  }
+
+  /** A connection with a role's own credentials (the caller closes it). */
+  connectAs(role: Role, user?: string, flags: ConfigFlags = {}): Promise<NatsConnection> {
+    return connectNats(this.config(flags), { name: `test-${role}${user ? `-${user}` : ""}`, role, ...(user ? { user } : {}) });
+  }
+
+  /** Environment for CLI processes against this server. */
+  env(extra: Record<string, string> = {}): Record<string, string> {
+    return { NATS_URL: this.url, SB_AUTH_DIR: this.store.dir, SB_CREDS: "", ...extra };
+  }
+
+  async stop(): Promise<void> {
+    await this.server.stop();
+    await rm(this.server.dir, { recursive: true, force: true });
+  }
+}
