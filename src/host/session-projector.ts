@@ -1,20 +1,28 @@
-import { create, isMessage } from "@bufbuild/protobuf";
+import { create, isMessage, type Message } from "@bufbuild/protobuf";
 import { DeliverPolicy, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import { decodeEvent } from "../core/codec.js";
+import { namesAnotherSource } from "../core/event-source.js";
 import { ensureDurableConsumer } from "../core/durable-consumer.js";
 import { ErrorCode, errorMessage } from "../core/errors.js";
 import { CachedRecords } from "../core/kv-records.js";
+import type { TopicId } from "../core/ids.js";
 import type { Logger } from "../core/logging.js";
 import { publishEvent } from "../core/publish.js";
 import { TopicType, type Subjects } from "../core/subjects.js";
 import { EndReason, ErrorEventSchema, UserMessageSchema, type UserMessage } from "../gen/switchboard/v1/conversation_pb.js";
 import { SessionRecordSchema } from "../gen/switchboard/v1/registry_pb.js";
-import { KeyedQueue } from "../core/keyed-queue.js";
 import type { RegistryView } from "./registry-view.js";
 import { affectsSession, applyEvent, type Applied } from "./session-state.js";
 
 const CONCURRENCY = 64;
+
+interface PendingEvent {
+  readonly msg: JsMsg;
+  readonly topic: TopicId;
+  readonly message: Message;
+  readonly eventId: string;
+}
 const PROJECTOR_ACK_WAIT_MS = 3_000;
 
 /**
@@ -26,7 +34,8 @@ export class SessionProjector {
   private messages: ConsumerMessages | undefined;
   private loop: Promise<void> | undefined;
   private readonly inflight = new Set<Promise<void>>();
-  private readonly queue = new KeyedQueue();
+  /** Events waiting for their session's next write; a key exists while a write is under way. */
+  private readonly pending = new Map<string, PendingEvent[]>();
   private readonly records: CachedRecords<typeof SessionRecordSchema>;
 
   constructor(
@@ -58,27 +67,30 @@ export class SessionProjector {
 
   private async run(messages: ConsumerMessages): Promise<void> {
     for await (const msg of messages) {
+      const event = this.accept(msg);
+      if (!event) continue;
+      const session = event.topic.source.session;
+      const queued = this.pending.get(session);
+      if (queued) {
+        // A write for this session is under way: this event joins the next one.
+        queued.push(event);
+        continue;
+      }
       while (this.inflight.size >= CONCURRENCY) await Promise.race(this.inflight);
-      const topic = this.subjects.parseTopic(msg.subject);
-      // Events of one session are applied in stream order; sessions proceed in parallel.
-      const task = this.queue
-        .run(topic?.source.session ?? "", () => this.handle(msg))
-        .catch((err: unknown) => {
-          this.logger.warn({ event: "session.apply_failed", seq: msg.info.streamSequence, err: errorMessage(err) }, "could not apply event; will retry");
-          msg.nak(1_000);
-        })
-        .finally(() => this.inflight.delete(task));
+      this.pending.set(session, [event]);
+      const task = this.flush(session).finally(() => this.inflight.delete(task));
       this.inflight.add(task);
     }
   }
 
-  private async handle(msg: JsMsg): Promise<void> {
+  /** Decodes an event worth applying; acks and drops the others. */
+  private accept(msg: JsMsg): PendingEvent | undefined {
     const topic = this.subjects.parseTopic(msg.subject);
     const seq = msg.info.streamSequence;
     if (!topic) {
       this.logger.warn({ event: "event.rejected", seq, reason: ErrorCode.InvalidId }, "event on a subject with invalid ids; ignored");
       msg.ack();
-      return;
+      return undefined;
     }
     let decoded;
     try {
@@ -86,21 +98,59 @@ export class SessionProjector {
     } catch (err) {
       this.logger.warn({ event: "event.rejected", seq, session: topic.source.session, err: errorMessage(err) }, "undecodable event; ignored");
       msg.ack();
-      return;
+      return undefined;
     }
-    let applied: Applied | undefined;
+    if (namesAnotherSource(decoded.message, topic.source)) {
+      // Subject permissions vouch for the subject only: a body naming another user or session
+      // must not steer notices (or state) there.
+      this.logger.warn({ event: "event.rejected", seq, reason: "identity_mismatch" }, "body names another user or session; ignored");
+      msg.ack();
+      return undefined;
+    }
     if (!affectsSession(decoded.message, topic)) {
       msg.ack();
-      return;
+      return undefined;
     }
-    await this.records.update(topic.source.session, (current) => {
-      if (current && current.user !== topic.source.user) return undefined;
-      applied = applyEvent(current, decoded.message, { seq: BigInt(seq), topic, atMs: Math.floor(msg.info.timestampNanos / 1_000_000) });
-      return applied?.record;
-    });
-    if (applied) this.logChanges(applied);
-    if (isMessage(decoded.message, UserMessageSchema)) await this.checkRecipient(decoded.message, topic.type, decoded.attributes.id);
-    msg.ack();
+    return { msg, topic, message: decoded.message, eventId: decoded.attributes.id };
+  }
+
+  /**
+   * Applies a session's queued events in stream order with one compare-and-set write per batch:
+   * events of a turn arrive close together, so most turns cost one write, not one per event.
+   */
+  private async flush(session: string): Promise<void> {
+    for (;;) {
+      const batch = this.pending.get(session) ?? [];
+      if (batch.length === 0) {
+        this.pending.delete(session);
+        return;
+      }
+      this.pending.set(session, []);
+      let changes: Applied[] = [];
+      try {
+        await this.records.update(session, (current) => {
+          changes = [];
+          let record = current;
+          for (const { msg, topic, message } of batch) {
+            if (record && record.user !== topic.source.user) continue;
+            const applied = applyEvent(record, message, { seq: BigInt(msg.info.streamSequence), topic, atMs: Math.floor(msg.info.timestampNanos / 1_000_000) });
+            if (!applied) continue;
+            changes.push(applied);
+            record = applied.record;
+          }
+          return changes.length > 0 ? record : undefined;
+        });
+      } catch (err) {
+        this.logger.warn({ event: "session.apply_failed", session, events: batch.length, err: errorMessage(err) }, "could not apply events; will retry");
+        for (const { msg } of batch) msg.nak(1_000);
+        continue;
+      }
+      for (const applied of changes) this.logChanges(applied);
+      for (const { msg, topic, message, eventId } of batch) {
+        if (isMessage(message, UserMessageSchema)) await this.checkRecipient(message, topic.type, eventId);
+        msg.ack();
+      }
+    }
   }
 
   private logChanges({ record, changes }: Applied): void {
