@@ -151,7 +151,10 @@ export class Worker {
     for (;;) {
       try {
         await jsm.streams.info(this.subjects.eventStream);
-        return await new Kvm(this.nc).open(this.subjects.agentStateBucket);
+        const state = await new Kvm(this.nc).open(this.subjects.agentStateBucket);
+        // open() does not check that the bucket exists; status() does.
+        await state.status();
+        return state;
       } catch (err) {
         if (!warned) {
           this.logger.warn({ event: "worker.waiting_for_host", stream: this.subjects.eventStream, err: errorMessage(err) }, "event stream or buckets not found yet; waiting for a host to create them");
