@@ -6,6 +6,8 @@
 # Then: NATS_URL=nats://127.0.0.1:4222,nats://127.0.0.1:4223,nats://127.0.0.1:4224
 #       SB_REPLICAS=3 switchboard host          (streams and buckets with 3 replicas)
 #       switchboard worker / chat / admin as usual with the same NATS_URL.
+# The nodes listen on loopback only and require no authentication: this is for trying replication
+# and failover, not a production setup (see docs/SECURITY.md).
 # State lives in data/cluster/; delete it to start from scratch. Environment: CLUSTER_DIR,
 # CLIENT_PORT_BASE (4222), ROUTE_PORT_BASE (6222), HTTP_PORT_BASE (8222).
 set -euo pipefail
@@ -70,7 +72,7 @@ case "${1:-}" in
     done
     ;;
   *)
-    sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac
