@@ -7,20 +7,7 @@ import type { Agent, AgentContext, AgentEnvironment, AgentTypeDefinition, Messag
 import { containsEndWord } from "./end-word.js";
 import { HandoffPolicy } from "./handoff-policy.js";
 import { TaskAgentStateSchema } from "../gen/switchboard/v1/agents_pb.js";
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(new Error("handler abandoned"));
-    };
-    const t = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
-}
+import { sleep } from "../core/sleep.js";
 
 /**
  * A task-specific agent as in the reference scenario: it answers every message by naming itself and
@@ -75,7 +62,7 @@ class TaskAgent implements Agent {
 
   async onMessage(message: Message, ctx: MessageContext): Promise<Message | undefined> {
     if (!isMessage(message, UserMessageSchema)) return undefined;
-    if (this.type.options.delayMs) await sleep(this.type.options.delayMs, ctx.signal);
+    if (this.type.options.delayMs) await sleep(this.type.options.delayMs, ctx.signal, "simulated work");
     const turn = await this.countTurn(message.turnId);
     const common = { sessionId: message.sessionId, user: message.user, turnId: message.turnId, agentType: this.type.spec.type };
     if (containsEndWord(message.text)) {

@@ -13,3 +13,4 @@ export * from "./durable-consumer.js";
 export * from "./roles.js";
 export * from "./credentials.js";
 export * from "./event-source.js";
+export * from "./sleep.js";

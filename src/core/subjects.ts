@@ -1,4 +1,4 @@
-import { validateToken, type AgentId, type TopicId } from "./ids.js";
+import { isValidToken, validateToken, type AgentId, type TopicId } from "./ids.js";
 import { ConfigError } from "./errors.js";
 
 /** Host request verbs; each is served on `<prefix>.host.<verb>`. */
@@ -72,8 +72,7 @@ export class Subjects {
     const parts = subject.split(".");
     if (parts.length !== 5 || parts[0] !== this.prefix || parts[1] !== "topic") return undefined;
     const [, , type, user, session] = parts as [string, string, string, string, string];
-    const token = /^[A-Za-z0-9_-]{1,64}$/;
-    if (!token.test(type) || !token.test(user) || !token.test(session)) return undefined;
+    if (!isValidToken(type) || !isValidToken(user) || !isValidToken(session)) return undefined;
     return { type, source: { user, session } };
   }
 
@@ -95,12 +94,12 @@ export class Subjects {
     return `${this.prefix}.rpc.>`;
   }
 
-  /** Parses an RPC subject into the addressed agent id. */
+  /** Parses an RPC subject into the addressed agent id; undefined when a token is not a valid id. */
   parseRpc(subject: string): AgentId | undefined {
     const head = `${this.prefix}.rpc.`;
     if (!subject.startsWith(head)) return undefined;
     const [type, ...key] = subject.slice(head.length).split(".");
-    if (!type || key.length === 0) return undefined;
+    if (!type || !isValidToken(type) || key.length === 0 || key.length > 2 || !key.every(isValidToken)) return undefined;
     return { type, key: key.join(".") };
   }
 

@@ -38,7 +38,7 @@ export class RpcServer {
 
   private async handle(msg: Msg): Promise<void> {
     const target = this.subjects.parseRpc(msg.subject);
-    if (!target || target.key.split(".").some((t) => !/^[A-Za-z0-9_-]{1,64}$/.test(t))) {
+    if (!target) {
       this.reject(msg, ErrorCode.InvalidId, `invalid agent key in ${msg.subject}`);
       return;
     }

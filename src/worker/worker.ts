@@ -7,6 +7,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { CancelledError, errorMessage, NoRespondersError } from "../core/errors.js";
 import { newId, validateToken } from "../core/ids.js";
 import type { Logger } from "../core/logging.js";
+import { sleep } from "../core/sleep.js";
 import type { Subjects } from "../core/subjects.js";
 import { RegisterWorkerRequestSchema } from "../gen/switchboard/v1/registry_pb.js";
 import { HostClient } from "../host/client.js";
@@ -39,21 +40,6 @@ export interface WorkerOptions {
 }
 
 const RETRY_MS = 1_000;
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(new CancelledError("waiting"));
-    const t = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(new CancelledError("waiting"));
-    };
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
-}
 
 /**
  * The agent runtime of one process: hosts agent types, binds their subscriptions to shared

@@ -5,6 +5,7 @@ import { ConfigError, errorMessage } from "../../core/errors.js";
 import type { NatsCredentials } from "../../core/credentials.js";
 import { Role } from "../../core/roles.js";
 import { createLogger } from "../../core/logging.js";
+import { sleep } from "../../core/sleep.js";
 import { Subjects } from "../../core/subjects.js";
 import type { SwitchboardConfig } from "../../core/config.js";
 import { BUILTIN_PROFILES } from "../../agents/builtin.js";
@@ -36,10 +37,6 @@ const READY_TIMEOUT_MS = 30_000;
 
 function isLocal(url: string): boolean {
   return /^(nats:\/\/)?(127\.0\.0\.1|localhost|\[::1\])(:\d+)?$/.test(url.trim());
-}
-
-async function sleep(ms: number): Promise<void> {
-  await new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** A connection for watching the system come up, or undefined when no server answers. */
