@@ -6,6 +6,7 @@ import { CancelledError, ErrorCode, errorMessage, PermissionDeniedError, Switchb
 import { isValidToken, newId, validateToken } from "../core/ids.js";
 import type { Logger } from "../core/logging.js";
 import { publishEvent } from "../core/publish.js";
+import { sleep } from "../core/sleep.js";
 import { TopicType, type Subjects } from "../core/subjects.js";
 import {
   AgentReplySchema,
@@ -79,6 +80,8 @@ interface PendingTurn {
   readonly finish: (event: ChatEvent) => void;
 }
 
+/** How often a turn still waiting for its answer looks for it in the stream. */
+const RECHECK_INTERVAL_MS = 3_000;
 const END_REASONS: Record<number, string> = { [EndReason.USER_REQUEST]: "user_request", [EndReason.UNSPECIFIED]: "unspecified" };
 
 /**
@@ -164,19 +167,28 @@ export class ChatSession {
   private async catchUp(): Promise<void> {
     const pending = this.pending;
     if (!pending) return;
-    const subject = this.subjects.topic({ type: TopicType.Response, source: { user: this.user, session: this.sessionIdValue } });
     for (let attempt = 0; attempt < 10 && this.pending === pending; attempt++) {
-      try {
-        // A direct get names the subject in the API subject: the one read a chat user may do.
-        const jsm = await jetstreamManager(this.nc, { checkAPI: false });
-        const stored = await jsm.direct.getMessage(this.subjects.eventStream, { last_by_subj: subject });
-        if (stored) this.receive(stored.subject, { headers: stored.header, data: stored.data });
-        return;
-      } catch (err) {
-        // JetStream may still be recovering right after a server restart.
-        this.logger.debug({ event: "chat.catch_up_retry", err: errorMessage(err) }, "could not read missed events yet");
-        await new Promise((resolve) => setTimeout(resolve, 500));
-      }
+      // JetStream may still be recovering right after a server restart.
+      if (await this.readLatestResponse()) return;
+      await sleep(500);
+    }
+  }
+
+  /**
+   * Reads the session's latest response event from the stream and takes it as if it had arrived
+   * on the subscription. False when the stream could not be read.
+   */
+  private async readLatestResponse(): Promise<boolean> {
+    const subject = this.subjects.topic({ type: TopicType.Response, source: { user: this.user, session: this.sessionIdValue } });
+    try {
+      // A direct get names the subject in the API subject: the one read a chat user may do.
+      const jsm = await jetstreamManager(this.nc, { checkAPI: false });
+      const stored = await jsm.direct.getMessage(this.subjects.eventStream, { last_by_subj: subject });
+      if (stored) this.receive(stored.subject, { headers: stored.header, data: stored.data });
+      return true;
+    } catch (err) {
+      this.logger.debug({ event: "chat.catch_up_retry", session: this.sessionIdValue, err: errorMessage(err) }, "could not read missed events yet");
+      return false;
     }
   }
 
@@ -293,6 +305,7 @@ export class ChatSession {
       };
     });
     let timer: NodeJS.Timeout | undefined;
+    let recheck: NodeJS.Timeout | undefined;
     let onAbort: (() => void) | undefined;
     try {
       const timeout = new Promise<ChatEvent>((resolve) => {
@@ -312,6 +325,15 @@ export class ChatSession {
         signal?.addEventListener("abort", onAbort, { once: true });
       });
       await Promise.race([publish(), aborted]);
+      // A live delivery can be missed without a reconnect of this client (a cluster node that
+      // held the subscription's interest died, or interest had not yet reached the node the
+      // answer was published on); the answer is in the stream all the same.
+      let reading = false;
+      recheck = setInterval(() => {
+        if (reading) return;
+        reading = true;
+        void this.readLatestResponse().finally(() => (reading = false));
+      }, RECHECK_INTERVAL_MS);
       const event = await Promise.race([final, timeout, aborted]);
       this.applyFinal(event, turnId, text);
       events.push(event);
@@ -319,6 +341,7 @@ export class ChatSession {
       return events;
     } finally {
       clearTimeout(timer);
+      clearInterval(recheck);
       if (onAbort) signal?.removeEventListener("abort", onAbort);
       this.pending = undefined;
     }
