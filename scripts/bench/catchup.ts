@@ -1,5 +1,8 @@
 import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
 import { performance } from "node:perf_hooks";
+import { readRecord } from "../../src/core/kv-records.js";
+import { ProjectorCheckpointSchema } from "../../src/gen/switchboard/v1/registry_pb.js";
 import type { BenchEnvironment } from "./environment.js";
 import { sleep } from "./environment.js";
 import type { ClientConnections } from "./connections.js";
@@ -16,9 +19,13 @@ export interface CatchUpResult {
   readonly eventsPerS: number;
 }
 
+/** Events in the stream after the host's projection checkpoint. */
 async function outstanding(jsm: JetStreamManager, env: BenchEnvironment): Promise<number> {
-  const info = await jsm.consumers.info(env.subjects.eventStream, env.subjects.sessionsConsumer);
-  return info.num_pending + info.num_ack_pending;
+  const [stream, checkpoint] = await Promise.all([
+    jsm.streams.info(env.subjects.eventStream),
+    new Kvm(env.nc).open(env.subjects.sessionsBucket).then((kv) => readRecord(kv, env.subjects.projectorCheckpointKey, ProjectorCheckpointSchema)),
+  ]);
+  return Math.max(0, stream.state.last_seq - Number(checkpoint?.value.seq ?? 0n));
 }
 
 async function waitUntilCaughtUp(jsm: JetStreamManager, env: BenchEnvironment, timeoutMs: number, onPoll?: (left: number) => void): Promise<void> {
@@ -34,8 +41,8 @@ async function waitUntilCaughtUp(jsm: JetStreamManager, env: BenchEnvironment, t
 
 /**
  * Host catch-up speed: with the host stopped, real sessions are run through the workers until
- * `backlog` events are in the stream; then the host is started and timed until its `host__sessions`
- * consumer has nothing pending.
+ * `backlog` events are in the stream; then the host is started and timed until its projection
+ * checkpoint reaches the end of the stream.
  */
 export async function measureCatchUp(env: BenchEnvironment, host: Child, connections: ClientConnections, backlog: number, followups: number, timeoutMs: number): Promise<{ result: CatchUpResult; host: Child }> {
   const jsm = await jetstreamManager(env.nc);

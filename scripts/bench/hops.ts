@@ -31,7 +31,7 @@ export const HOP_MAPPING = {
     consumerDeliveries: 2,
     clientDeliveries: 1,
   },
-  offPath: "The host's host__sessions consumer also receives every event (5 + 3 per later turn) and updates the sessions KV bucket; it is not on the turn's path but shares the machine.",
+  offPath: "The host's projector also reads every event (5 + 3 per later turn, through an ordered consumer without acks) and updates the sessions KV bucket, one write per session per 100 ms round; it is not on the turn's path but shares the machine.",
   baseline:
     "The relays use subjects benchd.<hop>.<user>.<session> (durable: stream BENCH_RELAY, consumers relay__default / relay__agent / relay__user_proxy configured like Switchboard's) and benchc.* (core: plain publish/subscribe, queue group per hop). The router hop publishes a 'routed' copy to response and then forwards, in that order, each waiting for its ack; the agent and proxy hops forward once. The client waits for the final 'reply' on a core subscription, as ChatSession does.",
 } as const;

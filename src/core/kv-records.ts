@@ -19,18 +19,18 @@ export async function readRecord<Desc extends DescMessage>(
  * The keys of a bucket, read from the stream's per-subject state in one request. Used instead of
  * `kv.keys()`, whose consumer can keep waiting while other clients write to the bucket.
  */
-export async function bucketKeys(jsm: JetStreamManager, bucket: string): Promise<string[]> {
+export async function bucketKeys(jsm: JetStreamManager, bucket: string, keys = ">"): Promise<string[]> {
   const prefix = `$KV.${bucket}.`;
-  const info = await jsm.streams.info(`KV_${bucket}`, { subjects_filter: `${prefix}>` });
+  const info = await jsm.streams.info(`KV_${bucket}`, { subjects_filter: `${prefix}${keys}` });
   return Object.keys(info.state.subjects ?? {})
     .map((subject) => subject.slice(prefix.length))
     .sort();
 }
 
-/** Every live record of a bucket (deleted keys are skipped). */
-export async function readAllRecords<Desc extends DescMessage>(jsm: JetStreamManager, kv: KV, bucket: string, schema: Desc): Promise<MessageShape<Desc>[]> {
+/** Every live record of a bucket whose key matches `keys` (a KV key filter); deleted keys are skipped. */
+export async function readAllRecords<Desc extends DescMessage>(jsm: JetStreamManager, kv: KV, bucket: string, schema: Desc, keys = ">"): Promise<MessageShape<Desc>[]> {
   const out: MessageShape<Desc>[] = [];
-  for (const key of await bucketKeys(jsm, bucket)) {
+  for (const key of await bucketKeys(jsm, bucket, keys)) {
     const rec = await readRecord(kv, key, schema);
     if (rec) out.push(rec.value);
   }

@@ -91,6 +91,14 @@ function pullConsumer(stream: string, consumer: string): string[] {
   return [...JS.consumerCreate(stream, consumer), JS.consumerInfo(stream, consumer), JS.next(stream, consumer), JS.ack(stream, consumer)];
 }
 
+/**
+ * An ordered push consumer (nats.js): named ephemeral consumers created with a filter, streaming
+ * to the creator's inbox with flow control; the server removes any left idle.
+ */
+function orderedPushConsumer(stream: string): string[] {
+  return [`$JS.API.CONSUMER.CREATE.${stream}.*`, `$JS.API.CONSUMER.CREATE.${stream}.*.>`, JS.flowControl(stream)];
+}
+
 /** Read-only queries; replaying a dead letter writes, so it needs the host's credentials. */
 export const ADMIN_QUERIES: readonly HostVerb[] = [HostVerb.ListAgents, HostVerb.ListWorkers, HostVerb.ListSessions, HostVerb.GetSession, HostVerb.ListDeadLetters];
 
@@ -110,7 +118,9 @@ function hostPermissions(s: Subjects): Permissions {
         ...kvRead(s.agentsBucket),
         ...[s.workersBucket, s.sessionsBucket].flatMap(kvGet),
         ...[s.agentsBucket, s.workersBucket, s.sessionsBucket].map(JS.kvKeys),
-        ...pullConsumer(s.eventStream, s.sessionsConsumer),
+        // The session projector reads the stream through its own ordered consumer (no pulls, no
+        // acknowledgements).
+        ...orderedPushConsumer(s.eventStream),
         // Errors to users about undeliverable messages, and dead-letter replays.
         s.allTopics,
         // An operator with the host's credentials may run every admin command, replay included.
@@ -144,8 +154,7 @@ function workerPermissions(s: Subjects): Permissions {
         s.host(HostVerb.Heartbeat),
         s.host(HostVerb.Deregister),
       ],
-      // The hosts' session consumer is theirs alone: a worker pulling from it would starve them.
-      deny: pullConsumer(events, s.sessionsConsumer),
+      deny: [],
     },
     subscribe: { allow: [s.rpcAll, `${inboxPrefix(Role.Worker)}.>`], deny: [] },
     allowResponses: true,

@@ -138,9 +138,22 @@ export class Subjects {
     return `${validateToken("agent type", agentType)}__${validateToken("topic type", topicType)}`;
   }
 
-  /** Durable consumer through which hosts fold the event stream into session state. */
-  get sessionsConsumer(): string {
-    return "host__sessions";
+  /**
+   * Key of the projection checkpoint in the sessions bucket. Two tokens, so no session id (one
+   * token) can name it.
+   */
+  get projectorCheckpointKey(): string {
+    return "projector.checkpoint";
+  }
+
+  /** Keys of session records only: one token each. */
+  get sessionKeysFilter(): string {
+    return "*";
+  }
+
+  /** Name prefix of a host's ordered consumer over the event stream (the server adds a serial). */
+  projectorConsumerPrefix(hostId: string): string {
+    return `host_projector_${validateToken("host id", hostId)}`;
   }
 
   private bucket(name: string): string {

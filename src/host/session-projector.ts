@@ -1,95 +1,120 @@
 import { create, isMessage, type Message } from "@bufbuild/protobuf";
-import { DeliverPolicy, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
+import { timestampNow } from "@bufbuild/protobuf/wkt";
+import { DeliverPolicy, type ConsumerMessages, type JetStreamClient, type JsMsg } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
-import { decodeEvent } from "../core/codec.js";
+import { decodeEvent, encodeBody } from "../core/codec.js";
 import { namesAnotherSource } from "../core/event-source.js";
-import { ensureDurableConsumer } from "../core/durable-consumer.js";
 import { ErrorCode, errorMessage } from "../core/errors.js";
-import { CachedRecords } from "../core/kv-records.js";
+import { CachedRecords, readRecord } from "../core/kv-records.js";
 import type { TopicId } from "../core/ids.js";
 import type { Logger } from "../core/logging.js";
 import { publishEvent } from "../core/publish.js";
 import { TopicType, type Subjects } from "../core/subjects.js";
 import { EndReason, ErrorEventSchema, UserMessageSchema, type UserMessage } from "../gen/switchboard/v1/conversation_pb.js";
-import { SessionRecordSchema } from "../gen/switchboard/v1/registry_pb.js";
+import { ProjectorCheckpointSchema, SessionRecordSchema } from "../gen/switchboard/v1/registry_pb.js";
 import type { RegistryView } from "./registry-view.js";
 import { affectsSession, applyEvent, type Applied } from "./session-state.js";
 
-const CONCURRENCY = 64;
+/**
+ * Events are applied in rounds, at most this often: the events of one session within a round
+ * cost one KV write, however many there are.
+ */
+const ROUND_INTERVAL_MS = 100;
+/** A round starts at once when this many events wait (catching up on a backlog). */
+const ROUND_MAX_EVENTS = 4_000;
+/** Session writes of one round in flight at once. */
+const WRITE_CONCURRENCY = 64;
+/** How often the checkpoint is written while events flow. */
+const CHECKPOINT_INTERVAL_MS = 250;
 
 interface PendingEvent {
-  readonly msg: JsMsg;
+  readonly seq: number;
+  readonly atMs: number;
   readonly topic: TopicId;
   readonly message: Message;
   readonly eventId: string;
 }
-const PROJECTOR_ACK_WAIT_MS = 3_000;
 
 /**
- * Keeps the `sessions` bucket by folding the event stream into one record per session. Hosts share
- * one durable consumer, so each event is applied once (at least once, and idempotently), and a
- * host that was down catches up from where the consumer stopped. Not on the message path.
+ * Keeps the `sessions` bucket by folding the event stream into one record per session.
+ *
+ * Each host reads the whole stream through its own ordered push consumer (no acknowledgements:
+ * the cheapest way to read a stream) from the shared checkpoint, applies what it read in rounds with
+ * one compare-and-set write per session, and then moves the checkpoint. Applying is idempotent
+ * (records remember the sequences they applied), so several hosts may apply the same events, and
+ * a host that stopped anywhere resumes from the checkpoint, replaying at most the last moments.
+ * Not on the message path.
  */
 export class SessionProjector {
   private messages: ConsumerMessages | undefined;
   private loop: Promise<void> | undefined;
-  private readonly inflight = new Set<Promise<void>>();
-  /** Events waiting for their session's next write; a key exists while a write is under way. */
-  private readonly pending = new Map<string, PendingEvent[]>();
   private readonly records: CachedRecords<typeof SessionRecordSchema>;
+  /** Events read and not yet applied, in stream order. */
+  private buffer: PendingEvent[] = [];
+  /** Highest stream sequence read. */
+  private readSeq = 0;
+  /** Every event up to this sequence has been applied. */
+  private appliedSeq = 0;
+  private checkpointedSeq = 0;
+  private lastCheckpointAt = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private round: Promise<void> | undefined;
+  private closed = false;
 
   constructor(
     private readonly js: JetStreamClient,
-    private readonly jsm: JetStreamManager,
     private readonly subjects: Subjects,
     private readonly sessions: KV,
     private readonly directory: RegistryView,
     private readonly logger: Logger,
-    private readonly source: string,
+    private readonly hostId: string,
   ) {
     this.records = new CachedRecords(sessions, SessionRecordSchema);
   }
 
+  /** Stream sequence up to which every event has been applied. */
+  get applied(): number {
+    return this.appliedSeq;
+  }
+
   async start(): Promise<void> {
-    await ensureDurableConsumer(this.jsm, {
-      stream: this.subjects.eventStream,
-      name: this.subjects.sessionsConsumer,
-      filterSubject: this.subjects.allTopics,
-      deliverPolicy: DeliverPolicy.All,
-      // Short ack wait: applying is idempotent, and a host that died holding events should not
-      // delay session state for long.
-      tunables: { ack_wait: PROJECTOR_ACK_WAIT_MS * 1_000_000, max_ack_pending: 10_000 },
+    const checkpoint = (await readRecord(this.sessions, this.subjects.projectorCheckpointKey, ProjectorCheckpointSchema))?.value;
+    this.appliedSeq = this.checkpointedSeq = this.readSeq = Number(checkpoint?.seq ?? 0n);
+    // A push consumer with flow control: the server streams the events to this host's inbox, and
+    // the host needs no pull rights over the workers' consumers.
+    const consumer = await this.js.consumers.getPushConsumer(this.subjects.eventStream, {
+      name_prefix: this.subjects.projectorConsumerPrefix(this.hostId),
+      filter_subjects: this.subjects.allTopics,
+      deliver_policy: DeliverPolicy.StartSequence,
+      opt_start_seq: this.appliedSeq + 1,
     });
-    const consumer = await this.js.consumers.get(this.subjects.eventStream, this.subjects.sessionsConsumer);
-    this.messages = await consumer.consume({ max_messages: CONCURRENCY * 4 });
+    this.messages = await consumer.consume();
+    this.logger.info({ event: "projector.started", fromSeq: this.appliedSeq + 1 }, "applying the event stream to session records");
     this.loop = this.run(this.messages);
   }
 
   private async run(messages: ConsumerMessages): Promise<void> {
     for await (const msg of messages) {
+      this.readSeq = msg.seq;
       const event = this.accept(msg);
-      if (!event) continue;
-      const session = event.topic.source.session;
-      const queued = this.pending.get(session);
-      if (queued) {
-        // A write for this session is under way: this event joins the next one.
-        queued.push(event);
-        continue;
+      if (event) this.buffer.push(event);
+      if (this.buffer.length >= ROUND_MAX_EVENTS) {
+        // Back-pressure: stop reading until the waiting events are applied.
+        await this.round;
+        this.startRound();
+        await this.round;
+      } else {
+        this.scheduleRound();
       }
-      while (this.inflight.size >= CONCURRENCY) await Promise.race(this.inflight);
-      this.pending.set(session, [event]);
-      const task = this.flush(session).finally(() => this.inflight.delete(task));
-      this.inflight.add(task);
     }
   }
 
-  /** Decodes an event worth applying; acks and drops the others. */
+  /** Decodes an event worth applying; the others are only counted as read. */
   private accept(msg: JsMsg): PendingEvent | undefined {
     const topic = this.subjects.parseTopic(msg.subject);
-    const seq = msg.info.streamSequence;
+    const seq = msg.seq;
     if (!topic) {
       this.logger.warn({ event: "event.rejected", seq, reason: ErrorCode.InvalidId }, "event on a subject with invalid ids; ignored");
-      msg.ack();
       return undefined;
     }
     let decoded;
@@ -97,59 +122,105 @@ export class SessionProjector {
       decoded = decodeEvent(msg);
     } catch (err) {
       this.logger.warn({ event: "event.rejected", seq, session: topic.source.session, err: errorMessage(err) }, "undecodable event; ignored");
-      msg.ack();
       return undefined;
     }
     if (namesAnotherSource(decoded.message, topic.source)) {
       // Subject permissions vouch for the subject only: a body naming another user or session
       // must not steer notices (or state) there.
       this.logger.warn({ event: "event.rejected", seq, reason: "identity_mismatch" }, "body names another user or session; ignored");
-      msg.ack();
       return undefined;
     }
-    if (!affectsSession(decoded.message, topic)) {
-      msg.ack();
-      return undefined;
-    }
-    return { msg, topic, message: decoded.message, eventId: decoded.attributes.id };
+    if (!affectsSession(decoded.message, topic)) return undefined;
+    return { seq, atMs: Math.floor(msg.info.timestampNanos / 1_000_000), topic, message: decoded.message, eventId: decoded.attributes.id };
+  }
+
+  private scheduleRound(): void {
+    if (this.timer || this.round || this.closed) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.startRound();
+    }, ROUND_INTERVAL_MS);
+  }
+
+  private startRound(): void {
+    if (this.round) return;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.round = this.applyRound().finally(() => {
+      this.round = undefined;
+      if (this.buffer.length > 0 || this.readSeq > this.appliedSeq) this.scheduleRound();
+    });
   }
 
   /**
-   * Applies a session's queued events in stream order with one compare-and-set write per batch:
-   * events of a turn arrive close together, so most turns cost one write, not one per event.
+   * Applies every waiting event, one write per session, then moves the checkpoint up to what is
+   * applied. Never throws: a session whose write failed keeps its events for the next round, and
+   * the checkpoint stays below them.
    */
-  private async flush(session: string): Promise<void> {
-    for (;;) {
-      const batch = this.pending.get(session) ?? [];
-      if (batch.length === 0) {
-        this.pending.delete(session);
-        return;
+  private async applyRound(): Promise<void> {
+    const batch = this.buffer;
+    const readUpTo = this.readSeq;
+    this.buffer = [];
+    const bySession = new Map<string, PendingEvent[]>();
+    for (const event of batch) {
+      const list = bySession.get(event.topic.source.session);
+      if (list) list.push(event);
+      else bySession.set(event.topic.source.session, [event]);
+    }
+    const failed: PendingEvent[] = [];
+    const queue = [...bySession.entries()];
+    const writer = async (): Promise<void> => {
+      for (let next = queue.pop(); next; next = queue.pop()) {
+        const [session, events] = next;
+        if (!(await this.applySession(session, events))) failed.push(...events);
       }
-      this.pending.set(session, []);
-      let changes: Applied[] = [];
-      try {
-        await this.records.update(session, (current) => {
-          changes = [];
-          let record = current;
-          for (const { msg, topic, message } of batch) {
-            if (record && record.user !== topic.source.user) continue;
-            const applied = applyEvent(record, message, { seq: BigInt(msg.info.streamSequence), topic, atMs: Math.floor(msg.info.timestampNanos / 1_000_000) });
-            if (!applied) continue;
-            changes.push(applied);
-            record = applied.record;
-          }
-          return changes.length > 0 ? record : undefined;
-        });
-      } catch (err) {
-        this.logger.warn({ event: "session.apply_failed", session, events: batch.length, err: errorMessage(err) }, "could not apply events; will retry");
-        for (const { msg } of batch) msg.nak(1_000);
-        continue;
-      }
-      for (const applied of changes) this.logChanges(applied);
-      for (const { msg, topic, message, eventId } of batch) {
-        if (isMessage(message, UserMessageSchema)) await this.checkRecipient(message, topic.type, eventId);
-        msg.ack();
-      }
+    };
+    await Promise.all(Array.from({ length: Math.min(WRITE_CONCURRENCY, queue.length) }, writer));
+    if (failed.length > 0) {
+      failed.sort((a, b) => a.seq - b.seq);
+      this.buffer = [...failed, ...this.buffer];
+    }
+    const firstWaiting = this.buffer[0]?.seq;
+    this.appliedSeq = Math.max(this.appliedSeq, firstWaiting === undefined ? readUpTo : Math.min(readUpTo, firstWaiting - 1));
+    if (this.closed || Date.now() - this.lastCheckpointAt >= CHECKPOINT_INTERVAL_MS) await this.writeCheckpoint();
+  }
+
+  /** Applies one session's events in stream order with one compare-and-set write. */
+  private async applySession(session: string, events: readonly PendingEvent[]): Promise<boolean> {
+    let changes: Applied[] = [];
+    try {
+      await this.records.update(session, (current) => {
+        changes = [];
+        let record = current;
+        for (const { seq, atMs, topic, message } of events) {
+          if (record && record.user !== topic.source.user) continue;
+          const applied = applyEvent(record, message, { seq: BigInt(seq), topic, atMs });
+          if (!applied) continue;
+          changes.push(applied);
+          record = applied.record;
+        }
+        return changes.length > 0 ? record : undefined;
+      });
+    } catch (err) {
+      this.logger.warn({ event: "session.apply_failed", session, events: events.length, err: errorMessage(err) }, "could not apply events; will retry");
+      return false;
+    }
+    for (const applied of changes) this.logChanges(applied);
+    for (const { topic, message, eventId } of events) {
+      if (isMessage(message, UserMessageSchema)) await this.checkRecipient(message, topic.type, eventId);
+    }
+    return true;
+  }
+
+  private async writeCheckpoint(): Promise<void> {
+    if (this.appliedSeq <= this.checkpointedSeq) return;
+    const seq = this.appliedSeq;
+    try {
+      await this.sessions.put(this.subjects.projectorCheckpointKey, encodeCheckpoint(seq, this.hostId));
+      this.checkpointedSeq = seq;
+      this.lastCheckpointAt = Date.now();
+    } catch (err) {
+      this.logger.warn({ event: "projector.checkpoint_failed", seq, err: errorMessage(err) }, "could not save the projection checkpoint; will retry");
     }
   }
 
@@ -165,7 +236,8 @@ export class SessionProjector {
 
   /**
    * A user message addressed to an agent type that no live worker serves: the message stays queued
-   * in the stream (its consumer, if any, keeps it), and the waiting user is told at once.
+   * in the stream (its consumer, if any, keeps it), and the waiting user is told. Several hosts
+   * send the same notice id, which the stream and the chat keep once.
    */
   private async checkRecipient(message: UserMessage, topicType: string, eventId: string): Promise<void> {
     if (topicType === TopicType.Response || this.directory.hasLiveSubscriber(topicType)) return;
@@ -175,19 +247,37 @@ export class SessionProjector {
       ? `${who} has no running worker right now; your message is queued and will be answered when one starts`
       : `there is no agent type "${topicType}"`;
     this.logger.warn({ event: "message.undeliverable", topicType, session: message.sessionId, known }, "user message for a topic nobody serves");
-    await publishEvent(
-      this.js,
-      this.subjects,
-      create(ErrorEventSchema, { sessionId: message.sessionId, user: message.user, turnId: message.turnId, code: known ? ErrorCode.AgentUnavailable : ErrorCode.UnknownAgent, message: text }),
-      { type: TopicType.Response, source: { user: message.user, session: message.sessionId } },
-      { source: this.source, id: `${eventId}-unavailable` },
-    );
+    try {
+      await publishEvent(
+        this.js,
+        this.subjects,
+        create(ErrorEventSchema, { sessionId: message.sessionId, user: message.user, turnId: message.turnId, code: known ? ErrorCode.AgentUnavailable : ErrorCode.UnknownAgent, message: text }),
+        { type: TopicType.Response, source: { user: message.user, session: message.sessionId } },
+        { source: `switchboard/host/${this.hostId}`, id: `${eventId}-unavailable` },
+      );
+    } catch (err) {
+      // A notice is advice; the message itself is safe in the stream.
+      this.logger.warn({ event: "notice.failed", session: message.sessionId, err: errorMessage(err) }, "could not tell the user that the message is queued");
+    }
   }
 
+  /** Stops reading, applies what was read, and saves the checkpoint. */
   async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.timer);
+    this.timer = undefined;
     await this.messages?.close();
     await this.loop;
-    await Promise.allSettled(this.inflight);
+    await this.round;
+    if (this.buffer.length > 0 || this.readSeq > this.appliedSeq) {
+      this.startRound();
+      await this.round;
+    }
+    await this.writeCheckpoint();
   }
+}
 
+function encodeCheckpoint(seq: number, hostId: string): Uint8Array {
+  return encodeBody(ProjectorCheckpointSchema, create(ProjectorCheckpointSchema, { seq: BigInt(seq), hostId, at: timestampNow() }));
 }

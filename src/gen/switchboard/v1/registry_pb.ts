@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file switchboard/v1/registry.proto.
  */
 export const file_switchboard_v1_registry: GenFile = /*@__PURE__*/
-  fileDesc("Ch1zd2l0Y2hib2FyZC92MS9yZWdpc3RyeS5wcm90bxIOc3dpdGNoYm9hcmQudjEifwoNQWdlbnRUeXBlU3BlYxIMCgR0eXBlGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJEhAKCGtleXdvcmRzGAMgAygJEhAKCGV4YW1wbGVzGAQgAygJEhUKDXN1YnNjcmlwdGlvbnMYBSADKAkSEAoIcm91dGFibGUYBiABKAgirQEKFVJlZ2lzdGVyV29ya2VyUmVxdWVzdBIRCgl3b3JrZXJfaWQYASABKAkSEAoIaG9zdG5hbWUYAiABKAkSCwoDcGlkGAMgASgFEjIKC2FnZW50X3R5cGVzGAQgAygLMh0uc3dpdGNoYm9hcmQudjEuQWdlbnRUeXBlU3BlYxIuCgpzdGFydGVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJOChZSZWdpc3RlcldvcmtlclJlc3BvbnNlEh0KFWhlYXJ0YmVhdF9pbnRlcnZhbF9tcxgBIAEoBRIVCg13b3JrZXJfdHRsX21zGAIgASgFIiUKEEhlYXJ0YmVhdFJlcXVlc3QSEQoJd29ya2VyX2lkGAEgASgJIiIKEUhlYXJ0YmVhdFJlc3BvbnNlEg0KBWtub3duGAEgASgIIiwKF0RlcmVnaXN0ZXJXb3JrZXJSZXF1ZXN0EhEKCXdvcmtlcl9pZBgBIAEoCSIaChhEZXJlZ2lzdGVyV29ya2VyUmVzcG9uc2UixAEKC0FnZW50UmVjb3JkEisKBHNwZWMYASABKAsyHS5zd2l0Y2hib2FyZC52MS5BZ2VudFR5cGVTcGVjEhIKCndvcmtlcl9pZHMYAiADKAkSEQoJYXZhaWxhYmxlGAMgASgIEjEKDXJlZ2lzdGVyZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIrwBCgxXb3JrZXJSZWNvcmQSEQoJd29ya2VyX2lkGAEgASgJEhAKCGhvc3RuYW1lGAIgASgJEgsKA3BpZBgDIAEoBRITCgthZ2VudF90eXBlcxgEIAMoCRIuCgpzdGFydGVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI1ChFsYXN0X2hlYXJ0YmVhdF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiowEKD1RyYW5zY3JpcHRFbnRyeRIPCgd0dXJuX2lkGAEgASgJEiwKBHJvbGUYAiABKA4yHi5zd2l0Y2hib2FyZC52MS5UcmFuc2NyaXB0Um9sZRIOCgZhdXRob3IYAyABKAkSDAoEdGV4dBgEIAEoCRImCgJhdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASCwoDc2VxGAYgASgEIrwDCg1TZXNzaW9uUmVjb3JkEhIKCnNlc3Npb25faWQYASABKAkSDAoEdXNlchgCIAEoCRIrCgVzdGF0ZRgDIAEoDjIcLnN3aXRjaGJvYXJkLnYxLlNlc3Npb25TdGF0ZRISCgphZ2VudF90eXBlGAQgASgJEg4KBmludGVudBgFIAEoCRINCgVzY29yZRgGIAEoARINCgV0dXJucxgHIAEoBRIzCgp0cmFuc2NyaXB0GAggAygLMh8uc3dpdGNoYm9hcmQudjEuVHJhbnNjcmlwdEVudHJ5Ei4KCmNyZWF0ZWRfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZGVkX2F0GAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBItCgplbmRfcmVhc29uGAwgASgOMhkuc3dpdGNoYm9hcmQudjEuRW5kUmVhc29uEhQKDGFwcGxpZWRfc2VxcxgNIAMoBBISCgpyb3V0ZWRfc2VxGA4gASgEIhMKEUxpc3RBZ2VudHNSZXF1ZXN0IkEKEkxpc3RBZ2VudHNSZXNwb25zZRIrCgZhZ2VudHMYASADKAsyGy5zd2l0Y2hib2FyZC52MS5BZ2VudFJlY29yZCIUChJMaXN0V29ya2Vyc1JlcXVlc3QiRAoTTGlzdFdvcmtlcnNSZXNwb25zZRItCgd3b3JrZXJzGAEgAygLMhwuc3dpdGNoYm9hcmQudjEuV29ya2VyUmVjb3JkIiQKE0xpc3RTZXNzaW9uc1JlcXVlc3QSDQoFbGltaXQYASABKAUiRwoUTGlzdFNlc3Npb25zUmVzcG9uc2USLwoIc2Vzc2lvbnMYASADKAsyHS5zd2l0Y2hib2FyZC52MS5TZXNzaW9uUmVjb3JkIicKEUdldFNlc3Npb25SZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkiRAoSR2V0U2Vzc2lvblJlc3BvbnNlEi4KB3Nlc3Npb24YASABKAsyHS5zd2l0Y2hib2FyZC52MS5TZXNzaW9uUmVjb3JkIuwBCgpEZWFkTGV0dGVyEgsKA3NlcRgBIAEoBBIPCgdzdWJqZWN0GAIgASgJEhIKCmFnZW50X3R5cGUYAyABKAkSEgoKdG9waWNfdHlwZRgEIAEoCRIMCgR1c2VyGAUgASgJEhIKCnNlc3Npb25faWQYBiABKAkSEgoKZXZlbnRfdHlwZRgHIAEoCRIQCghldmVudF9pZBgIIAEoCRISCgpkZWxpdmVyaWVzGAkgASgFEg0KBWVycm9yGAogASgJEi0KCWZhaWxlZF9hdBgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiJwoWTGlzdERlYWRMZXR0ZXJzUmVxdWVzdBINCgVsaW1pdBgBIAEoBSJLChdMaXN0RGVhZExldHRlcnNSZXNwb25zZRIwCgxkZWFkX2xldHRlcnMYASADKAsyGi5zd2l0Y2hib2FyZC52MS5EZWFkTGV0dGVyIiYKF1JlcGxheURlYWRMZXR0ZXJSZXF1ZXN0EgsKA3NlcRgBIAEoBCI9ChhSZXBsYXlEZWFkTGV0dGVyUmVzcG9uc2USEAoIZXZlbnRfaWQYASABKAkSDwoHc3ViamVjdBgCIAEoCSp4CgxTZXNzaW9uU3RhdGUSHQoZU0VTU0lPTl9TVEFURV9VTlNQRUNJRklFRBAAEhYKElNFU1NJT05fU1RBVEVfT1BFThABEhgKFFNFU1NJT05fU1RBVEVfUk9VVEVEEAISFwoTU0VTU0lPTl9TVEFURV9FTkRFRBADKoIBCg5UcmFuc2NyaXB0Um9sZRIfChtUUkFOU0NSSVBUX1JPTEVfVU5TUEVDSUZJRUQQABIYChRUUkFOU0NSSVBUX1JPTEVfVVNFUhABEhkKFVRSQU5TQ1JJUFRfUk9MRV9BR0VOVBACEhoKFlRSQU5TQ1JJUFRfUk9MRV9TWVNURU0QA2IGcHJvdG8z", [file_google_protobuf_timestamp, file_switchboard_v1_conversation]);
+  fileDesc("Ch1zd2l0Y2hib2FyZC92MS9yZWdpc3RyeS5wcm90bxIOc3dpdGNoYm9hcmQudjEifwoNQWdlbnRUeXBlU3BlYxIMCgR0eXBlGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJEhAKCGtleXdvcmRzGAMgAygJEhAKCGV4YW1wbGVzGAQgAygJEhUKDXN1YnNjcmlwdGlvbnMYBSADKAkSEAoIcm91dGFibGUYBiABKAgirQEKFVJlZ2lzdGVyV29ya2VyUmVxdWVzdBIRCgl3b3JrZXJfaWQYASABKAkSEAoIaG9zdG5hbWUYAiABKAkSCwoDcGlkGAMgASgFEjIKC2FnZW50X3R5cGVzGAQgAygLMh0uc3dpdGNoYm9hcmQudjEuQWdlbnRUeXBlU3BlYxIuCgpzdGFydGVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJOChZSZWdpc3RlcldvcmtlclJlc3BvbnNlEh0KFWhlYXJ0YmVhdF9pbnRlcnZhbF9tcxgBIAEoBRIVCg13b3JrZXJfdHRsX21zGAIgASgFIiUKEEhlYXJ0YmVhdFJlcXVlc3QSEQoJd29ya2VyX2lkGAEgASgJIiIKEUhlYXJ0YmVhdFJlc3BvbnNlEg0KBWtub3duGAEgASgIIiwKF0RlcmVnaXN0ZXJXb3JrZXJSZXF1ZXN0EhEKCXdvcmtlcl9pZBgBIAEoCSIaChhEZXJlZ2lzdGVyV29ya2VyUmVzcG9uc2UixAEKC0FnZW50UmVjb3JkEisKBHNwZWMYASABKAsyHS5zd2l0Y2hib2FyZC52MS5BZ2VudFR5cGVTcGVjEhIKCndvcmtlcl9pZHMYAiADKAkSEQoJYXZhaWxhYmxlGAMgASgIEjEKDXJlZ2lzdGVyZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIrwBCgxXb3JrZXJSZWNvcmQSEQoJd29ya2VyX2lkGAEgASgJEhAKCGhvc3RuYW1lGAIgASgJEgsKA3BpZBgDIAEoBRITCgthZ2VudF90eXBlcxgEIAMoCRIuCgpzdGFydGVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI1ChFsYXN0X2hlYXJ0YmVhdF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiowEKD1RyYW5zY3JpcHRFbnRyeRIPCgd0dXJuX2lkGAEgASgJEiwKBHJvbGUYAiABKA4yHi5zd2l0Y2hib2FyZC52MS5UcmFuc2NyaXB0Um9sZRIOCgZhdXRob3IYAyABKAkSDAoEdGV4dBgEIAEoCRImCgJhdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASCwoDc2VxGAYgASgEIrwDCg1TZXNzaW9uUmVjb3JkEhIKCnNlc3Npb25faWQYASABKAkSDAoEdXNlchgCIAEoCRIrCgVzdGF0ZRgDIAEoDjIcLnN3aXRjaGJvYXJkLnYxLlNlc3Npb25TdGF0ZRISCgphZ2VudF90eXBlGAQgASgJEg4KBmludGVudBgFIAEoCRINCgVzY29yZRgGIAEoARINCgV0dXJucxgHIAEoBRIzCgp0cmFuc2NyaXB0GAggAygLMh8uc3dpdGNoYm9hcmQudjEuVHJhbnNjcmlwdEVudHJ5Ei4KCmNyZWF0ZWRfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZGVkX2F0GAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBItCgplbmRfcmVhc29uGAwgASgOMhkuc3dpdGNoYm9hcmQudjEuRW5kUmVhc29uEhQKDGFwcGxpZWRfc2VxcxgNIAMoBBISCgpyb3V0ZWRfc2VxGA4gASgEIlsKE1Byb2plY3RvckNoZWNrcG9pbnQSCwoDc2VxGAEgASgEEg8KB2hvc3RfaWQYAiABKAkSJgoCYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIhMKEUxpc3RBZ2VudHNSZXF1ZXN0IkEKEkxpc3RBZ2VudHNSZXNwb25zZRIrCgZhZ2VudHMYASADKAsyGy5zd2l0Y2hib2FyZC52MS5BZ2VudFJlY29yZCIUChJMaXN0V29ya2Vyc1JlcXVlc3QiRAoTTGlzdFdvcmtlcnNSZXNwb25zZRItCgd3b3JrZXJzGAEgAygLMhwuc3dpdGNoYm9hcmQudjEuV29ya2VyUmVjb3JkIiQKE0xpc3RTZXNzaW9uc1JlcXVlc3QSDQoFbGltaXQYASABKAUiRwoUTGlzdFNlc3Npb25zUmVzcG9uc2USLwoIc2Vzc2lvbnMYASADKAsyHS5zd2l0Y2hib2FyZC52MS5TZXNzaW9uUmVjb3JkIicKEUdldFNlc3Npb25SZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkiRAoSR2V0U2Vzc2lvblJlc3BvbnNlEi4KB3Nlc3Npb24YASABKAsyHS5zd2l0Y2hib2FyZC52MS5TZXNzaW9uUmVjb3JkIuwBCgpEZWFkTGV0dGVyEgsKA3NlcRgBIAEoBBIPCgdzdWJqZWN0GAIgASgJEhIKCmFnZW50X3R5cGUYAyABKAkSEgoKdG9waWNfdHlwZRgEIAEoCRIMCgR1c2VyGAUgASgJEhIKCnNlc3Npb25faWQYBiABKAkSEgoKZXZlbnRfdHlwZRgHIAEoCRIQCghldmVudF9pZBgIIAEoCRISCgpkZWxpdmVyaWVzGAkgASgFEg0KBWVycm9yGAogASgJEi0KCWZhaWxlZF9hdBgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiJwoWTGlzdERlYWRMZXR0ZXJzUmVxdWVzdBINCgVsaW1pdBgBIAEoBSJLChdMaXN0RGVhZExldHRlcnNSZXNwb25zZRIwCgxkZWFkX2xldHRlcnMYASADKAsyGi5zd2l0Y2hib2FyZC52MS5EZWFkTGV0dGVyIiYKF1JlcGxheURlYWRMZXR0ZXJSZXF1ZXN0EgsKA3NlcRgBIAEoBCI9ChhSZXBsYXlEZWFkTGV0dGVyUmVzcG9uc2USEAoIZXZlbnRfaWQYASABKAkSDwoHc3ViamVjdBgCIAEoCSp4CgxTZXNzaW9uU3RhdGUSHQoZU0VTU0lPTl9TVEFURV9VTlNQRUNJRklFRBAAEhYKElNFU1NJT05fU1RBVEVfT1BFThABEhgKFFNFU1NJT05fU1RBVEVfUk9VVEVEEAISFwoTU0VTU0lPTl9TVEFURV9FTkRFRBADKoIBCg5UcmFuc2NyaXB0Um9sZRIfChtUUkFOU0NSSVBUX1JPTEVfVU5TUEVDSUZJRUQQABIYChRUUkFOU0NSSVBUX1JPTEVfVVNFUhABEhkKFVRSQU5TQ1JJUFRfUk9MRV9BR0VOVBACEhoKFlRSQU5TQ1JJUFRfUk9MRV9TWVNURU0QA2IGcHJvdG8z", [file_google_protobuf_timestamp, file_switchboard_v1_conversation]);
 
 /**
  * What a worker declares about one agent type it serves.
@@ -433,6 +433,38 @@ export const SessionRecordSchema: GenMessage<SessionRecord> = /*@__PURE__*/
   messageDesc(file_switchboard_v1_registry, 10);
 
 /**
+ * Value of key `projector.checkpoint` in the `sessions` bucket (two tokens, so it cannot be a
+ * session id): every event up to `seq` of the event stream has been applied to the session
+ * records. A starting host reads the stream from `seq + 1`. Written without compare-and-set: every
+ * value any host writes is true, so a lower one only costs a longer replay.
+ *
+ * @generated from message switchboard.v1.ProjectorCheckpoint
+ */
+export type ProjectorCheckpoint = Message<"switchboard.v1.ProjectorCheckpoint"> & {
+  /**
+   * @generated from field: uint64 seq = 1;
+   */
+  seq: bigint;
+
+  /**
+   * @generated from field: string host_id = 2;
+   */
+  hostId: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp at = 3;
+   */
+  at?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message switchboard.v1.ProjectorCheckpoint.
+ * Use `create(ProjectorCheckpointSchema)` to create a new message.
+ */
+export const ProjectorCheckpointSchema: GenMessage<ProjectorCheckpoint> = /*@__PURE__*/
+  messageDesc(file_switchboard_v1_registry, 11);
+
+/**
  * Admin -> host (`admin.agents`).
  *
  * @generated from message switchboard.v1.ListAgentsRequest
@@ -445,7 +477,7 @@ export type ListAgentsRequest = Message<"switchboard.v1.ListAgentsRequest"> & {
  * Use `create(ListAgentsRequestSchema)` to create a new message.
  */
 export const ListAgentsRequestSchema: GenMessage<ListAgentsRequest> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_registry, 11);
+  messageDesc(file_switchboard_v1_registry, 12);
 
 /**
  * @generated from message switchboard.v1.ListAgentsResponse
@@ -462,7 +494,7 @@ export type ListAgentsResponse = Message<"switchboard.v1.ListAgentsResponse"> & 
  * Use `create(ListAgentsResponseSchema)` to create a new message.
  */
 export const ListAgentsResponseSchema: GenMessage<ListAgentsResponse> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_registry, 12);
+  messageDesc(file_switchboard_v1_registry, 13);
 
 /**
  * Admin -> host (`admin.workers`).
@@ -477,7 +509,7 @@ export type ListWorkersRequest = Message<"switchboard.v1.ListWorkersRequest"> & 
  * Use `create(ListWorkersRequestSchema)` to create a new message.
  */
 export const ListWorkersRequestSchema: GenMessage<ListWorkersRequest> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_registry, 13);
+  messageDesc(file_switchboard_v1_registry, 14);
 
 /**
  * @generated from message switchboard.v1.ListWorkersResponse
@@ -494,7 +526,7 @@ export type ListWorkersResponse = Message<"switchboard.v1.ListWorkersResponse"> 
  * Use `create(ListWorkersResponseSchema)` to create a new message.
  */
 export const ListWorkersResponseSchema: GenMessage<ListWorkersResponse> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_registry, 14);
+  messageDesc(file_switchboard_v1_registry, 15);
 
 /**
  * Admin -> host (`admin.sessions`), newest first.
@@ -513,7 +545,7 @@ export type ListSessionsRequest = Message<"switchboard.v1.ListSessionsRequest"> 
  * Use `create(ListSessionsRequestSchema)` to create a new message.
  */
 export const ListSessionsRequestSchema: GenMessage<ListSessionsRequest> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_registry, 15);
+  messageDesc(file_switchboard_v1_registry, 16);
 
 /**
  * @generated from message switchboard.v1.ListSessionsResponse
@@ -530,7 +562,7 @@ export type ListSessionsResponse = Message<"switchboard.v1.ListSessionsResponse"
  * Use `create(ListSessionsResponseSchema)` to create a new message.
  */
 export const ListSessionsResponseSchema: GenMessage<ListSessionsResponse> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_registry, 16);
+  messageDesc(file_switchboard_v1_registry, 17);
 
 /**
  * Admin -> host (`admin.session`).
@@ -549,7 +581,7 @@ export type GetSessionRequest = Message<"switchboard.v1.GetSessionRequest"> & {
  * Use `create(GetSessionRequestSchema)` to create a new message.
  */
 export const GetSessionRequestSchema: GenMessage<GetSessionRequest> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_registry, 17);
+  messageDesc(file_switchboard_v1_registry, 18);
 
 /**
  * @generated from message switchboard.v1.GetSessionResponse
@@ -566,7 +598,7 @@ export type GetSessionResponse = Message<"switchboard.v1.GetSessionResponse"> & 
  * Use `create(GetSessionResponseSchema)` to create a new message.
  */
 export const GetSessionResponseSchema: GenMessage<GetSessionResponse> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_registry, 18);
+  messageDesc(file_switchboard_v1_registry, 19);
 
 /**
  * A message that kept failing, as kept in the dead-letter stream.
@@ -643,7 +675,7 @@ export type DeadLetter = Message<"switchboard.v1.DeadLetter"> & {
  * Use `create(DeadLetterSchema)` to create a new message.
  */
 export const DeadLetterSchema: GenMessage<DeadLetter> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_registry, 19);
+  messageDesc(file_switchboard_v1_registry, 20);
 
 /**
  * Admin -> host (`admin.deadletters`), newest first.
@@ -662,7 +694,7 @@ export type ListDeadLettersRequest = Message<"switchboard.v1.ListDeadLettersRequ
  * Use `create(ListDeadLettersRequestSchema)` to create a new message.
  */
 export const ListDeadLettersRequestSchema: GenMessage<ListDeadLettersRequest> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_registry, 20);
+  messageDesc(file_switchboard_v1_registry, 21);
 
 /**
  * @generated from message switchboard.v1.ListDeadLettersResponse
@@ -679,7 +711,7 @@ export type ListDeadLettersResponse = Message<"switchboard.v1.ListDeadLettersRes
  * Use `create(ListDeadLettersResponseSchema)` to create a new message.
  */
 export const ListDeadLettersResponseSchema: GenMessage<ListDeadLettersResponse> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_registry, 21);
+  messageDesc(file_switchboard_v1_registry, 22);
 
 /**
  * Admin -> host (`admin.replay`): publish a dead letter again on its original subject and remove
@@ -699,7 +731,7 @@ export type ReplayDeadLetterRequest = Message<"switchboard.v1.ReplayDeadLetterRe
  * Use `create(ReplayDeadLetterRequestSchema)` to create a new message.
  */
 export const ReplayDeadLetterRequestSchema: GenMessage<ReplayDeadLetterRequest> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_registry, 22);
+  messageDesc(file_switchboard_v1_registry, 23);
 
 /**
  * @generated from message switchboard.v1.ReplayDeadLetterResponse
@@ -723,7 +755,7 @@ export type ReplayDeadLetterResponse = Message<"switchboard.v1.ReplayDeadLetterR
  * Use `create(ReplayDeadLetterResponseSchema)` to create a new message.
  */
 export const ReplayDeadLetterResponseSchema: GenMessage<ReplayDeadLetterResponse> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_registry, 23);
+  messageDesc(file_switchboard_v1_registry, 24);
 
 /**
  * @generated from enum switchboard.v1.SessionState
