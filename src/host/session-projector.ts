@@ -117,6 +117,9 @@ export class SessionProjector {
       this.logger.warn({ event: "event.rejected", seq, reason: ErrorCode.InvalidId }, "event on a subject with invalid ids; ignored");
       return undefined;
     }
+    // Agent output on its way to the user proxy changes no session (it counts once delivered on
+    // `response`): not worth decoding.
+    if (topic.type === TopicType.UserProxy) return undefined;
     let decoded;
     try {
       decoded = decodeEvent(msg);
@@ -148,7 +151,8 @@ export class SessionProjector {
     this.timer = undefined;
     this.round = this.applyRound().finally(() => {
       this.round = undefined;
-      if (this.buffer.length > 0 || this.readSeq > this.appliedSeq) this.scheduleRound();
+      // Also when only the checkpoint lags: a quiet stream must not leave it behind.
+      if (this.buffer.length > 0 || this.readSeq > this.appliedSeq || this.appliedSeq > this.checkpointedSeq) this.scheduleRound();
     });
   }
 

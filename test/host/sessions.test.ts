@@ -1,11 +1,14 @@
 import { create } from "@bufbuild/protobuf";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { AgentReplySchema, RoutedSchema, UserMessageSchema } from "../../src/gen/switchboard/v1/conversation_pb.js";
-import { SessionState, TranscriptRole } from "../../src/gen/switchboard/v1/registry_pb.js";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import { readRecord } from "../../src/core/kv-records.js";
+import { ProjectorCheckpointSchema, SessionState, TranscriptRole } from "../../src/gen/switchboard/v1/registry_pb.js";
 import type { Host } from "../../src/host/host.js";
 import { applyEvent } from "../../src/host/session-state.js";
 import { openChat } from "../helpers/chat.js";
-import { eventually, TestSystem } from "../helpers/system.js";
+import { eventually, subjects, TestSystem } from "../helpers/system.js";
 
 const at = (seq: number, type: string) => ({ seq: BigInt(seq), topic: { type, source: { user: "alice", session: "s1" } }, atMs: 1_000 + seq });
 const user = (turnId: string, text: string) => create(UserMessageSchema, { sessionId: "s1", user: "alice", turnId, text });
@@ -83,5 +86,31 @@ describe("session state kept by the host", () => {
       return s && s.turns === 1 && s.transcript.length === 2 ? s : undefined;
     }, 5_000, "caught-up session");
     expect(session.agentType).toBe("hr");
+  });
+
+  it("keeps a checkpoint at the end of the stream, resumes from it, and never lists it as a session", async () => {
+    const chat = await openChat(sys, "cat");
+    await chat.send("I need help with my budget");
+    const nc = await sys.connect();
+    const jsm = await jetstreamManager(nc);
+    const sessions = await new Kvm(nc).open(subjects.sessionsBucket);
+    const checkpoint = async () => Number((await readRecord(sessions, subjects.projectorCheckpointKey, ProjectorCheckpointSchema))?.value.seq ?? 0n);
+    const lastSeq = async () => (await jsm.streams.info(subjects.eventStream)).state.last_seq;
+    await eventually(async () => (await checkpoint()) === (await lastSeq()), 5_000, "checkpoint at the end of the stream");
+
+    // A host that starts later reads from the checkpoint: it finds nothing to replay.
+    await host.close();
+    const end = await lastSeq();
+    const restarted = await sys.startHost();
+    const consumers = await jsm.consumers.list(subjects.eventStream).next();
+    const projector = consumers.find((c) => c.name.startsWith(subjects.projectorConsumerPrefix(restarted.id)));
+    expect(projector?.config.opt_start_seq).toBe(end + 1);
+    await chat.send("and the forecast?");
+    await eventually(async () => (await checkpoint()) === (await lastSeq()), 5_000, "checkpoint after the restart");
+    expect(await lastSeq()).toBeGreaterThan(end);
+
+    const listed = await (await sys.hostClient()).sessions();
+    expect(listed.length).toBeGreaterThan(0);
+    expect(listed.every((s) => s.sessionId !== "" && !s.sessionId.includes("."))).toBe(true);
   });
 });
