@@ -189,7 +189,7 @@ class Bench {
     log(`worker memory: opening ${this.opts.idleSessions} sessions on the freshly started worker(s) (pids ${this.workers.map((w) => w.pid).join(",")})`);
     const connections = new ClientConnections(this.e.url, this.opts.sharedConnection);
     try {
-      this.results.memory = await measureIdleSessionMemory(this.e, this.workers.map((w) => w.pid), connections, this.opts.idleSessions, this.opts.timeoutMs);
+      this.results.memory = await measureIdleSessionMemory(this.e, this.workers, connections, this.opts.idleSessions, this.opts.timeoutMs);
     } finally {
       await connections.closeAll();
     }
@@ -222,7 +222,8 @@ class Bench {
     const lines: string[] = ["", `build: dist sha256 ${r.build.distSha256} (newest file ${r.build.newestDistFile})${r.buildChangedDuringRun ? ", REBUILT DURING THE RUN" : ""}`, "", formatTable(r.runs, this.opts.systems)];
     if (r.memory) {
       const m = r.memory;
-      lines.push(`worker memory: ${m.opened} idle sessions (${m.failed} failed to open): RSS ${(m.rssBeforeBytes / 2 ** 20).toFixed(1)} MiB -> ${(m.rssAfterBytes / 2 ** 20).toFixed(1)} MiB = ${m.bytesPerSession} bytes per session`);
+      const mib = (b: number) => (b / 2 ** 20).toFixed(1);
+      lines.push(`worker memory: ${m.opened} idle sessions (${m.failed} failed to open): heap after GC ${mib(m.heapBeforeBytes)} MiB -> ${mib(m.heapAfterBytes)} MiB = ${m.bytesPerSession} bytes per session; RSS ${mib(m.rssBeforeBytes)} MiB -> ${mib(m.rssAfterBytes)} MiB = ${m.rssBytesPerSession} bytes per session`);
     }
     if (r.catchUp) {
       const c = r.catchUp;

@@ -3,7 +3,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { TestNatsServer } from "../../test/helpers/nats-server.js";
 import { ChatSession } from "../../src/cli/chat-session.js";
@@ -17,6 +17,7 @@ export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..
 const CLI = join(REPO_ROOT, "bin/switchboard.js");
 const BUILT_MAIN = join(REPO_ROOT, "dist/cli/main.js");
 const RELAY = join(REPO_ROOT, "scripts/bench/relay.ts");
+const HEAP_PROBE = join(REPO_ROOT, "scripts/bench/heap-probe.mjs");
 
 export class NotBuiltError extends Error {
   override name = "NotBuiltError";
@@ -114,7 +115,19 @@ export class BenchEnvironment {
   startWorker(profile = false): Promise<Child> {
     const id = `bench-w${++this.workerSeq}`;
     const prof = profile && this.options.profileDir ? ["--cpu-prof", `--cpu-prof-dir=${this.options.profileDir}`, `--cpu-prof-name=worker-${id}-${Date.now()}.cpuprofile`] : [];
-    return this.group.spawn({ name: id, args: [...prof, CLI, "worker", "--id", id], env: this.env(), logFile: join(this.dir, "logs", `${id}.log`) });
+    // The heap probe only listens for SIGUSR2; it costs nothing until the memory measurement asks.
+    const probe = ["--expose-gc", "--import", pathToFileURL(HEAP_PROBE).href];
+    return this.group.spawn({
+      name: id,
+      args: [...prof, ...probe, CLI, "worker", "--id", id],
+      env: { ...this.env(), SB_BENCH_HEAP_FILE: this.heapFile(id) },
+      logFile: join(this.dir, "logs", `${id}.log`),
+    });
+  }
+
+  /** Where the heap probe of worker `name` writes its figures. */
+  heapFile(name: string): string {
+    return join(this.dir, `${name}.heap.json`);
   }
 
   startRelay(index: number): Promise<Child> {

@@ -2,7 +2,8 @@ import { ChatSession } from "../../src/cli/chat-session.js";
 import type { BenchEnvironment } from "./environment.js";
 import { sleep } from "./environment.js";
 import type { ClientConnections } from "./connections.js";
-import { rssBytes } from "./processes.js";
+import { readFileSync } from "node:fs";
+import { rssBytes, type Child } from "./processes.js";
 import { FIRST_MESSAGE } from "./switchboard-users.js";
 
 export interface MemoryResult {
@@ -11,7 +12,19 @@ export interface MemoryResult {
   readonly failed: number;
   readonly rssBeforeBytes: number;
   readonly rssAfterBytes: number;
+  /** RSS delta per session: includes heap the allocator has not returned to the system. */
+  readonly rssBytesPerSession: number;
+  /** V8 heap plus external memory after a full collection, before and after. */
+  readonly heapBeforeBytes: number;
+  readonly heapAfterBytes: number;
+  /** What the worker holds per session: the heap delta after a full collection. */
   readonly bytesPerSession: number;
+}
+
+interface HeapFigures {
+  readonly at: number;
+  readonly heapUsed: number;
+  readonly external: number;
 }
 
 const OPENERS = 50;
@@ -26,6 +39,37 @@ async function settledRss(pids: readonly number[]): Promise<number> {
     await sleep(400);
   }
   return low;
+}
+
+/**
+ * Heap plus external memory of the workers after a full garbage collection, from the heap probe
+ * preloaded into each (SIGUSR2 makes it collect and write its figures).
+ */
+async function heapAfterGc(env: BenchEnvironment, workers: readonly Child[]): Promise<number> {
+  let total = 0;
+  for (const worker of workers) {
+    const file = env.heapFile(worker.name);
+    const asked = Date.now();
+    worker.proc.kill("SIGUSR2");
+    for (let waited = 0; ; waited += 50) {
+      const figures = readHeapFile(file);
+      if (figures && figures.at >= asked) {
+        total += figures.heapUsed + figures.external;
+        break;
+      }
+      if (waited > 10_000) throw new Error(`${worker.name} did not report its heap within 10 s (is scripts/bench/heap-probe.mjs preloaded?)`);
+      await sleep(50);
+    }
+  }
+  return total;
+}
+
+function readHeapFile(file: string): HeapFigures | undefined {
+  try {
+    return JSON.parse(readFileSync(file, "utf8")) as HeapFigures;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Opens `count` sessions (a first message each, answered, never ended) through `OPENERS` users. */
@@ -60,20 +104,28 @@ async function openSessions(env: BenchEnvironment, connections: ClientConnection
 }
 
 /**
- * Worker memory per idle session: fresh workers are warmed up, their total RSS taken, then
- * `sessions` sessions are opened and left open, and their RSS taken again.
+ * Worker memory per idle session: fresh workers are warmed up, their total RSS and their heap
+ * after a full collection taken, then `sessions` sessions are opened and left open, and both
+ * taken again.
  */
-export async function measureIdleSessionMemory(env: BenchEnvironment, workerPids: readonly number[], connections: ClientConnections, sessions: number, timeoutMs: number): Promise<MemoryResult> {
+export async function measureIdleSessionMemory(env: BenchEnvironment, workers: readonly Child[], connections: ClientConnections, sessions: number, timeoutMs: number): Promise<MemoryResult> {
+  const pids = workers.map((w) => w.pid);
   await openSessions(env, connections, "memwarm", WARMUP_SESSIONS, timeoutMs, false);
-  const rssBeforeBytes = await settledRss(workerPids);
+  const heapBeforeBytes = await heapAfterGc(env, workers);
+  const rssBeforeBytes = await settledRss(pids);
   const { opened, failed } = await openSessions(env, connections, "mem", sessions, timeoutMs, true);
-  const rssAfterBytes = await settledRss(workerPids);
+  const heapAfterBytes = await heapAfterGc(env, workers);
+  const rssAfterBytes = await settledRss(pids);
+  const perSession = (before: number, after: number) => (opened > 0 ? Math.round((after - before) / opened) : Number.NaN);
   return {
     sessions,
     opened,
     failed,
     rssBeforeBytes,
     rssAfterBytes,
-    bytesPerSession: opened > 0 ? Math.round((rssAfterBytes - rssBeforeBytes) / opened) : Number.NaN,
+    rssBytesPerSession: perSession(rssBeforeBytes, rssAfterBytes),
+    heapBeforeBytes,
+    heapAfterBytes,
+    bytesPerSession: perSession(heapBeforeBytes, heapAfterBytes),
   };
 }

@@ -37,7 +37,7 @@ keyword, --followups follow-ups, then END) against:
   core         the same relay chain over core NATS pub/sub (at most once), for reference
 
 A turn is one user message, timed from send until its final event (reply / ended / error /
-timeout). Before the load it measures the RSS of the freshly started workers holding
+timeout). Before the load it measures the heap (after a full GC) and RSS of the fresh workers holding
 --idle-sessions open sessions; after it, the host's catch-up speed over a backlog of --backlog
 events and the routing time per request of the classifiers that can be imported. Prints a table, writes JSON (--out) and an SVG chart of
 latency vs load next to it.
