@@ -65,7 +65,7 @@ export function buildFingerprint(): BuildFingerprint {
 
 export interface EnvironmentOptions {
   readonly logLevel: string;
-  /** Where `--cpu-prof` writes worker profiles; undefined = no profiling. */
+  /** Where `--cpu-prof` writes host and worker profiles; undefined = no profiling. */
   readonly profileDir: string | undefined;
 }
 
@@ -109,7 +109,8 @@ export class BenchEnvironment {
   }
 
   startHost(): Promise<Child> {
-    return this.group.spawn({ name: "host", args: [CLI, "host"], env: this.env(), logFile: join(this.dir, "logs", "host.log") });
+    const prof = this.options.profileDir ? ["--cpu-prof", `--cpu-prof-dir=${this.options.profileDir}`, `--cpu-prof-name=host-${Date.now()}.cpuprofile`] : [];
+    return this.group.spawn({ name: "host", args: [...prof, CLI, "host"], env: this.env(), logFile: join(this.dir, "logs", "host.log") });
   }
 
   startWorker(profile = false): Promise<Child> {

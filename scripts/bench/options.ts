@@ -58,8 +58,8 @@ Options:
   --backlog <k>           events generated while the host is stopped, for the catch-up
                           measurement (default 10000; 0 skips it)
   --routing-requests <n>  classifications per classifier for routing time (default 5000; 0 skips)
-  --profile               run the workers under \`node --cpu-prof\` and summarize the profile
-                          (written to <out dir>/profiles/)
+  --profile               run the host and the workers under \`node --cpu-prof\` and summarize
+                          the workers' profile (all written to <out dir>/profiles/)
   --log-level <lvl>       log level of host and worker processes (default info, as deployed);
                           their logs go to files in the temporary directory
   --out <file>            JSON results (default bench-results/bench.json); the chart is written
