@@ -90,7 +90,7 @@ export class Host {
     this.registry = new Registry(jsm, this.subjects, this.buckets.agents, this.buckets.workers, this.options.workerTtlMs, this.logger);
     this.directory = new RegistryView(this.nc, this.subjects, this.logger);
     await this.directory.start();
-    this.projector = new SessionProjector(jetstream(this.nc), this.subjects, this.buckets.sessions, this.directory, this.logger, this.id);
+    this.projector = new SessionProjector(jetstream(this.nc), jsm, this.subjects, this.buckets.sessions, this.directory, this.logger, this.id);
     await this.projector.start();
     this.sub = this.nc.subscribe(this.subjects.hostAll, {
       queue: this.subjects.hostQueue,

@@ -1,6 +1,6 @@
 import { create, isMessage, type Message } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
-import { DeliverPolicy, type ConsumerMessages, type JetStreamClient, type JsMsg } from "@nats-io/jetstream";
+import { DeliverPolicy, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import { decodeEvent, encodeBody } from "../core/codec.js";
 import { namesAnotherSource } from "../core/event-source.js";
@@ -24,6 +24,8 @@ const ROUND_INTERVAL_MS = 100;
 const ROUND_MAX_EVENTS = 4_000;
 /** Session writes of one round in flight at once. */
 const WRITE_CONCURRENCY = 64;
+/** The pause before applying again after a round in which a session's write failed. */
+const RETRY_INTERVAL_MS = 1_000;
 /** How often the checkpoint is written while events flow. */
 const CHECKPOINT_INTERVAL_MS = 250;
 
@@ -63,6 +65,7 @@ export class SessionProjector {
 
   constructor(
     private readonly js: JetStreamClient,
+    private readonly jsm: JetStreamManager,
     private readonly subjects: Subjects,
     private readonly sessions: KV,
     private readonly directory: RegistryView,
@@ -79,7 +82,15 @@ export class SessionProjector {
 
   async start(): Promise<void> {
     const checkpoint = (await readRecord(this.sessions, this.subjects.projectorCheckpointKey, ProjectorCheckpointSchema))?.value;
-    this.appliedSeq = this.checkpointedSeq = this.readSeq = Number(checkpoint?.seq ?? 0n);
+    let from = Number(checkpoint?.seq ?? 0n);
+    const lastSeq = (await this.jsm.streams.info(this.subjects.eventStream)).state.last_seq;
+    if (from > lastSeq) {
+      // The stream was deleted and created again: its sequences start over, and reading from the
+      // old checkpoint would skip every event up to it.
+      this.logger.warn({ event: "projector.checkpoint_reset", checkpoint: from, lastSeq }, "the event stream is behind the projection checkpoint (it was recreated); reading it from the start");
+      from = 0;
+    }
+    this.appliedSeq = this.checkpointedSeq = this.readSeq = from;
     // A push consumer with flow control: the server streams the events to this host's inbox, and
     // the host needs no pull rights over the workers' consumers.
     const consumer = await this.js.consumers.getPushConsumer(this.subjects.eventStream, {
@@ -137,31 +148,32 @@ export class SessionProjector {
     return { seq, atMs: Math.floor(msg.info.timestampNanos / 1_000_000), topic, message: decoded.message, eventId: decoded.attributes.id };
   }
 
-  private scheduleRound(): void {
+  private scheduleRound(delayMs = ROUND_INTERVAL_MS): void {
     if (this.timer || this.round || this.closed) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
       this.startRound();
-    }, ROUND_INTERVAL_MS);
+    }, delayMs);
   }
 
   private startRound(): void {
     if (this.round) return;
     clearTimeout(this.timer);
     this.timer = undefined;
-    this.round = this.applyRound().finally(() => {
+    this.round = this.applyRound().then((failures) => {
       this.round = undefined;
-      // Also when only the checkpoint lags: a quiet stream must not leave it behind.
-      if (this.buffer.length > 0 || this.readSeq > this.appliedSeq || this.appliedSeq > this.checkpointedSeq) this.scheduleRound();
+      // Also when only the checkpoint lags: a quiet stream must not leave it behind. After a
+      // failed write, wait longer: the bucket may be unavailable for a while.
+      if (this.buffer.length > 0 || this.readSeq > this.appliedSeq || this.appliedSeq > this.checkpointedSeq) this.scheduleRound(failures > 0 ? RETRY_INTERVAL_MS : ROUND_INTERVAL_MS);
     });
   }
 
   /**
    * Applies every waiting event, one write per session, then moves the checkpoint up to what is
    * applied. Never throws: a session whose write failed keeps its events for the next round, and
-   * the checkpoint stays below them.
+   * the checkpoint stays below them. Resolves with the number of sessions that failed.
    */
-  private async applyRound(): Promise<void> {
+  private async applyRound(): Promise<number> {
     const batch = this.buffer;
     const readUpTo = this.readSeq;
     this.buffer = [];
@@ -172,14 +184,25 @@ export class SessionProjector {
       else bySession.set(event.topic.source.session, [event]);
     }
     const failed: PendingEvent[] = [];
+    let failedSessions = 0;
     const queue = [...bySession.entries()];
     const writer = async (): Promise<void> => {
       for (let next = queue.pop(); next; next = queue.pop()) {
         const [session, events] = next;
-        if (!(await this.applySession(session, events))) failed.push(...events);
+        if (!(await this.applySession(session, events))) {
+          failed.push(...events);
+          failedSessions++;
+        }
       }
     };
-    await Promise.all(Array.from({ length: Math.min(WRITE_CONCURRENCY, queue.length) }, writer));
+    try {
+      await Promise.all(Array.from({ length: Math.min(WRITE_CONCURRENCY, queue.length) }, writer));
+    } catch (err) {
+      // Not expected (each session's failure is caught), but nothing read may be skipped.
+      this.logger.error({ event: "projector.round_failed", err: errorMessage(err) }, "applying events failed; will retry");
+      this.buffer = [...batch, ...this.buffer];
+      return Math.max(1, bySession.size);
+    }
     if (failed.length > 0) {
       failed.sort((a, b) => a.seq - b.seq);
       this.buffer = [...failed, ...this.buffer];
@@ -187,6 +210,7 @@ export class SessionProjector {
     const firstWaiting = this.buffer[0]?.seq;
     this.appliedSeq = Math.max(this.appliedSeq, firstWaiting === undefined ? readUpTo : Math.min(readUpTo, firstWaiting - 1));
     if (this.closed || Date.now() - this.lastCheckpointAt >= CHECKPOINT_INTERVAL_MS) await this.writeCheckpoint();
+    return failedSessions;
   }
 
   /** Applies one session's events in stream order with one compare-and-set write. */

@@ -1,4 +1,4 @@
-import { create } from "@bufbuild/protobuf";
+import { create, toBinary } from "@bufbuild/protobuf";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { AgentReplySchema, RoutedSchema, UserMessageSchema } from "../../src/gen/switchboard/v1/conversation_pb.js";
 import { jetstreamManager } from "@nats-io/jetstream";
@@ -112,5 +112,21 @@ describe("session state kept by the host", () => {
     const listed = await (await sys.hostClient()).sessions();
     expect(listed.length).toBeGreaterThan(0);
     expect(listed.every((s) => s.sessionId !== "" && !s.sessionId.includes("."))).toBe(true);
+  });
+
+  it("reads the stream from the start when the checkpoint is beyond its end (the stream was recreated)", async () => {
+    await host.close();
+    const nc = await sys.connect();
+    const sessions = await new Kvm(nc).open(subjects.sessionsBucket);
+    await sessions.put(subjects.projectorCheckpointKey, toBinary(ProjectorCheckpointSchema, create(ProjectorCheckpointSchema, { seq: 1_000_000n, hostId: "gone" })));
+    const chat = await openChat(sys, "dan");
+    await chat.send("Talk to HR please");
+    await sys.startHost();
+    const admin = await sys.hostClient();
+    const session = await eventually(async () => {
+      const s = await admin.session(chat.sessionId);
+      return s && s.turns === 1 ? s : undefined;
+    }, 5_000, "session recorded despite the stale checkpoint");
+    expect(session.agentType).toBe("hr");
   });
 });
