@@ -61,7 +61,8 @@ async function main(): Promise<void> {
   const url = process.env["NATS_URL"];
   if (!url) throw new Error("NATS_URL is not set");
   const modes = (process.env["BENCH_RELAY_MODES"] ?? "durable,core").split(",") as RelayMode[];
-  const nc = await connect({ servers: url, name: "bench-relay", maxReconnectAttempts: -1 });
+  // Like every Switchboard process: no async stack traces, so the baseline is the bus at its best.
+  const nc = await connect({ servers: url, name: "bench-relay", maxReconnectAttempts: -1, noAsyncTraces: true });
   const js = jetstream(nc);
   const consumed: ConsumerMessages[] = [];
   const loops: Promise<void>[] = [];
