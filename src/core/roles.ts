@@ -77,8 +77,16 @@ function kvGet(bucket: string): string[] {
  * nats.js ignores the refused clean-up when a watch restarts.
  */
 function kvRead(bucket: string): string[] {
-  const stream = JS.kvStream(bucket);
-  return [...kvGet(bucket), `$JS.API.CONSUMER.CREATE.${stream}`, `$JS.API.CONSUMER.CREATE.${stream}.>`, JS.flowControl(stream)];
+  return [...kvGet(bucket), ...orderedPushConsumer(JS.kvStream(bucket))];
+}
+
+/**
+ * Read a stream through ordered push consumers (nats.js; KV watches are made of them): ephemeral
+ * consumers created with a filter, streaming to the creator's inbox with flow control, removed
+ * by the server once idle.
+ */
+function orderedPushConsumer(stream: string): string[] {
+  return [`$JS.API.CONSUMER.CREATE.${stream}`, `$JS.API.CONSUMER.CREATE.${stream}.>`, JS.flowControl(stream)];
 }
 
 /** Create, update and inspect one stream. */
@@ -89,14 +97,6 @@ function streamOwner(stream: string): string[] {
 /** Use one durable pull consumer: create or update it, read its info, pull, ack. */
 function pullConsumer(stream: string, consumer: string): string[] {
   return [...JS.consumerCreate(stream, consumer), JS.consumerInfo(stream, consumer), JS.next(stream, consumer), JS.ack(stream, consumer)];
-}
-
-/**
- * An ordered push consumer (nats.js): named ephemeral consumers created with a filter, streaming
- * to the creator's inbox with flow control; the server removes any left idle.
- */
-function orderedPushConsumer(stream: string): string[] {
-  return [`$JS.API.CONSUMER.CREATE.${stream}.*`, `$JS.API.CONSUMER.CREATE.${stream}.*.>`, JS.flowControl(stream)];
 }
 
 /** Read-only queries; replaying a dead letter writes, so it needs the host's credentials. */

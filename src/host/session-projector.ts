@@ -75,11 +75,6 @@ export class SessionProjector {
     this.records = new CachedRecords(sessions, SessionRecordSchema);
   }
 
-  /** Stream sequence up to which every event has been applied. */
-  get applied(): number {
-    return this.appliedSeq;
-  }
-
   async start(): Promise<void> {
     const checkpoint = (await readRecord(this.sessions, this.subjects.projectorCheckpointKey, ProjectorCheckpointSchema))?.value;
     let from = Number(checkpoint?.seq ?? 0n);
