@@ -70,9 +70,11 @@ export class AuthStore {
 
   /**
    * Creates whatever is missing: the service roles' credentials and the accounts file. Returns the
-   * files it created. Existing credentials are kept, so running it again changes nothing.
+   * files it created, and whether an existing accounts file was rewritten because this version
+   * grants the roles other permissions (a running server must then reload it). Existing
+   * credentials are kept, so running it again changes nothing.
    */
-  init(prefix: string): string[] {
+  init(prefix: string): { created: string[]; permissionsUpdated: boolean } {
     const stored = this.prefix();
     if (stored !== undefined && stored !== prefix) {
       throw new ConfigError(`the credentials in ${this.dir} were made for subject prefix "${stored}", not "${prefix}"; use --prefix ${stored}, or another SB_AUTH_DIR for this prefix`);
@@ -89,8 +91,17 @@ export class AuthStore {
     if (created.length > 0 || !this.isInitialized()) {
       this.render(prefix);
       created.push(this.accountsFile);
+      return { created, permissionsUpdated: false };
     }
-    return created;
+    return { created, permissionsUpdated: this.syncPermissions(prefix) };
+  }
+
+  /** Rewrites the accounts file when the permissions it would get now differ; true if it did. */
+  syncPermissions(prefix: string): boolean {
+    const rendered = renderAccountsConfig(this.identities(), new Subjects(prefix));
+    if (this.isInitialized() && readFileSync(this.accountsFile, "utf8") === rendered) return false;
+    writePrivateFile(this.accountsFile, rendered);
+    return true;
   }
 
   users(): string[] {

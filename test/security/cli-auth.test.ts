@@ -84,6 +84,31 @@ describe("the command line against the shipped, secured configuration", () => {
     expect(stranger.stderr).toMatch(/refused the connection: it requires credentials and there are none for user "mallory".*switchboard users add mallory/);
   });
 
+  it("brings the permissions of an older accounts file up to date on init, and says to reload", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "sb-auth-upgrade-"));
+    try {
+      const authEnv = { SB_AUTH_DIR: join(dir, "auth") };
+      const first = await runCliToEnd(["auth", "init"], authEnv);
+      expect(first.code).toBe(0);
+      const accounts = join(dir, "auth", "accounts.conf");
+      const current = await readFile(accounts, "utf8");
+      // What an earlier version wrote: the host could not yet read the event stream by itself.
+      const older = current.replaceAll('"$JS.FC.SB_EVENTS.>", ', "");
+      expect(older).not.toBe(current);
+      await writeFile(accounts, older);
+      const upgraded = await runCliToEnd(["auth", "init"], authEnv);
+      expect(upgraded.code).toBe(0);
+      expect(upgraded.stdout).toContain("updated the roles' permissions");
+      expect(upgraded.stdout).toContain("switchboard auth reload");
+      expect(await readFile(accounts, "utf8")).toBe(current);
+      expect(await mode(accounts)).toBe(0o600);
+      const again = await runCliToEnd(["auth", "init"], authEnv);
+      expect(again.stdout).toContain("already set up");
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it("admin queries run with the admin credentials; replaying needs the host's", async () => {
     const agents = await runCliToEnd(["admin", "agents"], env);
     expect(agents.code, agents.stderr).toBe(0);

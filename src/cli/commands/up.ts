@@ -56,8 +56,9 @@ function prepareCredentials(config: SwitchboardConfig, user: string, progress: (
     throw new ConfigError(`\`up\` starts nats-server with ${NATS_CONF}, which reads its users from ${AUTH_DIR}; unset SB_AUTH_DIR (now ${config.authDir}) or start your own server`);
   }
   const store = new AuthStore(config.authDir);
-  const created = store.init(config.prefix);
+  const { created, permissionsUpdated } = store.init(config.prefix);
   if (created.length > 0) progress(`Created credentials in ${store.dir}`);
+  else if (permissionsUpdated) progress(`Updated the roles' permissions in ${store.accountsFile}`);
   if (config.credsFile === "" && !store.hasUser(user)) store.addUser(user);
 }
 
@@ -67,11 +68,16 @@ function prepareCredentials(config: SwitchboardConfig, user: string, progress: (
  */
 function addChatUser(config: SwitchboardConfig, user: string, progress: (m: string) => void): boolean {
   const store = new AuthStore(config.authDir);
-  if (config.credsFile !== "" || !store.isInitialized() || store.hasUser(user)) return false;
-  store.addUser(user);
+  if (!store.isInitialized()) return false;
+  // A server started by an older version may hold permissions this version's processes outgrew.
+  const permissionsUpdated = store.syncPermissions(config.prefix);
+  const adding = config.credsFile === "" && !store.hasUser(user);
+  if (adding) store.addUser(user);
+  if (!adding && !permissionsUpdated) return false;
   const outcome = reloadNatsServer(NATS_PID_FILE);
-  progress(outcome.reloaded ? `Added chat user ${user}` : `Added chat user ${user}, but ${outcome.reason}`);
-  return true;
+  const what = adding ? `Added chat user ${user}` : "Updated the roles' permissions";
+  progress(outcome.reloaded ? what : `${what}, but ${outcome.reason}`);
+  return adding;
 }
 
 /** The chat's own connection; right after a reload the server may not know the user for a moment. */

@@ -32,7 +32,8 @@ export const AUTH_HELP = `Usage: switchboard auth <init | rotate ${SERVICE_ROLES
 
 Credentials of the services (NKeys: the server knows only public keys).
   init                create whatever is missing in the auth directory: host.nk, worker.nk and
-                      admin.nk, and accounts.conf, which nats.conf includes. Safe to run again.
+                      admin.nk, and accounts.conf, which nats.conf includes. Safe to run again;
+                      rewrites accounts.conf when this version's role permissions differ.
   rotate ROLE         new credentials for a service role; restart its processes with the new file
   reload              ask nats-server to re-read its configuration
 
@@ -100,9 +101,10 @@ export async function authCommand(args: readonly string[]): Promise<number> {
   const store = new AuthStore(config.authDir);
   switch (what) {
     case "init": {
-      const created = store.init(config.prefix);
+      const { created, permissionsUpdated } = store.init(config.prefix);
       for (const file of created) print(`created ${file}`);
-      if (created.length === 0) print(`credentials already set up in ${store.dir}`);
+      if (permissionsUpdated) print(`updated the roles' permissions in ${store.accountsFile}; if nats-server is running, apply them with \`switchboard auth reload\``);
+      else if (created.length === 0) print(`credentials already set up in ${store.dir}`);
       return 0;
     }
     case "rotate": {
