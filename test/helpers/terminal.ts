@@ -27,7 +27,13 @@ export class TerminalCli {
     };
     proc.stdout.on("data", collect);
     proc.stderr.on("data", collect);
-    this.exited = new Promise((resolve) => proc.once("exit", (code) => resolve(code)));
+    this.exited = new Promise((resolve) => {
+      proc.once("exit", (code) => resolve(code));
+      proc.once("error", (err) => {
+        this.raw += `could not start util-linux \`script\` for a pseudo-terminal (Debian: apt-get install bsdutils): ${err.message}`;
+        resolve(null);
+      });
+    });
   }
 
   static start(args: readonly string[], env: Record<string, string>): TerminalCli {
