@@ -1,4 +1,5 @@
 import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { afterEach, beforeEach } from "vitest";
 import { builtinAgents } from "../../src/agents/builtin.js";
 import { createLogger, type Logger } from "../../src/core/logging.js";
 import { Subjects } from "../../src/core/subjects.js";
@@ -92,4 +93,21 @@ export class TestSystem {
     for (const close of this.closers.reverse()) await close().catch(() => undefined);
     await this.stopServers();
   }
+}
+
+/**
+ * Gives each test of the calling `describe` a fresh server with a host, closed after the test:
+ * `let sys: TestSystem; withHostedSystem((s) => (sys = s));`.
+ */
+export function withHostedSystem(set: (sys: TestSystem) => void): void {
+  let current: TestSystem | undefined;
+  beforeEach(async () => {
+    current = await TestSystem.start();
+    set(current);
+    await current.startHost();
+  });
+  afterEach(async () => {
+    await current?.close();
+    current = undefined;
+  });
 }

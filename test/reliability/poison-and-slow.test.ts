@@ -1,22 +1,16 @@
 import { create } from "@bufbuild/protobuf";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { ErrorEventSchema, UserMessageSchema, type ErrorEvent } from "../../src/gen/switchboard/v1/conversation_pb.js";
 import { ProbeAgentType } from "../helpers/probe-agent.js";
 import { watchResponses } from "../helpers/responses.js";
-import { eventually, TestSystem } from "../helpers/system.js";
+import { eventually, withHostedSystem, TestSystem } from "../helpers/system.js";
 
 const msg = (text: string, session: string) => create(UserMessageSchema, { sessionId: session, user: "alice", turnId: `t-${session}`, text });
 const topic = (type: string, session: string) => ({ type, source: { user: "alice", session } });
 
 describe("poison and slow messages", () => {
   let sys: TestSystem;
-  beforeEach(async () => {
-    sys = await TestSystem.start();
-    await sys.startHost();
-  });
-  afterEach(async () => {
-    await sys.close();
-  });
+  withHostedSystem((s) => (sys = s));
 
   it("dead-letters a message whose handler keeps failing, tells the user, and replays it on request", async () => {
     const probe = new ProbeAgentType("fragile", { failOn: "boom" });

@@ -1,5 +1,5 @@
 import { create, isMessage, type Message } from "@bufbuild/protobuf";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { InvalidChoiceError } from "../../src/cli/chat-session.js";
 import { TopicType } from "../../src/core/subjects.js";
 import { AgentReplySchema, UserMessageSchema } from "../../src/gen/switchboard/v1/conversation_pb.js";
@@ -7,7 +7,7 @@ import { AgentTypeSpecSchema } from "../../src/gen/switchboard/v1/registry_pb.js
 import { HandoffSchema } from "../../src/gen/switchboard/v1/routing_pb.js";
 import type { Agent, AgentContext, AgentTypeDefinition, MessageContext } from "../../src/worker/agent.js";
 import { openChat } from "../helpers/chat.js";
-import { TestSystem } from "../helpers/system.js";
+import { withHostedSystem, TestSystem } from "../helpers/system.js";
 import { twinDesks } from "../helpers/twin-desks.js";
 
 /**
@@ -37,13 +37,7 @@ class HandingBackAgentType implements AgentTypeDefinition {
 
 describe("clarify and hand-off through the real system", () => {
   let sys: TestSystem;
-  beforeEach(async () => {
-    sys = await TestSystem.start();
-    await sys.startHost();
-  });
-  afterEach(async () => {
-    await sys.close();
-  });
+  withHostedSystem((s) => (sys = s));
 
   it("asks the user to choose between agents that fit equally, then routes the original message to the choice", async () => {
     await sys.startWorker(["router", "user_proxy"]);

@@ -1,17 +1,11 @@
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { TaskAgentType } from "../../src/agents/task-agent.js";
 import { openChat } from "../helpers/chat.js";
-import { TestSystem } from "../helpers/system.js";
+import { withHostedSystem, TestSystem } from "../helpers/system.js";
 
 describe("router on a real registry", () => {
   let sys: TestSystem;
-  beforeEach(async () => {
-    sys = await TestSystem.start();
-    await sys.startHost();
-  });
-  afterEach(async () => {
-    await sys.close();
-  });
+  withHostedSystem((s) => (sys = s));
 
   it("routes by keyword, then sends follow-ups straight to the assigned agent", async () => {
     await sys.startWorker(["router", "user_proxy", "hr", "finance"]);

@@ -8,7 +8,7 @@ import { UserProxyAgentType } from "../../src/agents/user-proxy.js";
 import { LlmClassifier } from "../../src/router/llm-classifier.js";
 import { RouterAgentType } from "../../src/router/router-agent.js";
 import { openChat } from "../helpers/chat.js";
-import { TestSystem } from "../helpers/system.js";
+import { withHostedSystem, TestSystem } from "../helpers/system.js";
 
 const LEGAL = {
   type: "legal",
@@ -19,13 +19,7 @@ const LEGAL = {
 
 describe("semantic routing through the real system", () => {
   let sys: TestSystem;
-  beforeEach(async () => {
-    sys = await TestSystem.start();
-    await sys.startHost();
-  });
-  afterEach(async () => {
-    await sys.close();
-  });
+  withHostedSystem((s) => (sys = s));
 
   it("routes requests without any keyword to the agent whose topic they are about", async () => {
     await sys.startWorker(["router", "user_proxy", "hr", "finance"]);

@@ -1,23 +1,17 @@
 import { create, isMessage } from "@bufbuild/protobuf";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { CancelledError, NoRespondersError, RemoteError, TimeoutError } from "../../src/core/errors.js";
 import { AgentReplySchema, UserMessageSchema } from "../../src/gen/switchboard/v1/conversation_pb.js";
 import { ProbeAgentType } from "../helpers/probe-agent.js";
-import { eventually, subjects, TestSystem } from "../helpers/system.js";
+import { eventually, subjects, withHostedSystem, TestSystem } from "../helpers/system.js";
 
 const msg = (text: string, session = "s1", user = "alice") => create(UserMessageSchema, { sessionId: session, user, turnId: `t-${text.replace(/\W/g, "")}`, text });
 const topic = (type: string, session = "s1", user = "alice") => ({ type, source: { user, session } });
 
 describe("worker runtime on a real nats-server", () => {
   let sys: TestSystem;
-  beforeEach(async () => {
-    sys = await TestSystem.start();
-    await sys.startHost();
-  });
-  afterEach(async () => {
-    await sys.close();
-  });
+  withHostedSystem((s) => (sys = s));
 
   it("delivers a published event once to every agent type subscribed to the topic type, and to no other", async () => {
     const a = new ProbeAgentType("alpha", { subscriptions: ["news"] });
