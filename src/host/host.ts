@@ -113,8 +113,12 @@ export class Host {
     // After a (re)start, give live workers one TTL to heartbeat before judging them: their last
     // heartbeat may be old only because no host was there to record it.
     const every = first ? this.options.workerTtlMs : Math.max(250, Math.min(this.options.heartbeatIntervalMs, this.options.workerTtlMs / 4));
+    const dueAt = Date.now() + every;
     this.sweepTimer = setTimeout(() => {
-      this.sweeping = (this.registry?.sweep() ?? Promise.resolve())
+      // A timer that fires late means this process was stalled (CPU starvation, a long pause):
+      // the heartbeats of that time are still unread.
+      const lateMs = Math.max(0, Date.now() - dueAt);
+      this.sweeping = (this.registry?.sweep(Date.now(), lateMs) ?? Promise.resolve())
         .catch((err: unknown) => this.logger.warn({ event: "host.sweep_failed", err: errorMessage(err) }, "worker expiry sweep failed"))
         .finally(() => {
           this.sweeping = undefined;

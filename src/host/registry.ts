@@ -96,12 +96,14 @@ export class Registry {
   /**
    * Expires workers whose last heartbeat is older than the TTL, and drops from every agent type
    * the workers that no longer exist (which also repairs what a host that died mid-update left).
+   * `graceMs` extends the TTL by how long this host itself could not listen: heartbeats that
+   * arrived meanwhile wait unread behind the sweep, so the silence is the host's, not the worker's.
    */
-  async sweep(nowMs = Date.now()): Promise<void> {
+  async sweep(nowMs = Date.now(), graceMs = 0): Promise<void> {
     const live = new Set<string>();
     for (const worker of await this.listWorkers()) {
       const last = worker.lastHeartbeatAt ? timestampMs(worker.lastHeartbeatAt) : 0;
-      if (nowMs - last <= this.workerTtlMs) {
+      if (nowMs - last <= this.workerTtlMs + graceMs) {
         live.add(worker.workerId);
         continue;
       }

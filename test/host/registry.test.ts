@@ -2,6 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { AgentTypeSpecSchema, RegisterWorkerRequestSchema } from "../../src/gen/switchboard/v1/registry_pb.js";
 import { HostClient } from "../../src/host/client.js";
+import { runCli } from "../helpers/cli.js";
 import { ProbeAgentType } from "../helpers/probe-agent.js";
 import { eventually, subjects, TestSystem } from "../helpers/system.js";
 
@@ -51,6 +52,28 @@ describe("host registry on a real nats-server", () => {
 
     await admin.register(create(RegisterWorkerRequestSchema, { workerId: "w-only", hostname: "x", pid: 2, agentTypes: [spec("travel")] }));
     await eventually(async () => (await admin.agents()).find((a) => a.spec?.type === "travel")?.available === false, 5_000, "travel unavailable");
+  });
+
+  it("does not expire live workers for the time the host itself could not listen", async () => {
+    await sys.startHost({ workerTtlMs: 800, heartbeatIntervalMs: 200 });
+    // The worker runs in its own process, so it keeps heartbeating while this one is stalled.
+    const worker = runCli(["worker", "--agents", "finance", "--id", "w-steady"], { NATS_URL: sys.url });
+    try {
+      const admin = await sys.hostClient();
+      await eventually(async () => (await admin.agents()).find((a) => a.spec?.type === "finance")?.available === true, 15_000, "finance available");
+      // Block this process (and the host in it) for longer than the TTL, as CPU starvation would.
+      const until = Date.now() + 1_500;
+      while (Date.now() < until) {
+        // busy: no timer, no socket read
+      }
+      for (let i = 0; i < 8; i++) {
+        await new Promise((r) => setTimeout(r, 150));
+        expect((await admin.workers()).map((w) => w.workerId)).toEqual(["w-steady"]);
+        expect((await admin.agents()).find((a) => a.spec?.type === "finance")?.workerIds).toEqual(["w-steady"]);
+      }
+    } finally {
+      expect(await worker.stop()).toBe(0);
+    }
   });
 
   it("tells a worker the host no longer knows that it must register again, and it does", async () => {
