@@ -16,7 +16,7 @@ import { runLoad, type Accounted, type RunResult, type UserFactory } from "./ben
 import { measureIdleSessionMemory, type MemoryResult } from "./bench/memory.js";
 import { HELP, parseOptions, UsageError, type BenchOptions, type SystemName } from "./bench/options.js";
 import type { Child } from "./bench/processes.js";
-import { checkTargets, compare, formatTable } from "./bench/report.js";
+import { checkTargets, compare, formatTable, representativeRuns, type RoundRun } from "./bench/report.js";
 import { measureRouting, type RoutingResult } from "./bench/routing.js";
 import { latencyChart } from "./bench/svg.js";
 import { SwitchboardUsers } from "./bench/switchboard-users.js";
@@ -32,7 +32,7 @@ interface Results {
   readonly build: BuildFingerprint;
   /** Set when dist/ changed while the benchmark ran: its figures mix two builds. */
   buildChangedDuringRun?: BuildFingerprint;
-  runs: RunResult[];
+  runs: RoundRun[];
   memory?: MemoryResult;
   catchUp?: CatchUpResult;
   routing?: RoutingResult[];
@@ -156,13 +156,16 @@ class Bench {
       }
     }
     for (const c of o.concurrency) {
-      for (const system of o.systems) {
-        log(`${system}: ${c} user(s), ${o.sessions !== undefined ? `${o.sessions} sessions` : `${o.durationS} s`}`);
-        const r = await this.once(system, c, o.sessions !== undefined ? { sessions: o.sessions } : { durationMs: o.durationS * 1000 }, false);
-        log(`  -> ${r.turnsPerS} turns/s, p50 ${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms, errors ${r.errors}, lost ${r.lost}`);
-        this.results.runs.push(r);
-        // Partial results survive an interrupted run.
-        this.write();
+      for (let round = 1; round <= o.rounds; round++) {
+        for (const system of o.systems) {
+          const what = o.sessions !== undefined ? `${o.sessions} sessions` : `${o.durationS} s`;
+          log(`${system}: ${c} user(s), ${what}${o.rounds > 1 ? `, round ${round}/${o.rounds}` : ""}`);
+          const r = await this.once(system, c, o.sessions !== undefined ? { sessions: o.sessions } : { durationMs: o.durationS * 1000 }, false);
+          log(`  -> ${r.turnsPerS} turns/s, p50 ${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms, errors ${r.errors}, lost ${r.lost}`);
+          this.results.runs.push({ ...r, round });
+          // Partial results survive an interrupted run.
+          this.write();
+        }
       }
     }
   }
@@ -214,7 +217,7 @@ class Bench {
     const r = this.results;
     const out = { ...r, comparisons: compare(r.runs), targets: checkTargets(r.runs, r.memory?.bytesPerSession) };
     writeFileSync(resolve(this.opts.out), JSON.stringify(out, null, 2) + "\n");
-    if (r.runs.length > 0) writeFileSync(join(this.outDir, "latency-vs-load.svg"), latencyChart(r.runs, `Turn latency vs load (${this.opts.workers} worker${this.opts.workers > 1 ? "s" : ""}, ${r.machine["cpus"]} CPUs)`));
+    if (r.runs.length > 0) writeFileSync(join(this.outDir, "latency-vs-load.svg"), latencyChart(representativeRuns(r.runs), `Turn latency vs load (${this.opts.workers} worker${this.opts.workers > 1 ? "s" : ""}, ${r.machine["cpus"]} CPUs)`));
   }
 
   private print(): void {

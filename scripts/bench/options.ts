@@ -13,6 +13,8 @@ export interface BenchOptions {
   readonly followups: number;
   readonly timeoutMs: number;
   readonly warmupS: number;
+  /** Times the systems take turns at each level; ratios are paired per round. */
+  readonly rounds: number;
   readonly systems: readonly SystemName[];
   readonly sharedConnection: boolean;
   readonly idleSessions: number;
@@ -51,6 +53,11 @@ Options:
   --followups <k>         follow-up messages per session before END (default 3)
   --timeout <ms>          a turn without its final event after this long is lost (default 10000)
   --warmup <s>            unmeasured load per system before the first level (default 2; 0 = none)
+  --rounds <n>            at each level, the systems take turns this many times (A B A B ...);
+                          each ratio is taken within a round and the median over the rounds is
+                          reported with its range (default 1). On a virtual machine either
+                          system alone moves by 10-40 % from run to run: use 3 or more for figures
+                          you compare
   --systems <list>        which of switchboard,durable,core to run (default all three)
   --shared-connection     all simulated users share one NATS connection (default: one each)
   --idle-sessions <n>     sessions opened (not ended) for the worker memory measurement
@@ -106,6 +113,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions | undefined 
         followups: { type: "string", default: "3" },
         timeout: { type: "string", default: "10000" },
         warmup: { type: "string", default: "2" },
+        rounds: { type: "string", default: "1" },
         systems: { type: "string", default: SYSTEMS.join(",") },
         "shared-connection": { type: "boolean", default: false },
         "idle-sessions": { type: "string", default: "10000" },
@@ -129,6 +137,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions | undefined 
     followups: positiveInt("--followups", values.followups, true),
     timeoutMs: positiveInt("--timeout", values.timeout),
     warmupS: positiveInt("--warmup", values.warmup, true),
+    rounds: positiveInt("--rounds", values.rounds),
     systems: systemList(values.systems),
     sharedConnection: values["shared-connection"],
     idleSessions: positiveInt("--idle-sessions", values["idle-sessions"], true),
