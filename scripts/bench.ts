@@ -140,7 +140,7 @@ class Bench {
   private async once(system: SystemName, concurrency: number, measured: { durationMs?: number; sessions?: number }, quiet: boolean): Promise<RunResult> {
     const connections = new ClientConnections(this.e.url, this.opts.sharedConnection);
     try {
-      return await runLoad(this.factory(system, connections, `r${++this.runSeq}`), { system, concurrency, ...measured, followups: this.opts.followups, accounted: this.accounted(system), quiet });
+      return await runLoad(this.factory(system, connections, `r${++this.runSeq}`), { system, concurrency, ...measured, followups: this.opts.followups, accounted: this.accounted(system), quiet, serverTraffic: () => this.e.serverTraffic() });
     } finally {
       await connections.closeAll();
     }

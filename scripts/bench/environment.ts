@@ -10,6 +10,7 @@ import { ChatSession } from "../../src/cli/chat-session.js";
 import { createLogger, type Logger } from "../../src/core/logging.js";
 import { Subjects } from "../../src/core/subjects.js";
 import { HostClient } from "../../src/host/client.js";
+import type { ServerTraffic } from "./load.js";
 import { ProcessGroup, type Child } from "./processes.js";
 import { FIRST_MESSAGE } from "./switchboard-users.js";
 
@@ -102,6 +103,14 @@ export class BenchEnvironment {
 
   get url(): string {
     return this.server.url;
+  }
+
+  /** The server's cumulative client traffic, from its monitoring endpoint. */
+  async serverTraffic(): Promise<ServerTraffic> {
+    const res = await fetch(`${await this.server.monitoringUrl()}/varz`, { signal: AbortSignal.timeout(5_000) });
+    if (!res.ok) throw new Error(`nats-server monitoring answered ${res.status} for /varz`);
+    const v = (await res.json()) as { in_msgs: number; out_msgs: number; in_bytes: number; out_bytes: number };
+    return { inMsgs: v.in_msgs, outMsgs: v.out_msgs, inBytes: v.in_bytes, outBytes: v.out_bytes };
   }
 
   private env(): Record<string, string> {

@@ -37,6 +37,16 @@ export interface RunPlan {
   readonly accounted: readonly Accounted[];
   /** Progress lines on stderr; off for warm-ups. */
   readonly quiet?: boolean;
+  /** Reads the server's traffic counters, to charge the run's messages and bytes to its turns. */
+  readonly serverTraffic?: () => Promise<ServerTraffic>;
+}
+
+/** Cumulative traffic counters of the nats-server (its `/varz`). */
+export interface ServerTraffic {
+  readonly inMsgs: number;
+  readonly outMsgs: number;
+  readonly inBytes: number;
+  readonly outBytes: number;
 }
 
 export interface RunResult {
@@ -53,6 +63,11 @@ export interface RunResult {
   readonly errorSamples: readonly string[];
   /** CPU milliseconds each accounted process spent per completed turn. */
   readonly cpuMsPerTurn: Readonly<Record<string, number>>;
+  /**
+   * Messages and bytes the server received from and sent to clients per completed turn: the work
+   * a turn asks of the bus, which unlike time does not depend on what else the machine does.
+   */
+  readonly serverPerTurn?: ServerTraffic;
 }
 
 const PROGRESS_EVERY_MS = 2_000;
@@ -69,6 +84,7 @@ export async function runLoad(factory: UserFactory, plan: RunPlan): Promise<RunR
   let lost = 0;
   let sessionsStarted = 0;
   let sessionsCompleted = 0;
+  const trafficBefore = await plan.serverTraffic?.();
   const cpuBefore = new Map(plan.accounted.map((p) => [p.name, cpuMs(p.pid)]));
   const selfBefore = process.cpuUsage();
   const start = performance.now();
@@ -125,6 +141,7 @@ export async function runLoad(factory: UserFactory, plan: RunPlan): Promise<RunR
   }
   const elapsedS = (performance.now() - start) / 1000;
   const turns = turnsSoFar();
+  const trafficAfter = trafficBefore ? await plan.serverTraffic?.() : undefined;
   const self = process.cpuUsage(selfBefore);
   const cpuMsPerTurn: Record<string, number> = {};
   const perTurn = (ms: number) => (turns > 0 ? Math.round((ms / turns) * 1000) / 1000 : Number.NaN);
@@ -143,5 +160,16 @@ export async function runLoad(factory: UserFactory, plan: RunPlan): Promise<RunR
     lost,
     errorSamples,
     cpuMsPerTurn,
+    ...(trafficBefore && trafficAfter && turns > 0 ? { serverPerTurn: trafficPerTurn(trafficBefore, trafficAfter, turns) } : {}),
+  };
+}
+
+function trafficPerTurn(before: ServerTraffic, after: ServerTraffic, turns: number): ServerTraffic {
+  const per = (a: number, b: number, digits: number) => Math.round(((b - a) / turns) * 10 ** digits) / 10 ** digits;
+  return {
+    inMsgs: per(before.inMsgs, after.inMsgs, 2),
+    outMsgs: per(before.outMsgs, after.outMsgs, 2),
+    inBytes: per(before.inBytes, after.inBytes, 0),
+    outBytes: per(before.outBytes, after.outBytes, 0),
   };
 }

@@ -91,11 +91,14 @@ function pad(s: string | number, n: number, left = false): string {
 
 const fmt = (v: number) => (Number.isFinite(v) ? v.toFixed(v < 10 ? 2 : 1) : "-");
 
-/** The per-level table: turns/s and latency percentiles of each system (per round), then the ratios. */
+/**
+ * The per-level table: turns/s, latency percentiles, messages the server received / sent per turn
+ * and CPU per turn of each system (per round), then the ratios.
+ */
 export function formatTable(runs: readonly RoundRun[], systems: readonly SystemName[]): string {
   const lines: string[] = [];
   const multi = runs.some((r) => r.round > 1);
-  const head = `${pad("users", 5)}  ${multi ? `${pad("round", 5)}  ` : ""}${pad("system", 11, true)} ${pad("turns/s", 8)} ${pad("p50 ms", 7)} ${pad("p90 ms", 7)} ${pad("p99 ms", 7)} ${pad("max ms", 7)} ${pad("turns", 7)} ${pad("err", 4)} ${pad("lost", 4)}  cpu ms/turn`;
+  const head = `${pad("users", 5)}  ${multi ? `${pad("round", 5)}  ` : ""}${pad("system", 11, true)} ${pad("turns/s", 8)} ${pad("p50 ms", 7)} ${pad("p90 ms", 7)} ${pad("p99 ms", 7)} ${pad("max ms", 7)} ${pad("turns", 7)} ${pad("err", 4)} ${pad("lost", 4)} ${pad("msgs/turn", 11)}  cpu ms/turn`;
   lines.push(head, "-".repeat(head.length + 30));
   const comparisons = compare(runs);
   for (const c of levelsOf(runs)) {
@@ -107,7 +110,7 @@ export function formatTable(runs: readonly RoundRun[], systems: readonly SystemN
         const cpu = Object.entries(r.cpuMsPerTurn)
           .map(([k, v]) => `${k} ${fmt(v)}`)
           .join(", ");
-        lines.push(`${pad(c, 5)}  ${multi ? `${pad(round, 5)}  ` : ""}${pad(system, 11, true)} ${pad(fmt(r.turnsPerS), 8)} ${pad(fmt(r.latencyMs.p50), 7)} ${pad(fmt(r.latencyMs.p90), 7)} ${pad(fmt(r.latencyMs.p99), 7)} ${pad(fmt(r.latencyMs.max), 7)} ${pad(r.turns, 7)} ${pad(r.errors, 4)} ${pad(r.lost, 4)}  ${cpu}`);
+        lines.push(`${pad(c, 5)}  ${multi ? `${pad(round, 5)}  ` : ""}${pad(system, 11, true)} ${pad(fmt(r.turnsPerS), 8)} ${pad(fmt(r.latencyMs.p50), 7)} ${pad(fmt(r.latencyMs.p90), 7)} ${pad(fmt(r.latencyMs.p99), 7)} ${pad(fmt(r.latencyMs.max), 7)} ${pad(r.turns, 7)} ${pad(r.errors, 4)} ${pad(r.lost, 4)} ${pad(r.serverPerTurn ? `${fmt(r.serverPerTurn.inMsgs)}/${fmt(r.serverPerTurn.outMsgs)}` : "-", 11)}  ${cpu}`);
       }
     }
     const cmp = comparisons.find((x) => x.concurrency === c);

@@ -100,6 +100,14 @@ export class TestNatsServer {
     }
   }
 
+  /** The monitoring endpoint (`http://…`) of the running server process, read from its ports file. */
+  async monitoringUrl(): Promise<string> {
+    const ports = JSON.parse(await readFile(join(this.dir, `nats-server_${this.proc.pid}.ports`), "utf8")) as { monitoring?: string[] };
+    const url = ports.monitoring?.[0];
+    if (!url) throw new Error(`nats-server (pid ${this.proc.pid}) reports no monitoring port`);
+    return url;
+  }
+
   /** A client connection; the caller closes it. */
   connect(name = "test"): Promise<NatsConnection> {
     return connect({ servers: this.url, name, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
