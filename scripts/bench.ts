@@ -20,6 +20,7 @@ import { checkTargets, compare, formatTable, representativeRuns, type RoundRun }
 import { measureRouting, type RoutingResult } from "./bench/routing.js";
 import { latencyChart } from "./bench/svg.js";
 import { SwitchboardUsers } from "./bench/switchboard-users.js";
+import { formatTraffic, measureTraffic, type TrafficBreakdown } from "./bench/traffic.js";
 import { formatSummary, loadProfile, summarizeProfiles, type ProfileSummary } from "./profile-summary.js";
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -36,6 +37,7 @@ interface Results {
   memory?: MemoryResult;
   catchUp?: CatchUpResult;
   routing?: RoutingResult[];
+  traffic?: TrafficBreakdown[];
   profile?: ProfileSummary;
 }
 
@@ -95,6 +97,7 @@ class Bench {
     // restart as well, and their load-phase sessions would blur the baseline.
     if (o.idleSessions > 0) await this.memoryPhase();
     await this.loadPhases();
+    if (o.trafficSessions > 0) await this.trafficPhase();
     if (o.backlog > 0) await this.catchUpPhase();
     await this.stopLoadWorkers();
     if (profileDir) this.summarizeProfiles(profileDir);
@@ -170,6 +173,25 @@ class Bench {
     }
   }
 
+  private async trafficPhase(): Promise<void> {
+    const tap = await this.e.server.connect("bench-tap");
+    this.results.traffic = [];
+    try {
+      for (const system of this.opts.systems) {
+        log(`wire traffic: ${system}, ${this.opts.trafficSessions} sessions at 10 users under a wiretap`);
+        const connections = new ClientConnections(this.e.url, this.opts.sharedConnection);
+        try {
+          this.results.traffic.push(await measureTraffic(tap, system, this.factory(system, connections, `t${++this.runSeq}`), { sessions: this.opts.trafficSessions, concurrency: 10, followups: this.opts.followups }));
+        } finally {
+          await connections.closeAll();
+        }
+      }
+    } finally {
+      await tap.close();
+    }
+    this.write();
+  }
+
   private async stopLoadWorkers(): Promise<void> {
     // Graceful stop: that is also when `--cpu-prof` writes the workers' profiles.
     await Promise.all(this.workers.map((w) => this.e.group.stop(w, 30_000)));
@@ -232,6 +254,7 @@ class Bench {
       const c = r.catchUp;
       lines.push(`host catch-up: ${c.backlogEvents} events in ${c.applyS} s = ${c.eventsPerS} events/s (${c.totalS} s including host start)`);
     }
+    if (r.traffic?.length) lines.push("", formatTraffic(r.traffic), "");
     for (const x of r.routing ?? []) lines.push(`routing (${x.classifier}): setup ${x.setupMs} ms; classify p50 ${x.classifyUs.p50} us, p99 ${x.classifyUs.p99} us, mean ${x.classifyUs.mean} us`);
     if (r.profile) lines.push("", "worker CPU profile:", formatSummary({ ...r.profile, selfTop: r.profile.selfTop.slice(0, 15), inclusiveTop: r.profile.inclusiveTop.slice(0, 15) }));
     const targets = checkTargets(r.runs, r.memory?.bytesPerSession);

@@ -20,6 +20,8 @@ export interface BenchOptions {
   readonly idleSessions: number;
   readonly backlog: number;
   readonly routingRequests: number;
+  /** Sessions per system run under a wiretap for the traffic breakdown (0: none). */
+  readonly trafficSessions: number;
   readonly profile: boolean;
   readonly logLevel: string;
   readonly out: string;
@@ -41,8 +43,9 @@ keyword, --followups follow-ups, then END) against:
 A turn is one user message, timed from send until its final event (reply / ended / error /
 timeout). Before the load it measures the heap (after a full GC) and RSS of the fresh workers holding
 --idle-sessions open sessions; after it, the host's catch-up speed over a backlog of --backlog
-events and the routing time per request of the classifiers that can be imported. Prints a table, writes JSON (--out) and an SVG chart of
-latency vs load next to it.
+events, the wire traffic per turn of each system (--traffic-sessions), and the routing time per
+request of the classifiers that can be imported. Prints a table, writes JSON (--out) and an SVG
+chart of latency vs load next to it.
 
 Options:
   --workers <n>           worker processes, each with all built-in agents; also the number of
@@ -65,6 +68,9 @@ Options:
   --backlog <k>           events generated while the host is stopped, for the catch-up
                           measurement (default 10000; 0 skips it)
   --routing-requests <n>  classifications per classifier for routing time (default 5000; 0 skips)
+  --traffic-sessions <n>  after the timed runs, this many sessions per system (10 users) with a
+                          wiretap on every subject: messages and header/payload bytes per turn by
+                          kind of traffic (default 100; 0 skips)
   --profile               run the host and the workers under \`node --cpu-prof\` and summarize
                           the workers' profile (all written to <out dir>/profiles/)
   --log-level <lvl>       log level of host and worker processes (default info, as deployed);
@@ -119,6 +125,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions | undefined 
         "idle-sessions": { type: "string", default: "10000" },
         backlog: { type: "string", default: "10000" },
         "routing-requests": { type: "string", default: "5000" },
+        "traffic-sessions": { type: "string", default: "100" },
         profile: { type: "boolean", default: false },
         "log-level": { type: "string", default: "info" },
         out: { type: "string", default: "bench-results/bench.json" },
@@ -143,6 +150,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions | undefined 
     idleSessions: positiveInt("--idle-sessions", values["idle-sessions"], true),
     backlog: positiveInt("--backlog", values.backlog, true),
     routingRequests: positiveInt("--routing-requests", values["routing-requests"], true),
+    trafficSessions: positiveInt("--traffic-sessions", values["traffic-sessions"], true),
     profile: values.profile,
     logLevel: values["log-level"],
     out: values.out,
