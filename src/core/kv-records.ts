@@ -1,8 +1,21 @@
 import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
 import { JetStreamApiCodes, JetStreamApiError, type JetStreamManager } from "@nats-io/jetstream";
-import type { KV } from "@nats-io/kv";
+import { Kvm, type KV } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { decodeBody, encodeBody } from "./codec.js";
 import { errorMessage, SwitchboardError, ErrorCode } from "./errors.js";
+
+/**
+ * Opens a bucket that must already exist (throws otherwise) and reads it by key the cheapest way
+ * it allows. `Kvm.open` alone cannot tell and falls back to the stream API's message get, which
+ * costs the server an audit advisory on every read; a direct get does not, and any replica
+ * answers it.
+ */
+export async function openBucket(nc: NatsConnection, name: string): Promise<KV> {
+  const kvm = new Kvm(nc);
+  const status = await (await kvm.open(name)).status();
+  return status.streamInfo.config.allow_direct ? kvm.open(name, { allow_direct: true }) : kvm.open(name);
+}
 
 /** Reads a protobuf record; undefined when the key is absent or deleted. */
 export async function readRecord<Desc extends DescMessage>(

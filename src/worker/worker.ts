@@ -2,10 +2,11 @@ import { hostname } from "node:os";
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
-import { Kvm, type KV } from "@nats-io/kv";
+import type { KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { CancelledError, errorMessage, NoRespondersError } from "../core/errors.js";
 import { newId, validateToken } from "../core/ids.js";
+import { openBucket } from "../core/kv-records.js";
 import type { Logger } from "../core/logging.js";
 import { sleep } from "../core/sleep.js";
 import type { Subjects } from "../core/subjects.js";
@@ -137,10 +138,7 @@ export class Worker {
     for (;;) {
       try {
         await jsm.streams.info(this.subjects.eventStream);
-        const state = await new Kvm(this.nc).open(this.subjects.agentStateBucket);
-        // open() does not check that the bucket exists; status() does.
-        await state.status();
-        return state;
+        return await openBucket(this.nc, this.subjects.agentStateBucket);
       } catch (err) {
         if (!warned) {
           this.logger.warn({ event: "worker.waiting_for_host", stream: this.subjects.eventStream, err: errorMessage(err) }, "event stream or buckets not found yet; waiting for a host to create them");
