@@ -185,6 +185,8 @@ class Bench {
         } finally {
           await connections.closeAll();
         }
+        // The host applies what it read in rounds; let it finish before the next system is tapped.
+        await new Promise((resolve) => setTimeout(resolve, 1_000));
       }
     } finally {
       await tap.close();
