@@ -6,6 +6,7 @@ import { execFileSync } from "node:child_process";
 import { cpSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { dirname, join, resolve } from "node:path";
+import { sleep } from "../src/core/sleep.js";
 import { natsServerBinary } from "../test/helpers/nats-server.js";
 import { createRelayStream, RelayUsers } from "./bench/baseline.js";
 import { measureCatchUp, type CatchUpResult } from "./bench/catchup.js";
@@ -186,7 +187,7 @@ class Bench {
           await connections.closeAll();
         }
         // The host applies what it read in rounds; let it finish before the next system is tapped.
-        await new Promise((resolve) => setTimeout(resolve, 1_000));
+        await sleep(1_000);
       }
     } finally {
       await tap.close();

@@ -8,6 +8,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { TestNatsServer } from "../../test/helpers/nats-server.js";
 import { ChatSession } from "../../src/cli/chat-session.js";
 import { createLogger, type Logger } from "../../src/core/logging.js";
+import { sleep } from "../../src/core/sleep.js";
 import { Subjects } from "../../src/core/subjects.js";
 import { HostClient } from "../../src/host/client.js";
 import type { ServerTraffic } from "./load.js";
@@ -202,8 +203,4 @@ function natsPidOf(dir: string): number {
   const pid = ports ? Number(/_(\d+)\./.exec(ports)?.[1]) : Number.NaN;
   if (!Number.isInteger(pid)) throw new Error(`cannot tell the nats-server pid from ${dir}`);
   return pid;
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }

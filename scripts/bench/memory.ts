@@ -1,6 +1,6 @@
 import { ChatSession } from "../../src/cli/chat-session.js";
+import { sleep } from "../../src/core/sleep.js";
 import type { BenchEnvironment } from "./environment.js";
-import { sleep } from "./environment.js";
 import type { ClientConnections } from "./connections.js";
 import { readFileSync } from "node:fs";
 import { rssBytes, type Child } from "./processes.js";
