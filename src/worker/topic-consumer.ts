@@ -22,6 +22,15 @@ export interface TopicConsumerOptions {
 
 /** How long one pull request waits for messages; also the longest close() waits for it. */
 const PULL_EXPIRES_MS = 1_000;
+/**
+ * A batch still open this long after its request expired is ended here. nats-server 2.9 can drop
+ * an expiring request without telling the client when a message arrives at that very moment;
+ * waiting for nats.js to notice the missing heartbeats instead held the consumer's messages for
+ * about two seconds. The server is done with the request by then, so nothing handed to it is lost.
+ */
+const PULL_GRACE_MS = 500;
+/** nats.js ends a batch with this error when the server's idle heartbeats stop. */
+const HEARTBEATS_MISSED = "heartbeats missed";
 
 export const DEFAULT_TOPIC_CONSUMER_OPTIONS: TopicConsumerOptions = {
   concurrency: 64,
@@ -88,9 +97,10 @@ export class TopicConsumer {
       let watchdog: NodeJS.Timeout | undefined;
       try {
         const batch: ConsumerMessages = await consumer.fetch({ max_messages: this.options.concurrency - this.inflight.size, expires: PULL_EXPIRES_MS });
-        // A pull request the server forgot (it restarted, or the consumer moved to another node)
-        // would never end; a healthy one ends within its expiry.
-        watchdog = setTimeout(() => batch.stop(), PULL_EXPIRES_MS * 4);
+        // A pull request the server forgot (it restarted, the consumer moved to another node, or
+        // it dropped the request as it expired) would never end; a healthy one ends within its
+        // expiry.
+        watchdog = setTimeout(() => batch.stop(), PULL_EXPIRES_MS + PULL_GRACE_MS);
         for await (const msg of batch) {
           if (this.stopping) {
             // Pulled but not started: hand it straight back so another worker takes it now.
@@ -102,6 +112,11 @@ export class TopicConsumer {
         }
       } catch (err) {
         if (this.stopping) break;
+        if (errorMessage(err) === HEARTBEATS_MISSED) {
+          // The request is gone but the connection is fine: ask again at once.
+          this.logger.debug({ event: "consumer.pull_lost", consumer: this.durableName }, "pull request lost; pulling again");
+          continue;
+        }
         // The server is restarting or the consumer is moving to another node: try again shortly.
         this.logger.warn({ event: "consumer.pull_failed", consumer: this.durableName, err: errorMessage(err) }, "pull failed; retrying");
         await new Promise((resolve) => setTimeout(resolve, 500));
