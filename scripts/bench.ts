@@ -141,10 +141,10 @@ class Bench {
     return [nats, ...this.relays.map((r) => ({ name: r.name, pid: r.pid }))];
   }
 
-  private async once(system: SystemName, concurrency: number, measured: { durationMs?: number; sessions?: number }, quiet: boolean): Promise<RunResult> {
+  private async once(system: SystemName, concurrency: number, measured: { durationMs?: number; sessions?: number }, quiet: boolean, thinkMs = 0): Promise<RunResult> {
     const connections = new ClientConnections(this.e.url, this.opts.sharedConnection);
     try {
-      return await runLoad(this.factory(system, connections, `r${++this.runSeq}`), { system, concurrency, ...measured, followups: this.opts.followups, accounted: this.accounted(system), quiet, serverTraffic: () => this.e.serverTraffic() });
+      return await runLoad(this.factory(system, connections, `r${++this.runSeq}`), { system, concurrency, ...measured, followups: this.opts.followups, thinkMs, accounted: this.accounted(system), quiet, serverTraffic: () => this.e.serverTraffic() });
     } finally {
       await connections.closeAll();
     }
@@ -164,7 +164,7 @@ class Bench {
         for (const system of o.systems) {
           const what = o.sessions !== undefined ? `${o.sessions} sessions` : `${o.durationS} s`;
           log(`${system}: ${c} user(s), ${what}${o.rounds > 1 ? `, round ${round}/${o.rounds}` : ""}`);
-          const r = await this.once(system, c, o.sessions !== undefined ? { sessions: o.sessions } : { durationMs: o.durationS * 1000 }, false);
+          const r = await this.once(system, c, o.sessions !== undefined ? { sessions: o.sessions } : { durationMs: o.durationS * 1000 }, false, o.thinkMs);
           log(`  -> ${r.turnsPerS} turns/s, p50 ${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms, errors ${r.errors}, lost ${r.lost}`);
           this.results.runs.push({ ...r, round });
           // Partial results survive an interrupted run.
@@ -240,7 +240,7 @@ class Bench {
 
   private write(): void {
     const r = this.results;
-    const out = { ...r, comparisons: compare(r.runs), targets: checkTargets(r.runs, r.memory?.bytesPerSession) };
+    const out = { ...r, comparisons: compare(r.runs), targets: checkTargets(r.runs, r.memory?.bytesPerSession, this.opts.thinkMs === 0) };
     writeFileSync(resolve(this.opts.out), JSON.stringify(out, null, 2) + "\n");
     if (r.runs.length > 0) writeFileSync(join(this.outDir, "latency-vs-load.svg"), latencyChart(representativeRuns(r.runs), `Turn latency vs load (${this.opts.workers} worker${this.opts.workers > 1 ? "s" : ""}, ${r.machine["cpus"]} CPUs)`));
   }
@@ -260,8 +260,9 @@ class Bench {
     if (r.traffic?.length) lines.push("", formatTraffic(r.traffic), "");
     for (const x of r.routing ?? []) lines.push(`routing (${x.classifier}): setup ${x.setupMs} ms; classify p50 ${x.classifyUs.p50} us, p99 ${x.classifyUs.p99} us, mean ${x.classifyUs.mean} us`);
     if (r.profile) lines.push("", "worker CPU profile:", formatSummary({ ...r.profile, selfTop: r.profile.selfTop.slice(0, 15), inclusiveTop: r.profile.inclusiveTop.slice(0, 15) }));
-    const targets = checkTargets(r.runs, r.memory?.bytesPerSession);
+    const targets = checkTargets(r.runs, r.memory?.bytesPerSession, this.opts.thinkMs === 0);
     if (targets.length) lines.push("", "targets:", ...targets.map((t) => `  [${t.met ? "met" : "NOT met"}] ${t.target}: ${t.measured}`));
+    if (this.opts.thinkMs > 0) lines.push("  (throughput and latency targets are defined for users without pauses, --think-ms 0; not checked)");
     lines.push("", `results: ${resolve(this.opts.out)}`, `chart:   ${join(this.outDir, "latency-vs-load.svg")}`);
     console.log(lines.join("\n"));
   }

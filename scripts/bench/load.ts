@@ -1,6 +1,7 @@
 import { performance } from "node:perf_hooks";
-import { summarize, type LatencySummary } from "./stats.js";
+import { sleep } from "../../src/core/sleep.js";
 import { cpuMs } from "./processes.js";
+import { summarize, type LatencySummary } from "./stats.js";
 
 /** Where a turn sits in a session: the first message goes to the router, END closes. */
 export type TurnStep = "first" | "followup" | "end";
@@ -34,6 +35,11 @@ export interface RunPlan {
   /** ...or after this many whole sessions. */
   readonly sessions?: number | undefined;
   readonly followups: number;
+  /**
+   * Mean pause of a user after each answer before the next message (exponentially distributed,
+   * as independent people typing); 0 is closed-loop at full speed.
+   */
+  readonly thinkMs?: number;
   readonly accounted: readonly Accounted[];
   /** Progress lines on stderr; off for warm-ups. */
   readonly quiet?: boolean;
@@ -74,7 +80,8 @@ const PROGRESS_EVERY_MS = 2_000;
 
 /**
  * Closed-loop load: `concurrency` users, each sending its next message as soon as the previous
- * one was answered, whole sessions (first message, follow-ups, END) one after another.
+ * one was answered (or after a pause, with `thinkMs`), whole sessions (first message, follow-ups,
+ * END) one after another. Pauses are not part of any turn's latency.
  */
 export async function runLoad(factory: UserFactory, plan: RunPlan): Promise<RunResult> {
   const users = await Promise.all(Array.from({ length: plan.concurrency }, (_, i) => factory.create(i)));
@@ -120,6 +127,7 @@ export async function runLoad(factory: UserFactory, plan: RunPlan): Promise<RunR
         const dt = performance.now() - t0;
         if (outcome.kind === "ok") {
           samples[step].push(dt);
+          if (plan.thinkMs) await sleep(Math.min(-Math.log(1 - Math.random()) * plan.thinkMs, Math.max(0, deadline - performance.now())));
           continue;
         }
         if (outcome.kind === "lost") lost++;

@@ -13,6 +13,8 @@ export interface BenchOptions {
   readonly followups: number;
   readonly timeoutMs: number;
   readonly warmupS: number;
+  /** Mean pause of each simulated user between an answer and its next message; 0: none. */
+  readonly thinkMs: number;
   /** Times the systems take turns at each level; ratios are paired per round. */
   readonly rounds: number;
   readonly systems: readonly SystemName[];
@@ -56,6 +58,10 @@ Options:
   --followups <k>         follow-up messages per session before END (default 3)
   --timeout <ms>          a turn without its final event after this long is lost (default 10000)
   --warmup <s>            unmeasured load per system before the first level (default 2; 0 = none)
+  --think-ms <ms>         mean pause of each user between an answer and its next message
+                          (exponentially distributed; default 0: closed loop at full speed). With
+                          pauses the load is what people would offer; the throughput and latency
+                          targets are defined without them and are not checked
   --rounds <n>            at each level, the systems take turns this many times (A B A B ...);
                           each ratio is taken within a round and the median over the rounds is
                           reported with its range (default 1). On a virtual machine either
@@ -120,6 +126,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions | undefined 
         timeout: { type: "string", default: "10000" },
         warmup: { type: "string", default: "2" },
         rounds: { type: "string", default: "1" },
+        "think-ms": { type: "string", default: "0" },
         systems: { type: "string", default: SYSTEMS.join(",") },
         "shared-connection": { type: "boolean", default: false },
         "idle-sessions": { type: "string", default: "10000" },
@@ -145,6 +152,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions | undefined 
     timeoutMs: positiveInt("--timeout", values.timeout),
     warmupS: positiveInt("--warmup", values.warmup, true),
     rounds: positiveInt("--rounds", values.rounds),
+    thinkMs: positiveInt("--think-ms", values["think-ms"], true),
     systems: systemList(values.systems),
     sharedConnection: values["shared-connection"],
     idleSessions: positiveInt("--idle-sessions", values["idle-sessions"], true),
