@@ -113,6 +113,9 @@ export async function runLoad(factory: UserFactory, plan: RunPlan): Promise<RunR
   };
 
   const runUser = async (user: SimulatedUser): Promise<void> => {
+    // People do not all press Enter at the same instant: with pauses, each user starts within the
+    // first pause instead of all together.
+    if (plan.thinkMs) await sleep(Math.random() * plan.thinkMs);
     while (claimSession()) {
       const steps: TurnStep[] = ["first", ...Array<TurnStep>(plan.followups).fill("followup"), "end"];
       let whole = true;
