@@ -6,6 +6,7 @@ import { ensureDurableConsumer } from "../core/durable-consumer.js";
 import { DecodeError, ErrorCode, errorMessage } from "../core/errors.js";
 import type { TopicId } from "../core/ids.js";
 import type { Logger } from "../core/logging.js";
+import { sleep } from "../core/sleep.js";
 import { TopicType, type Subjects } from "../core/subjects.js";
 import { ErrorEventSchema } from "../gen/switchboard/v1/conversation_pb.js";
 import type { AgentRuntime } from "./agent.js";
@@ -119,7 +120,7 @@ export class TopicConsumer {
         }
         // The server is restarting or the consumer is moving to another node: try again shortly.
         this.logger.warn({ event: "consumer.pull_failed", consumer: this.durableName, err: errorMessage(err) }, "pull failed; retrying");
-        await new Promise((resolve) => setTimeout(resolve, 500));
+        await sleep(500);
       } finally {
         clearTimeout(watchdog);
       }
