@@ -148,6 +148,7 @@ function workerPermissions(s: Subjects): Permissions {
         // The router and the hand-off policy follow the registry.
         ...kvRead(s.agentsBucket),
         s.allTopics,
+        s.allReplyDeltas,
         s.allDeadLetters,
         s.rpcAll,
         s.host(HostVerb.Register),
@@ -187,7 +188,7 @@ function clientPermissions(s: Subjects, user: string): Permissions {
       ],
       deny: [s.userTopics(TopicType.Response, user), s.userTopics(TopicType.UserProxy, user)],
     },
-    subscribe: { allow: [s.userTopics(TopicType.Response, user), `${inboxPrefix(Role.Client, user)}.>`], deny: [] },
+    subscribe: { allow: [s.userTopics(TopicType.Response, user), s.userReplyDeltas(user), `${inboxPrefix(Role.Client, user)}.>`], deny: [] },
     allowResponses: false,
   };
 }

@@ -76,6 +76,24 @@ export class Subjects {
     return { type, source: { user, session } };
   }
 
+  /**
+   * `<prefix>.delta.<user>.<session>`: parts of a reply in progress, over core NATS. Outside
+   * `<prefix>.topic.>`, so the event stream never stores them.
+   */
+  replyDelta(user: string, session: string): string {
+    return `${this.prefix}.delta.${validateToken("user", user)}.${validateToken("session id", session)}`;
+  }
+
+  /** Reply deltas of all of one user's sessions: what a chat client subscribes to. */
+  userReplyDeltas(user: string): string {
+    return `${this.prefix}.delta.${validateToken("user", user)}.*`;
+  }
+
+  /** Reply deltas of every session: what workers may publish. */
+  get allReplyDeltas(): string {
+    return `${this.prefix}.delta.>`;
+  }
+
   /** `<prefix>.rpc.<agentType>.<key…>`; a key of the form `<user>.<session>` spans two tokens. */
   rpc(agent: AgentId): string {
     validateToken("agent type", agent.type);

@@ -3,6 +3,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import type { AgentId, TopicId } from "../core/ids.js";
 import type { Logger } from "../core/logging.js";
 import type { Subjects } from "../core/subjects.js";
+import type { AgentReplyDelta } from "../gen/switchboard/v1/conversation_pb.js";
 import type { AgentTypeSpec } from "../gen/switchboard/v1/registry_pb.js";
 import type { AgentState } from "./agent-state.js";
 
@@ -31,6 +32,12 @@ export interface AgentRuntime {
    * error: TimeoutError, NoRespondersError (nobody serves the type), CancelledError, RemoteError.
    */
   send(message: Message, recipient: AgentId, options?: SendOptions): Promise<Message>;
+  /**
+   * Sends part of a reply in progress straight to the user's chat over core NATS: never stored,
+   * not retried, so it costs no more than one publish. The durable `AgentReply` published
+   * afterwards must still carry the whole content.
+   */
+  publishDelta(delta: AgentReplyDelta): void;
 }
 
 export interface MessageContext {

@@ -6,6 +6,7 @@ import { publishEvent, schemaOf } from "../core/publish.js";
 import type { AgentId, TopicId } from "../core/ids.js";
 import { requestRaw } from "../core/request.js";
 import type { Subjects } from "../core/subjects.js";
+import { AgentReplyDeltaSchema, type AgentReplyDelta } from "../gen/switchboard/v1/conversation_pb.js";
 import type { AgentRuntime, PublishOptions, SendOptions } from "./agent.js";
 
 export const DEFAULT_SEND_TIMEOUT_MS = 10_000;
@@ -22,6 +23,11 @@ export class NatsAgentRuntime implements AgentRuntime {
 
   async publish(message: Message, topic: TopicId, options: PublishOptions = {}): Promise<void> {
     await publishEvent(this.js, this.subjects, message, topic, { source: this.source, id: options.id });
+  }
+
+  publishDelta(delta: AgentReplyDelta): void {
+    const event = encodeEvent(AgentReplyDeltaSchema, delta, { source: this.source });
+    this.nc.publish(this.subjects.replyDelta(delta.user, delta.sessionId), event.data, { headers: event.headers });
   }
 
   async send(message: Message, recipient: AgentId, options: SendOptions = {}): Promise<Message> {

@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file switchboard/v1/conversation.proto.
  */
 export const file_switchboard_v1_conversation: GenFile = /*@__PURE__*/
-  fileDesc("CiFzd2l0Y2hib2FyZC92MS9jb252ZXJzYXRpb24ucHJvdG8SDnN3aXRjaGJvYXJkLnYxIk4KC1VzZXJNZXNzYWdlEhIKCnNlc3Npb25faWQYASABKAkSDAoEdXNlchgCIAEoCRIPCgd0dXJuX2lkGAMgASgJEgwKBHRleHQYBCABKAkibgoGUm91dGVkEhIKCnNlc3Npb25faWQYASABKAkSDAoEdXNlchgCIAEoCRIPCgd0dXJuX2lkGAMgASgJEhIKCmFnZW50X3R5cGUYBCABKAkSDgoGaW50ZW50GAUgASgJEg0KBXNjb3JlGAYgASgBImwKB05vQWdlbnQSEgoKc2Vzc2lvbl9pZBgBIAEoCRIMCgR1c2VyGAIgASgJEg8KB3R1cm5faWQYAyABKAkSDwoHbWVzc2FnZRgEIAEoCRIdChVhdmFpbGFibGVfYWdlbnRfdHlwZXMYBSADKAkihgEKCkFnZW50UmVwbHkSEgoKc2Vzc2lvbl9pZBgBIAEoCRIMCgR1c2VyGAIgASgJEg8KB3R1cm5faWQYAyABKAkSEgoKYWdlbnRfdHlwZRgEIAEoCRISCgphZ2VudF9uYW1lGAUgASgJEg8KB2NvbnRlbnQYBiABKAkSDAoEdHVybhgHIAEoBSKQAQoLVGVybWluYXRpb24SEgoKc2Vzc2lvbl9pZBgBIAEoCRIMCgR1c2VyGAIgASgJEg8KB3R1cm5faWQYAyABKAkSEgoKYWdlbnRfdHlwZRgEIAEoCRIpCgZyZWFzb24YBSABKA4yGS5zd2l0Y2hib2FyZC52MS5FbmRSZWFzb24SDwoHY29udGVudBgGIAEoCSKWAQoMU2Vzc2lvbkVuZGVkEhIKCnNlc3Npb25faWQYASABKAkSDAoEdXNlchgCIAEoCRIPCgd0dXJuX2lkGAMgASgJEhIKCmFnZW50X3R5cGUYBCABKAkSKQoGcmVhc29uGAUgASgOMhkuc3dpdGNoYm9hcmQudjEuRW5kUmVhc29uEhQKDGZpbmFsX3Jlc3VsdBgGIAEoCSJeCgpFcnJvckV2ZW50EhIKCnNlc3Npb25faWQYASABKAkSDAoEdXNlchgCIAEoCRIPCgd0dXJuX2lkGAMgASgJEgwKBGNvZGUYBCABKAkSDwoHbWVzc2FnZRgFIAEoCSpECglFbmRSZWFzb24SGgoWRU5EX1JFQVNPTl9VTlNQRUNJRklFRBAAEhsKF0VORF9SRUFTT05fVVNFUl9SRVFVRVNUEAFiBnByb3RvMw");
+  fileDesc("CiFzd2l0Y2hib2FyZC92MS9jb252ZXJzYXRpb24ucHJvdG8SDnN3aXRjaGJvYXJkLnYxIk4KC1VzZXJNZXNzYWdlEhIKCnNlc3Npb25faWQYASABKAkSDAoEdXNlchgCIAEoCRIPCgd0dXJuX2lkGAMgASgJEgwKBHRleHQYBCABKAkibgoGUm91dGVkEhIKCnNlc3Npb25faWQYASABKAkSDAoEdXNlchgCIAEoCRIPCgd0dXJuX2lkGAMgASgJEhIKCmFnZW50X3R5cGUYBCABKAkSDgoGaW50ZW50GAUgASgJEg0KBXNjb3JlGAYgASgBImwKB05vQWdlbnQSEgoKc2Vzc2lvbl9pZBgBIAEoCRIMCgR1c2VyGAIgASgJEg8KB3R1cm5faWQYAyABKAkSDwoHbWVzc2FnZRgEIAEoCRIdChVhdmFpbGFibGVfYWdlbnRfdHlwZXMYBSADKAkihgEKCkFnZW50UmVwbHkSEgoKc2Vzc2lvbl9pZBgBIAEoCRIMCgR1c2VyGAIgASgJEg8KB3R1cm5faWQYAyABKAkSEgoKYWdlbnRfdHlwZRgEIAEoCRISCgphZ2VudF9uYW1lGAUgASgJEg8KB2NvbnRlbnQYBiABKAkSDAoEdHVybhgHIAEoBSKQAQoLVGVybWluYXRpb24SEgoKc2Vzc2lvbl9pZBgBIAEoCRIMCgR1c2VyGAIgASgJEg8KB3R1cm5faWQYAyABKAkSEgoKYWdlbnRfdHlwZRgEIAEoCRIpCgZyZWFzb24YBSABKA4yGS5zd2l0Y2hib2FyZC52MS5FbmRSZWFzb24SDwoHY29udGVudBgGIAEoCSKWAQoMU2Vzc2lvbkVuZGVkEhIKCnNlc3Npb25faWQYASABKAkSDAoEdXNlchgCIAEoCRIPCgd0dXJuX2lkGAMgASgJEhIKCmFnZW50X3R5cGUYBCABKAkSKQoGcmVhc29uGAUgASgOMhkuc3dpdGNoYm9hcmQudjEuRW5kUmVhc29uEhQKDGZpbmFsX3Jlc3VsdBgGIAEoCSJeCgpFcnJvckV2ZW50EhIKCnNlc3Npb25faWQYASABKAkSDAoEdXNlchgCIAEoCRIPCgd0dXJuX2lkGAMgASgJEgwKBGNvZGUYBCABKAkSDwoHbWVzc2FnZRgFIAEoCSJ4Cg9BZ2VudFJlcGx5RGVsdGESEgoKc2Vzc2lvbl9pZBgBIAEoCRIMCgR1c2VyGAIgASgJEg8KB3R1cm5faWQYAyABKAkSEgoKYWdlbnRfdHlwZRgEIAEoCRIQCghzZXF1ZW5jZRgFIAEoDRIMCgR0ZXh0GAYgASgJKkQKCUVuZFJlYXNvbhIaChZFTkRfUkVBU09OX1VOU1BFQ0lGSUVEEAASGwoXRU5EX1JFQVNPTl9VU0VSX1JFUVVFU1QQAWIGcHJvdG8z");
 
 /**
  * Client -> router (topic `default`) for the first message of a session and after a
@@ -323,6 +323,56 @@ export type ErrorEvent = Message<"switchboard.v1.ErrorEvent"> & {
  */
 export const ErrorEventSchema: GenMessage<ErrorEvent> = /*@__PURE__*/
   messageDesc(file_switchboard_v1_conversation, 6);
+
+/**
+ * Agent -> client, over core NATS on `<prefix>.delta.<user>.<session_id>` (never stored in the
+ * event stream): part of an `AgentReply` still being written. Deltas of one turn carry
+ * sequence numbers from 1; concatenating their `text` in sequence order gives the reply's
+ * content so far. Best effort: a client may miss some (it was not subscribed, or reconnected),
+ * so the durable `AgentReply` that follows on topic `response` always carries the whole content.
+ *
+ * @generated from message switchboard.v1.AgentReplyDelta
+ */
+export type AgentReplyDelta = Message<"switchboard.v1.AgentReplyDelta"> & {
+  /**
+   * @generated from field: string session_id = 1;
+   */
+  sessionId: string;
+
+  /**
+   * @generated from field: string user = 2;
+   */
+  user: string;
+
+  /**
+   * @generated from field: string turn_id = 3;
+   */
+  turnId: string;
+
+  /**
+   * @generated from field: string agent_type = 4;
+   */
+  agentType: string;
+
+  /**
+   * 1 for the first delta of a turn, then 2, 3, …
+   *
+   * @generated from field: uint32 sequence = 5;
+   */
+  sequence: number;
+
+  /**
+   * @generated from field: string text = 6;
+   */
+  text: string;
+};
+
+/**
+ * Describes the message switchboard.v1.AgentReplyDelta.
+ * Use `create(AgentReplyDeltaSchema)` to create a new message.
+ */
+export const AgentReplyDeltaSchema: GenMessage<AgentReplyDelta> = /*@__PURE__*/
+  messageDesc(file_switchboard_v1_conversation, 7);
 
 /**
  * Why a session ended.
