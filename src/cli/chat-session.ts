@@ -8,6 +8,7 @@ import type { Logger } from "../core/logging.js";
 import { publishEvent } from "../core/publish.js";
 import { sleep } from "../core/sleep.js";
 import { TopicType, type Subjects } from "../core/subjects.js";
+import { recordReceipt, SpanAttribute, SpanKind, SpanName, startSpan } from "../core/telemetry/tracing.js";
 import {
   AgentReplySchema,
   EndReason,
@@ -209,6 +210,7 @@ export class ChatSession {
     const pending = this.pending;
     const turnId = turnIdOf(decoded.message);
     if (!pending || turnId !== pending.turnId) return;
+    recordReceipt(SpanName.ChatReceive, raw.headers, { [SpanAttribute.Session]: topic.source.session, [SpanAttribute.Turn]: turnId, [SpanAttribute.MessageType]: decoded.attributes.type });
     const event = this.toChatEvent(decoded.message);
     if (!event) return;
     if (FINAL_EVENTS.has(event.event)) pending.finish(event);
@@ -307,6 +309,9 @@ export class ChatSession {
     let timer: NodeJS.Timeout | undefined;
     let recheck: NodeJS.Timeout | undefined;
     let onAbort: (() => void) | undefined;
+    // The root of the turn's trace: what the chat publishes carries it to every hop.
+    const span = startSpan(SpanName.ChatTurn, { [SpanAttribute.Session]: session, [SpanAttribute.Turn]: turnId }, SpanKind.PRODUCER);
+    let outcome = "cancelled";
     try {
       const timeout = new Promise<ChatEvent>((resolve) => {
         timer = setTimeout(
@@ -324,7 +329,7 @@ export class ChatSession {
         onAbort = () => reject(new CancelledError("waiting for an answer"));
         signal?.addEventListener("abort", onAbort, { once: true });
       });
-      await Promise.race([publish(), aborted]);
+      await Promise.race([span.run(publish), aborted]);
       // A live delivery can be missed without a reconnect of this client (a cluster node that
       // held the subscription's interest died, or interest had not yet reached the node the
       // answer was published on); the answer is in the stream all the same.
@@ -335,6 +340,7 @@ export class ChatSession {
         void this.readLatestResponse().finally(() => (reading = false));
       }, RECHECK_INTERVAL_MS);
       const event = await Promise.race([final, timeout, aborted]);
+      outcome = event.event;
       this.applyFinal(event, turnId, text);
       events.push(event);
       onEvent(event);
@@ -344,6 +350,7 @@ export class ChatSession {
       clearInterval(recheck);
       if (onAbort) signal?.removeEventListener("abort", onAbort);
       this.pending = undefined;
+      span.end({ [SpanAttribute.TurnOutcome]: outcome });
     }
   }
 

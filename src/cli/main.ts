@@ -1,4 +1,5 @@
 import { ConfigError, errorMessage, SwitchboardError } from "../core/errors.js";
+import { startTelemetry } from "../core/telemetry/sdk.js";
 import { adminCommand } from "./commands/admin.js";
 import { chatCommand } from "./commands/chat.js";
 import { hostCommand } from "./commands/host.js";
@@ -48,7 +49,13 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.stderr.write(`switchboard: unknown command "${command}"\n\n${MAIN_HELP}\n`);
     return 2;
   }
-  return run(rest);
+  // OpenTelemetry export, when OTEL_* variables ask for it (docs/OBSERVABILITY.md).
+  const telemetry = await startTelemetry(`switchboard-${command}`);
+  try {
+    return await run(rest);
+  } finally {
+    await telemetry.shutdown();
+  }
 }
 
 try {

@@ -13,6 +13,7 @@ import { file_switchboard_v1_routing } from "../gen/switchboard/v1/routing_pb.js
 import { file_switchboard_v1_agents } from "../gen/switchboard/v1/agents_pb.js";
 import { DecodeError, ErrorCode } from "./errors.js";
 import { newId } from "./ids.js";
+import { injectTraceContext } from "./telemetry/tracing.js";
 
 /** Every message type that may travel on the bus, looked up by `ce-type`. */
 export const wireRegistry = createRegistry(file_switchboard_v1_conversation, file_switchboard_v1_registry, file_switchboard_v1_agents, file_switchboard_v1_routing);
@@ -75,6 +76,8 @@ export function encodeEvent<Desc extends DescMessage>(
   h.set(CloudEventHeader.Time, new Date().toISOString());
   h.set(CloudEventHeader.DataContentType, PROTOBUF_CONTENT_TYPE);
   h.set(MSG_ID_HEADER, id);
+  // ce-traceparent / ce-tracestate of the span publishing it, when tracing is on.
+  injectTraceContext(h);
   return { headers: h, data: toBinary(schema, message), id };
 }
 

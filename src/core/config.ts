@@ -149,3 +149,37 @@ export function loadConfig(flags: ConfigFlags = {}, env: Env = process.env): Swi
 export function natsServers(config: SwitchboardConfig): string[] {
   return config.natsUrl.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
 }
+
+/** Which OpenTelemetry signals to export, from the standard `OTEL_*` variables. */
+export interface TelemetrySettings {
+  readonly traces: boolean;
+  readonly metrics: boolean;
+  /** How often metrics are exported. `OTEL_METRIC_EXPORT_INTERVAL` (ms), default 60 s as in the SDKs. */
+  readonly metricExportIntervalMs: number;
+}
+
+function otelSignalOn(env: Env, exporterVar: string, endpointVar: string): boolean {
+  const exporters = (env[exporterVar] ?? "").split(",").map((s) => s.trim().toLowerCase()).filter((s) => s !== "");
+  if (exporters.includes("none")) return false;
+  if (exporters.includes("otlp")) return true;
+  // Unlike the SDK's own default (always otlp), nothing is exported unless a collector is named:
+  // a process without one pays nothing for telemetry.
+  return Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT || env[endpointVar]);
+}
+
+/**
+ * Traces and metrics are exported over OTLP/HTTP when an endpoint is configured
+ * (`OTEL_EXPORTER_OTLP_ENDPOINT`, or the per-signal `…_TRACES_ENDPOINT` / `…_METRICS_ENDPOINT`) or
+ * the exporter is named (`OTEL_TRACES_EXPORTER=otlp`, `OTEL_METRICS_EXPORTER=otlp`);
+ * `OTEL_SDK_DISABLED=true` or an exporter of `none` turns a signal off. The SDK reads the rest
+ * (service name, sampler, batching, headers) from the environment itself.
+ */
+export function telemetrySettings(env: Env = process.env): TelemetrySettings {
+  const interval = env.OTEL_METRIC_EXPORT_INTERVAL ? positiveInt("OTEL_METRIC_EXPORT_INTERVAL", env.OTEL_METRIC_EXPORT_INTERVAL, 100) : 60_000;
+  if ((env.OTEL_SDK_DISABLED ?? "").trim().toLowerCase() === "true") return { traces: false, metrics: false, metricExportIntervalMs: interval };
+  return {
+    traces: otelSignalOn(env, "OTEL_TRACES_EXPORTER", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"),
+    metrics: otelSignalOn(env, "OTEL_METRICS_EXPORTER", "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"),
+    metricExportIntervalMs: interval,
+  };
+}

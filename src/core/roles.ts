@@ -65,6 +65,12 @@ const JS = {
   kvKeys: (bucket: string) => `$KV.${bucket}.>`,
 } as const;
 
+/**
+ * NATS micro discovery (`$SRV.PING|INFO|STATS[.<name>[.<id>]]`): hosts and workers answer it,
+ * admin asks it; chat users get neither.
+ */
+const MICRO_DISCOVERY = "$SRV.>";
+
 /** Look keys up in a bucket, directly or through the stream API (depending on how it was made). */
 function kvGet(bucket: string): string[] {
   const stream = JS.kvStream(bucket);
@@ -129,7 +135,7 @@ function hostPermissions(s: Subjects): Permissions {
       ],
       deny: [],
     },
-    subscribe: { allow: [s.hostAll, `${inboxPrefix(Role.Host)}.>`], deny: [] },
+    subscribe: { allow: [s.hostAll, `${inboxPrefix(Role.Host)}.>`, MICRO_DISCOVERY], deny: [] },
     allowResponses: true,
   };
 }
@@ -157,7 +163,7 @@ function workerPermissions(s: Subjects): Permissions {
       ],
       deny: [],
     },
-    subscribe: { allow: [s.rpcAll, `${inboxPrefix(Role.Worker)}.>`], deny: [] },
+    subscribe: { allow: [s.rpcAll, `${inboxPrefix(Role.Worker)}.>`, MICRO_DISCOVERY], deny: [] },
     allowResponses: true,
   };
 }
@@ -165,7 +171,7 @@ function workerPermissions(s: Subjects): Permissions {
 function adminPermissions(s: Subjects): Permissions {
   return {
     // The registry is readable too, for `switchboard route` against the live agent types.
-    publish: { allow: [...ADMIN_QUERIES.map((v) => s.host(v)), ...kvRead(s.agentsBucket)], deny: [] },
+    publish: { allow: [...ADMIN_QUERIES.map((v) => s.host(v)), ...kvRead(s.agentsBucket), MICRO_DISCOVERY], deny: [] },
     subscribe: { allow: [`${inboxPrefix(Role.Admin)}.>`], deny: [] },
     allowResponses: false,
   };

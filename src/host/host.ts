@@ -1,13 +1,14 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
-import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
+import type { Msg, NatsConnection } from "@nats-io/transport-node";
 import { decodeBody, encodeBody, errorHeaders } from "../core/codec.js";
 import { ErrorCode, errorMessage, SwitchboardError } from "../core/errors.js";
 import { isValidToken, newId } from "../core/ids.js";
 import { readAllRecords, readRecord } from "../core/kv-records.js";
 import type { Logger } from "../core/logging.js";
 import { HostVerb, type Subjects } from "../core/subjects.js";
+import { Discovery, ServiceName } from "../core/telemetry/discovery.js";
 import {
   DeregisterWorkerRequestSchema,
   DeregisterWorkerResponseSchema,
@@ -64,7 +65,7 @@ export class Host {
   private registry: Registry | undefined;
   private projector: SessionProjector | undefined;
   private directory: RegistryView | undefined;
-  private sub: Subscription | undefined;
+  private discovery: Discovery | undefined;
   private readonly inflight = new Set<Promise<void>>();
   private sweepTimer: NodeJS.Timeout | undefined;
   private sweeping: Promise<void> | undefined;
@@ -92,13 +93,18 @@ export class Host {
     await this.directory.start();
     this.projector = new SessionProjector(jetstream(this.nc), jsm, this.subjects, this.buckets.sessions, this.directory, this.logger, this.id);
     await this.projector.start();
-    this.sub = this.nc.subscribe(this.subjects.hostAll, {
+    // Served as the endpoint of a NATS micro service, so `$SRV.PING|INFO|STATS` find the host.
+    this.discovery = new Discovery(
+      this.nc,
+      { name: ServiceName.Host, description: "Switchboard host: registry, session state, admin queries", metadata: { host_id: this.id }, stats: () => this.stats() },
+      this.logger,
+    );
+    await this.discovery.start();
+    this.discovery.add({
+      name: "requests",
+      subject: this.subjects.hostAll,
       queue: this.subjects.hostQueue,
-      callback: (err, msg) => {
-        if (err) {
-          this.logger.warn({ event: "host.subscription_error", err: errorMessage(err) }, "host subscription error");
-          return;
-        }
+      handle: (msg) => {
         const task = this.serve(msg).finally(() => this.inflight.delete(task));
         this.inflight.add(task);
       },
@@ -187,6 +193,17 @@ export class Host {
     }
   }
 
+  /** The STATS data of the host's endpoint: what the dead-letter stream holds. */
+  private async stats(): Promise<unknown> {
+    try {
+      const info = await this.jsm?.streams.info(this.subjects.deadLetterStream);
+      return { hostId: this.id, deadLetters: info?.state.messages ?? 0 };
+    } catch (err) {
+      this.logger.debug({ event: "stats.dead_letters_failed", err: errorMessage(err) }, "could not read the dead-letter stream");
+      return { hostId: this.id };
+    }
+  }
+
   private deadLetters(): DeadLetters {
     if (!this.jsm) throw new SwitchboardError(ErrorCode.Remote, "host is starting");
     return new DeadLetters(this.jsm, jetstream(this.nc), this.subjects);
@@ -208,7 +225,7 @@ export class Host {
 
   private async shutdown(): Promise<void> {
     if (this.sweepTimer) clearTimeout(this.sweepTimer);
-    if (this.sub && !this.sub.isClosed()) await this.sub.drain();
+    await this.discovery?.close();
     await Promise.allSettled(this.inflight);
     await this.sweeping;
     await this.projector?.close();

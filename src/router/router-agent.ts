@@ -1,6 +1,8 @@
 import { create, isMessage, type Message } from "@bufbuild/protobuf";
 import { performance } from "node:perf_hooks";
 import { TopicType } from "../core/subjects.js";
+import { RoutingOutcome } from "../core/telemetry/metrics.js";
+import { recordRoutingDecision, traceClassification } from "../core/telemetry/routing.js";
 import { NoAgentSchema, RoutedSchema, UserMessageSchema, type UserMessage } from "../gen/switchboard/v1/conversation_pb.js";
 import { AgentTypeSpecSchema } from "../gen/switchboard/v1/registry_pb.js";
 import { ClarifyAnswerSchema, ClarifyOptionSchema, ClarifySchema, HandoffSchema } from "../gen/switchboard/v1/routing_pb.js";
@@ -151,6 +153,7 @@ class RouterAgent implements Agent {
     } else if (isMessage(message, ClarifyAnswerSchema)) {
       await this.choose(message.agentType, { sessionId: message.sessionId, user: message.user, turnId: message.turnId, text: message.originalText }, ctx);
     } else if (isMessage(message, HandoffSchema)) {
+      recordRoutingDecision(RoutingOutcome.Handoff);
       this.context.logger.info(
         { event: "router.handoff", session: message.sessionId, turn: message.turnId, fromAgentType: message.fromAgentType, reason: message.reason },
         `${message.fromAgentType} handed the session back`,
@@ -161,10 +164,11 @@ class RouterAgent implements Agent {
   }
 
   private async route(request: RouteRequest, ctx: MessageContext): Promise<void> {
-    const result = await this.type.classify(request.text, ctx.signal);
+    const result = await traceClassification(() => this.type.classify(request.text, ctx.signal));
     const ids = { session: request.sessionId, turn: request.turnId };
     if (!result.agent) {
       this.context.logger.info({ event: "router.no_agent", ...ids, score: result.score }, "no agent fits the message");
+      recordRoutingDecision(RoutingOutcome.NoAgent, undefined, result.score);
       await this.noAgent(request, ctx);
       return;
     }
@@ -172,6 +176,7 @@ class RouterAgent implements Agent {
       const options = this.clarifyOptions(result);
       if (options.length >= 2) {
         this.context.logger.info({ event: "router.clarify", ...ids, agentTypes: options.map((o) => o.agentType) }, "asked the user to choose an agent");
+        recordRoutingDecision(RoutingOutcome.Clarify, undefined, result.score);
         await this.context.runtime.publish(
           create(ClarifySchema, {
             sessionId: request.sessionId,
@@ -215,6 +220,7 @@ class RouterAgent implements Agent {
   }
 
   private async routeTo(agentType: string, intent: string, score: number, request: RouteRequest, ctx: MessageContext): Promise<void> {
+    recordRoutingDecision(RoutingOutcome.Routed, agentType, score);
     const source = { user: request.user, session: request.sessionId };
     await this.context.runtime.publish(
       create(RoutedSchema, { sessionId: request.sessionId, user: request.user, turnId: request.turnId, agentType, intent, score }),

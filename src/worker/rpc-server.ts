@@ -2,6 +2,7 @@ import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node"
 import { decodeEvent, encodeEvent, errorHeaders, wireRegistry } from "../core/codec.js";
 import { DecodeError, ErrorCode, errorMessage } from "../core/errors.js";
 import type { Logger } from "../core/logging.js";
+import type { Discovery } from "../core/telemetry/discovery.js";
 import type { Subjects } from "../core/subjects.js";
 import type { AgentInstances } from "./instances.js";
 
@@ -22,16 +23,26 @@ export class RpcServer {
     private readonly logger: Logger,
   ) {}
 
-  start(): void {
-    this.sub = this.nc.subscribe(this.subjects.rpcFilter(this.instances.type), {
-      queue: this.subjects.rpcQueue(this.instances.type),
+  /** Subscribes, or serves the requests as an endpoint of the worker's micro service when given one. */
+  start(discovery?: Discovery): void {
+    const subject = this.subjects.rpcFilter(this.instances.type);
+    const queue = this.subjects.rpcQueue(this.instances.type);
+    const serve = (msg: Msg) => {
+      const task = this.handle(msg).finally(() => this.inflight.delete(task));
+      this.inflight.add(task);
+    };
+    if (discovery) {
+      discovery.add({ name: this.instances.type, subject, queue, metadata: { agent_type: this.instances.type }, handle: serve });
+      return;
+    }
+    this.sub = this.nc.subscribe(subject, {
+      queue,
       callback: (err, msg) => {
         if (err) {
           this.logger.warn({ event: "rpc.subscription_error", err: errorMessage(err) }, "rpc subscription error");
           return;
         }
-        const task = this.handle(msg).finally(() => this.inflight.delete(task));
-        this.inflight.add(task);
+        serve(msg);
       },
     });
   }
@@ -74,7 +85,7 @@ export class RpcServer {
     msg.respond(new Uint8Array(0), { headers: errorHeaders(code, message) });
   }
 
-  /** Stops taking requests, then waits for those in flight to be answered. */
+  /** Stops taking requests (with a micro service, stopping it does), then waits for those in flight to be answered. */
   async close(): Promise<void> {
     if (this.sub && !this.sub.isClosed()) await this.sub.drain();
     await Promise.allSettled(this.inflight);

@@ -6,6 +6,8 @@ import { ensureDurableConsumer } from "../core/durable-consumer.js";
 import { DecodeError, ErrorCode, errorMessage } from "../core/errors.js";
 import type { TopicId } from "../core/ids.js";
 import type { Logger } from "../core/logging.js";
+import { observeDelivery } from "../core/telemetry/delivery.js";
+import type { AgentTypeMeter } from "../core/telemetry/metrics.js";
 import { sleep } from "../core/sleep.js";
 import { TopicType, type Subjects } from "../core/subjects.js";
 import { ErrorEventSchema } from "../gen/switchboard/v1/conversation_pb.js";
@@ -19,6 +21,8 @@ export interface TopicConsumerOptions {
   readonly maxDeliver: number;
   /** How long the server waits for an ack before redelivering to another worker. */
   readonly ackWaitMs: number;
+  /** Counts deliveries, latency and dead letters of the agent type. */
+  readonly meter?: AgentTypeMeter | undefined;
 }
 
 /** How long one pull request waits for messages; also the longest close() waits for it. */
@@ -63,6 +67,10 @@ export class TopicConsumer {
     private readonly logger: Logger,
     private readonly options: TopicConsumerOptions = DEFAULT_TOPIC_CONSUMER_OPTIONS,
   ) {}
+
+  get agentType(): string {
+    return this.instances.type;
+  }
 
   get durableName(): string {
     return this.subjects.consumer(this.instances.type, this.topicType);
@@ -150,12 +158,18 @@ export class TopicConsumer {
     if (log.isLevelEnabled("debug")) log.debug({ event: "message.handling", ...at, agentType: this.instances.type, session: topic.source.session, deliveryCount: msg.info.deliveryCount }, "handling message");
     this.working.add(msg);
     try {
-      await this.instances.deliver(`${topic.source.user}.${topic.source.session}`, decoded.message, {
-        topic,
-        eventId: decoded.attributes.id,
-        deliveryCount: msg.info.deliveryCount,
-        signal: this.abort.signal,
-      });
+      const delivery = {
+        headers: msg.headers, agentType: this.instances.type, topicType: this.topicType, session: topic.source.session, turn: turnIdOf(decoded.message),
+        eventId: decoded.attributes.id, eventType: decoded.attributes.type, subject: msg.subject, deliveryCount: msg.info.deliveryCount, consumer: this.durableName, pending: msg.info.pending,
+      };
+      await observeDelivery(this.options.meter, delivery, () =>
+        this.instances.deliver(`${topic.source.user}.${topic.source.session}`, decoded.message, {
+          topic,
+          eventId: decoded.attributes.id,
+          deliveryCount: msg.info.deliveryCount,
+          signal: this.abort.signal,
+        }),
+      );
       msg.ack();
     } catch (err) {
       const exhausted = msg.info.deliveryCount >= this.options.maxDeliver;
@@ -164,6 +178,7 @@ export class TopicConsumer {
         exhausted ? "handler kept failing; giving up on the message" : "handler failed; message will be redelivered",
       );
       if (exhausted) {
+        this.options.meter?.deadLettered();
         await this.deadLetter(msg, topic, errorMessage(err));
         msg.term();
         const turnId = "turnId" in decoded.message && typeof decoded.message.turnId === "string" ? decoded.message.turnId : "";
@@ -218,4 +233,8 @@ export class TopicConsumer {
     clearInterval(this.keepAlive);
     this.abort.abort();
   }
+}
+
+function turnIdOf(message: object): string {
+  return "turnId" in message && typeof message.turnId === "string" ? message.turnId : "";
 }

@@ -10,6 +10,8 @@ import { openBucket } from "../core/kv-records.js";
 import type { Logger } from "../core/logging.js";
 import { sleep } from "../core/sleep.js";
 import type { Subjects } from "../core/subjects.js";
+import { Discovery, ServiceName } from "../core/telemetry/discovery.js";
+import { routingDecisions, WorkerMetrics } from "../core/telemetry/metrics.js";
 import { RegisterWorkerRequestSchema } from "../gen/switchboard/v1/registry_pb.js";
 import { HostClient } from "../host/client.js";
 import type { AgentRuntime, AgentState, AgentTypeDefinition } from "./agent.js";
@@ -49,6 +51,8 @@ const RETRY_MS = 1_000;
 export class Worker {
   readonly id: string;
   readonly runtime: AgentRuntime;
+  /** Deliveries, latency, backlog and dead letters per agent type, since the worker started. */
+  readonly metrics: WorkerMetrics;
   private readonly nc: NatsConnection;
   private readonly subjects: Subjects;
   private readonly logger: Logger;
@@ -58,6 +62,8 @@ export class Worker {
   private readonly rpcServers: RpcServer[] = [];
   private readonly lifetime = new AbortController();
   private agentState: KV | undefined;
+  private discovery: Discovery | undefined;
+  private jsm: JetStreamManager | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private evictionTimer: NodeJS.Timeout | undefined;
   private heartbeatInflight: Promise<void> | undefined;
@@ -73,6 +79,7 @@ export class Worker {
     this.subjects = options.subjects;
     this.logger = options.logger.child({ component: "worker", workerId: this.id });
     this.host = new HostClient(this.nc, this.subjects);
+    this.metrics = new WorkerMetrics(this.id);
     const types = new Set<string>();
     for (const def of options.agents) {
       validateToken("agent type", def.spec.type);
@@ -109,15 +116,18 @@ export class Worker {
       await inst.definition.open?.({ nc: this.nc, subjects: this.subjects, logger: this.logger.child({ agentType: inst.type }), signal: this.lifetime.signal });
     }
     const js = jetstream(this.nc);
+    this.jsm = jsm;
+    await this.announce();
     const consumerOptions = { ...DEFAULT_TOPIC_CONSUMER_OPTIONS, ...this.options.consumer };
     for (const inst of this.instances) {
       for (const topicType of new Set(inst.definition.spec.subscriptions)) {
-        const consumer = new TopicConsumer(js, jsm, this.subjects, inst, topicType, this.runtime, this.logger.child({ agentType: inst.type }), consumerOptions);
+        const meter = this.metrics.agentType(inst.type);
+        const consumer = new TopicConsumer(js, jsm, this.subjects, inst, topicType, this.runtime, this.logger.child({ agentType: inst.type }), { ...consumerOptions, meter });
         await consumer.start();
         this.consumers.push(consumer);
       }
       const rpc = new RpcServer(this.nc, this.subjects, inst, `switchboard/worker/${this.id}`, this.logger);
-      rpc.start();
+      rpc.start(this.discovery);
       this.rpcServers.push(rpc);
     }
     await this.nc.flush();
@@ -130,6 +140,42 @@ export class Worker {
     }, Math.min(idleMs, 60_000));
     this.evictionTimer.unref();
     this.logger.info({ event: "worker.started", agentTypes: this.agentTypes }, "worker started");
+  }
+
+  /**
+   * Announces the worker as a NATS micro service: one endpoint per agent type (its RPC subject),
+   * with the type's figures as the endpoint's STATS data.
+   */
+  private async announce(): Promise<void> {
+    this.discovery = new Discovery(
+      this.nc,
+      {
+        name: ServiceName.Worker,
+        description: "Switchboard worker: runs agent types",
+        metadata: { worker_id: this.id, hostname: hostname(), pid: String(process.pid), agent_types: this.agentTypes.join(",") },
+        stats: (agentType) => this.endpointStats(agentType),
+      },
+      this.logger,
+    );
+    await this.discovery.start();
+    this.metrics.observePending();
+  }
+
+  /** An agent type's figures, with its consumers' backlog read from the server now. */
+  private async endpointStats(agentType: string): Promise<unknown> {
+    const meter = this.metrics.agentType(agentType);
+    const consumers = [];
+    for (const c of this.consumers.filter((tc) => tc.agentType === agentType)) {
+      try {
+        const info = await this.jsm?.consumers.info(this.subjects.eventStream, c.durableName);
+        if (!info) continue;
+        meter.pending(c.durableName, info.num_pending);
+        consumers.push({ name: c.durableName, pending: info.num_pending, ackPending: info.num_ack_pending, redelivered: info.num_redelivered });
+      } catch (err) {
+        this.logger.debug({ event: "stats.consumer_info_failed", consumer: c.durableName, err: errorMessage(err) }, "could not read a consumer's backlog");
+      }
+    }
+    return { workerId: this.id, ...meter.snapshot(), consumers, routing: routingDecisions() };
   }
 
   /** Waits until a host has created the event stream and the buckets (the state bucket comes last). */
@@ -211,7 +257,7 @@ export class Worker {
     this.logger.info({ event: "worker.stopping" }, "worker stopping: finishing in-flight messages");
     if (this.heartbeatTimer) clearTimeout(this.heartbeatTimer);
     clearInterval(this.evictionTimer);
-    const drain = Promise.all([...this.consumers.map((c) => c.close()), ...this.rpcServers.map((r) => r.close())]);
+    const drain = Promise.all([this.discovery?.close(), ...this.consumers.map((c) => c.close()), ...this.rpcServers.map((r) => r.close())]);
     const limit = this.options.drainTimeoutMs ?? 30_000;
     let timer: NodeJS.Timeout | undefined;
     const timedOut = await Promise.race([

@@ -1,0 +1,50 @@
+import { performance } from "node:perf_hooks";
+import type { Attributes } from "@opentelemetry/api";
+import type { MsgHdrs } from "@nats-io/transport-node";
+import type { AgentTypeMeter } from "./metrics.js";
+import { inHandleSpan, SpanAttribute, tracingEnabled } from "./tracing.js";
+
+/** One message handed to an agent type's handler by its durable consumer. */
+export interface Delivery {
+  readonly headers: MsgHdrs | undefined;
+  readonly agentType: string;
+  readonly topicType: string;
+  readonly session: string;
+  readonly turn: string;
+  readonly eventId: string;
+  readonly eventType: string;
+  readonly subject: string;
+  readonly deliveryCount: number;
+  readonly consumer: string;
+  /** Messages still waiting in the consumer after this one, as the server said. */
+  readonly pending: number;
+}
+
+/** Runs a handler for `delivery` inside its `agent handle` span, counting it in `meter`. */
+export async function observeDelivery<T>(meter: AgentTypeMeter | undefined, delivery: Delivery, handler: () => Promise<T>): Promise<T> {
+  meter?.pending(delivery.consumer, delivery.pending);
+  meter?.started(delivery.deliveryCount);
+  const startedAt = performance.now();
+  let ok = false;
+  try {
+    const result = tracingEnabled() ? await inHandleSpan(delivery.headers, spanAttributes(delivery), delivery.deliveryCount, handler) : await handler();
+    ok = true;
+    return result;
+  } finally {
+    meter?.finished(performance.now() - startedAt, ok);
+  }
+}
+
+function spanAttributes(delivery: Delivery): Attributes {
+  return {
+    [SpanAttribute.AgentType]: delivery.agentType,
+    [SpanAttribute.TopicType]: delivery.topicType,
+    [SpanAttribute.Session]: delivery.session,
+    [SpanAttribute.Turn]: delivery.turn,
+    [SpanAttribute.DeliveryCount]: delivery.deliveryCount,
+    [SpanAttribute.MessageId]: delivery.eventId,
+    [SpanAttribute.MessageType]: delivery.eventType,
+    [SpanAttribute.Destination]: delivery.subject,
+    [SpanAttribute.MessagingSystem]: "nats",
+  };
+}
