@@ -30,7 +30,7 @@ Commands:
   worker              run agents (--agents router,user_proxy,hr,finance)
   chat                chat in the terminal (JSON lines when not a terminal, or with --json)
   admin               query the registry, sessions and dead letters: agents | workers | sessions |
-                      session <id> | dead-letters | replay <seq>
+                      session <id> | dead-letters | replay <seq> | stats | watch
   route               show where the router would send messages, and why (--profiles FILE or live)
   users               chat users and their credentials: add NAME | remove NAME | rotate NAME | list
   auth                credentials of the services: init | rotate ROLE | reload

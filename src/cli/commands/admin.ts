@@ -17,10 +17,14 @@ import {
   type SessionRecord,
 } from "../../gen/switchboard/v1/registry_pb.js";
 import { HostClient } from "../../host/client.js";
+import { untilShutdown } from "../lifecycle.js";
 import { COMMON_HELP, configFrom, parse, warnOnStderr } from "../options.js";
+import { renderStats } from "../stats-view.js";
+import { watchStats } from "../stats-watch.js";
+import { readSystemStats } from "../system-stats.js";
 import { ago, formatTable, jsonLine, sanitizeForTerminal } from "../terminal.js";
 
-export const ADMIN_HELP = `Usage: switchboard admin <agents|workers|sessions|session <id>|dead-letters|replay <seq>> [--json] [options]
+export const ADMIN_HELP = `Usage: switchboard admin <agents|workers|sessions|session <id>|dead-letters|replay <seq>|stats|watch> [--json] [options]
 
 Queries the registry and session state kept by the host.
   agents              agent types, whether a live worker serves them, and their routing keywords
@@ -29,12 +33,16 @@ Queries the registry and session state kept by the host.
   session <id>        one session with its transcript
   dead-letters        messages whose handler kept failing, newest first (--limit, default 50)
   replay <seq>        publish dead letter <seq> again on its original subject and remove it
+  stats               per agent type and worker: turns, latency, in flight, backlog, dead letters,
+                      routing decisions (read from the workers' and hosts' NATS micro STATS)
+  watch               the same, live, refreshed every --interval seconds (default 2); Ctrl-C quits
 
 Runs with the admin credentials (read-only); replay needs the host's (--creds data/auth/host.nk).
 
 Options:
   --json              print JSON instead of a table
   --limit <n>         how many sessions or dead letters to list (default 50)
+  --interval <s>      seconds between refreshes of watch (default 2)
 ${COMMON_HELP}`;
 
 const STATES: Record<number, string> = { [SessionState.OPEN]: "open", [SessionState.ROUTED]: "routed", [SessionState.ENDED]: "ended" };
@@ -46,7 +54,7 @@ const iso = (t: Timestamp | undefined) => (t ? new Date(timestampMs(t)).toISOStr
 const print = (s: string) => process.stdout.write(`${s}\n`);
 
 export async function adminCommand(args: readonly string[]): Promise<number> {
-  const { values, positionals } = parse("admin", args, { json: { type: "boolean" }, limit: { type: "string" } });
+  const { values, positionals } = parse("admin", args, { json: { type: "boolean" }, limit: { type: "string" }, interval: { type: "string" } });
   const [what, id] = positionals;
   if (values.help || !what) {
     print(ADMIN_HELP);
@@ -54,9 +62,11 @@ export async function adminCommand(args: readonly string[]): Promise<number> {
   }
   const limit = values.limit === undefined ? 50 : Number(values.limit);
   if (!Number.isInteger(limit) || limit <= 0) throw new ConfigError(`--limit must be a positive integer, got ${JSON.stringify(values.limit)}`);
-  if (!["agents", "workers", "sessions", "session", "dead-letters", "replay"].includes(what)) {
-    throw new ConfigError(`unknown admin query "${what}"; use agents, workers, sessions, session <id>, dead-letters or replay <seq>`);
+  if (!["agents", "workers", "sessions", "session", "dead-letters", "replay", "stats", "watch"].includes(what)) {
+    throw new ConfigError(`unknown admin query "${what}"; use agents, workers, sessions, session <id>, dead-letters, replay <seq>, stats or watch`);
   }
+  const intervalSeconds = values.interval === undefined ? 2 : Number(values.interval);
+  if (!(intervalSeconds >= 0.5 && intervalSeconds <= 3600)) throw new ConfigError(`--interval must be a number of seconds from 0.5 to 3600, got ${JSON.stringify(values.interval)}`);
   if (what === "session") {
     if (!id) throw new ConfigError("usage: switchboard admin session <id>");
     validateToken("session id", id);
@@ -68,6 +78,18 @@ export async function adminCommand(args: readonly string[]): Promise<number> {
     const host = new HostClient(nc, new Subjects(config.prefix));
     const json = values.json === true;
     switch (what) {
+      case "stats": {
+        const stats = await readSystemStats(nc);
+        if (json) return printJson(stats);
+        print(renderStats(stats));
+        return 0;
+      }
+      case "watch": {
+        const stop = new AbortController();
+        void untilShutdown(stop.signal).then(() => stop.abort());
+        await watchStats(nc, intervalSeconds * 1000, process.stdout, stop.signal);
+        return 0;
+      }
       case "agents": {
         const agents = await host.agents();
         if (json) return printJson(agents.map((a) => toJson(AgentRecordSchema, a)));

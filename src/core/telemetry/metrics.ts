@@ -77,7 +77,7 @@ function createInstruments(): Instruments {
   };
 }
 
-function percentile(buckets: readonly number[], count: number, q: number, maxMs: number): number {
+export function percentile(buckets: readonly number[], count: number, q: number, maxMs: number): number {
   if (count === 0) return 0;
   const rank = Math.ceil(q * count);
   let seen = 0;
