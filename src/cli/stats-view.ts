@@ -16,6 +16,10 @@ export function renderStats(stats: SystemStats): string {
   return [types, "", workers, "", routingLine(stats), deadLetterLine(stats)].join("\n");
 }
 
+function count(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? "" : "s"}`;
+}
+
 function sum(ns: readonly number[]): number {
   return ns.reduce((a, b) => a + b, 0);
 }
@@ -26,9 +30,8 @@ function routingLine(stats: SystemStats): string {
 }
 
 function deadLetterLine(stats: SystemStats): string {
-  const hosts = stats.hosts.length;
   const stored = stats.deadLettersStored === undefined ? "unknown (no host answered)" : String(stats.deadLettersStored);
-  return `dead letters stored: ${stored}; ${hosts} host${hosts === 1 ? "" : "s"}, ${stats.workers.length} worker${stats.workers.length === 1 ? "" : "s"}`;
+  return `dead letters stored: ${stored}; ${count(stats.hosts.length, "host")}, ${count(stats.workers.length, "worker")}`;
 }
 
 /** A fixed-width cell: text cut to `width`, figures right-aligned. */
@@ -40,6 +43,11 @@ function cell(value: string | number, width: number): string {
 
 function row(cells: readonly [string | number, number][]): string {
   return cells.map(([v, w]) => cell(v, w)).join(" ").trimEnd();
+}
+
+/** A heading row: names over text columns left, over figures right, like the figures below them. */
+function heading(cells: readonly [string, number, "left" | "right"][]): string {
+  return cells.map(([v, w, align]) => (align === "left" ? v.padEnd(w) : v.padStart(w))).join(" ").trimEnd();
 }
 
 /** Turns per second per agent type between two readings. */
@@ -63,9 +71,9 @@ export function renderWatch(now: SystemStats, before: SystemStats | undefined, i
   const perSecond = rates(now, before);
   const time = now.at.slice(11, 19);
   const lines = [
-    `Switchboard ${time} UTC · ${now.workers.length} workers · ${now.hosts.length} hosts · every ${intervalMs / 1000} s · Ctrl-C quits`,
+    `Switchboard ${time} UTC · ${count(now.workers.length, "worker")} · ${count(now.hosts.length, "host")} · every ${intervalMs / 1000} s · Ctrl-C quits`,
     "",
-    row([["AGENT TYPE", 14], ["WRK", 3], ["TURNS", 7], ["TURN/S", 6], ["FAIL", 5], ["INFL", 4], ["PEND", 6], ["REDEL", 5], ["DEAD", 4], ["P50MS", 6], ["P95MS", 6]]),
+    heading([["AGENT TYPE", 14, "left"], ["WRK", 3, "right"], ["TURNS", 7, "right"], ["TURN/S", 6, "right"], ["FAIL", 5, "right"], ["INFL", 4, "right"], ["PEND", 6, "right"], ["REDEL", 5, "right"], ["DEAD", 4, "right"], ["P50MS", 6, "right"], ["P95MS", 6, "right"]]),
     ...now.agentTypes.map((a) =>
       row([
         [a.agentType, 14],
@@ -82,7 +90,7 @@ export function renderWatch(now: SystemStats, before: SystemStats | undefined, i
       ]),
     ),
     "",
-    row([["WORKER", 22], ["HOST", 16], ["AGENT TYPES", 26], ["TURNS", 7], ["INFL", 4]]),
+    heading([["WORKER", 22, "left"], ["HOST", 16, "left"], ["AGENT TYPES", 26, "left"], ["TURNS", 7, "right"], ["INFL", 4, "right"]]),
     ...now.workers.map((w) =>
       row([
         [w.workerId, 22],
