@@ -1,5 +1,5 @@
 import { Svcm, type ServiceStats } from "@nats-io/services";
-import type { NatsConnection } from "@nats-io/transport-node";
+import { errors, type NatsConnection } from "@nats-io/transport-node";
 import { ServiceName } from "../core/telemetry/discovery.js";
 import { percentile, RoutingOutcome, type AgentTypeStats } from "../core/telemetry/metrics.js";
 
@@ -64,7 +64,12 @@ async function collect(nc: NatsConnection, name: string): Promise<ServiceStats[]
   // Every instance answers the one request; the client stops listening when answers stall.
   const client = new Svcm(nc as unknown as ConstructorParameters<typeof Svcm>[0]).client({ strategy: "stall", maxWait: STATS_WAIT_MS });
   const out: ServiceStats[] = [];
-  for await (const s of await client.stats(name)) out.push(s);
+  try {
+    for await (const s of await client.stats(name)) out.push(s);
+  } catch (err) {
+    // Nobody of that kind is running: an empty answer, not a failure.
+    if (!(err instanceof errors.NoRespondersError)) throw err;
+  }
   return out;
 }
 
