@@ -80,7 +80,7 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 /** Reads `$SRV.STATS` of every worker and host and sums the figures per agent type. */
 export async function readSystemStats(nc: NatsConnection): Promise<SystemStats> {
   const [workerStats, hostStats] = await Promise.all([collect(nc, ServiceName.Worker), collect(nc, ServiceName.Host)]);
-  const workers: WorkerView[] = workerStats.map((s) => {
+  const workers: WorkerView[] = workerStats.map((s): WorkerView => {
     const data = (s.endpoints ?? []).map((e) => e.data).filter((d): d is EndpointData => isRecord(d) && typeof d["agentType"] === "string");
     return {
       workerId: s.metadata?.["worker_id"] ?? data[0]?.workerId ?? s.id,
@@ -92,6 +92,7 @@ export async function readSystemStats(nc: NatsConnection): Promise<SystemStats> 
       routing: data[0]?.routing ?? {},
     };
   });
+  workers.sort((a, b) => a.workerId.localeCompare(b.workerId));
   const hosts: HostView[] = hostStats.map((s) => {
     const data = s.endpoints?.[0]?.data;
     const deadLetters = isRecord(data) && typeof data["deadLetters"] === "number" ? data["deadLetters"] : undefined;
