@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 
 say() { printf 'setup: %s\n' "$*" >&2; }
 
-if [ ! -d node_modules/@nats-io/transport-node ] || [ ! -d node_modules/vitest ]; then
+if [ ! -d node_modules/@nats-io/transport-node ] || [ ! -d node_modules/vitest ] || [ ! -d node_modules/@opentelemetry/api ] || [ ! -d node_modules/@nats-io/services ]; then
   say "installing npm dependencies"
   if [ -f package-lock.json ]; then npm ci --no-audit --no-fund >&2; else npm install --no-audit --no-fund >&2; fi
 fi
