@@ -7,8 +7,9 @@ import { Worker } from "../../src/worker/worker.js";
 import { runCli, runCliToEnd, type CliProcess } from "../helpers/cli.js";
 import { expectDenied } from "../helpers/permissions.js";
 import { ProbeAgentType } from "../helpers/probe-agent.js";
+import { TestNatsServer } from "../helpers/nats-server.js";
 import { SecureTestServer } from "../helpers/secure-server.js";
-import { eventually, subjects, testLogger } from "../helpers/system.js";
+import { eventually, subjects, testLogger, TestSystem } from "../helpers/system.js";
 
 interface MicroEndpoint {
   readonly name: string;
@@ -127,5 +128,35 @@ describe("NATS micro discovery and admin stats", () => {
     expect(table.stdout).toMatch(/^AGENT TYPE\s+WORKERS\s+TURNS/m);
     expect(table.stdout).toMatch(new RegExp(`^fragile\\s+1\\s+${good}\\s+${bad * 2}\\s`, "m"));
     expect(table.stdout).toMatch(new RegExp(`dead letters stored: ${bad}`));
+  });
+});
+
+describe("a server whose permissions predate micro discovery", () => {
+  let server: TestNatsServer;
+  let sys: TestSystem;
+
+  beforeAll(async () => {
+    // Services may not subscribe to $SRV here, as on a server configured before discovery existed.
+    server = await TestNatsServer.start({
+      extraConfig: `authorization { users = [ { user: "svc", password: "pw", permissions: { publish: { allow: [">"] }, subscribe: { allow: [">"], deny: ["$SRV.>"] } } } ] }\nno_auth_user: "svc"`,
+    });
+    sys = TestSystem.on(server.url);
+  });
+
+  afterAll(async () => {
+    await sys?.close();
+    await server?.stop();
+  });
+
+  it("keeps the host's and a worker's requests served without the announcement", async () => {
+    await sys.startHost();
+    const probe = new ProbeAgentType("echo");
+    const worker = await sys.startWorker([probe]);
+    const host = await sys.hostClient();
+    // Registration went through the host's endpoint; it and RPC keep answering once the announcement is refused.
+    await new Promise((r) => setTimeout(r, 500));
+    expect((await host.workers()).map((w) => w.workerId)).toEqual([worker.id]);
+    const reply = await worker.runtime.send(message("ping", "s-rpc"), { type: "echo", key: "alice.s-rpc" });
+    expect(reply.$typeName).toBe("switchboard.v1.AgentReply");
   });
 });
