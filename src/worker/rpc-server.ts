@@ -3,7 +3,7 @@ import { decodeEvent, encodeEvent, errorHeaders, wireRegistry } from "../core/co
 import { DecodeError, ErrorCode, errorMessage } from "../core/errors.js";
 import type { Logger } from "../core/logging.js";
 import type { Discovery } from "../core/telemetry/discovery.js";
-import { inHandleSpan, SpanAttribute } from "../core/telemetry/tracing.js";
+import { inHandleSpan, SpanAttribute, spanSafeId } from "../core/telemetry/tracing.js";
 import type { Subjects } from "../core/subjects.js";
 import type { AgentInstances } from "./instances.js";
 
@@ -62,7 +62,7 @@ export class RpcServer {
       return;
     }
     try {
-      const attributes = { [SpanAttribute.AgentType]: this.instances.type, [SpanAttribute.MessageId]: decoded.attributes.id, [SpanAttribute.MessageType]: decoded.attributes.type };
+      const attributes = { [SpanAttribute.AgentType]: this.instances.type, [SpanAttribute.MessageId]: spanSafeId(decoded.attributes.id), [SpanAttribute.MessageType]: decoded.attributes.type };
       // A direct send continues the sender's trace as an `agent handle` span of its own.
       const response = await inHandleSpan(msg.headers, attributes, 1, () =>
         this.instances.deliver(target.key, decoded.message, {

@@ -6,7 +6,7 @@ import { ensureDurableConsumer } from "../core/durable-consumer.js";
 import { DecodeError, ErrorCode, errorMessage } from "../core/errors.js";
 import type { TopicId } from "../core/ids.js";
 import type { Logger } from "../core/logging.js";
-import { observeDelivery } from "../core/telemetry/delivery.js";
+import { describeDelivery, observeDelivery } from "../core/telemetry/delivery.js";
 import type { AgentTypeMeter } from "../core/telemetry/metrics.js";
 import { sleep } from "../core/sleep.js";
 import { TopicType, type Subjects } from "../core/subjects.js";
@@ -158,10 +158,7 @@ export class TopicConsumer {
     if (log.isLevelEnabled("debug")) log.debug({ event: "message.handling", ...at, agentType: this.instances.type, session: topic.source.session, deliveryCount: msg.info.deliveryCount }, "handling message");
     this.working.add(msg);
     try {
-      const delivery = {
-        headers: msg.headers, agentType: this.instances.type, topicType: this.topicType, session: topic.source.session, turn: turnIdOf(decoded.message),
-        eventId: decoded.attributes.id, eventType: decoded.attributes.type, subject: msg.subject, deliveryCount: msg.info.deliveryCount, consumer: this.durableName, pending: msg.info.pending,
-      };
+      const delivery = describeDelivery(msg, decoded, topic.source.session, this.instances.type, this.topicType, this.durableName);
       await observeDelivery(this.options.meter, delivery, () =>
         this.instances.deliver(`${topic.source.user}.${topic.source.session}`, decoded.message, {
           topic,
@@ -233,8 +230,4 @@ export class TopicConsumer {
     clearInterval(this.keepAlive);
     this.abort.abort();
   }
-}
-
-function turnIdOf(message: object): string {
-  return "turnId" in message && typeof message.turnId === "string" ? message.turnId : "";
 }

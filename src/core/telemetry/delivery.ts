@@ -1,8 +1,11 @@
 import { performance } from "node:perf_hooks";
 import type { Attributes } from "@opentelemetry/api";
+import type { JsMsg } from "@nats-io/jetstream";
 import type { MsgHdrs } from "@nats-io/transport-node";
+import type { DecodedEvent } from "../codec.js";
+import { isValidToken } from "../ids.js";
 import type { AgentTypeMeter } from "./metrics.js";
-import { inHandleSpan, SpanAttribute, tracingEnabled } from "./tracing.js";
+import { inHandleSpan, SpanAttribute, spanSafeId, tracingEnabled } from "./tracing.js";
 
 /** One message handed to an agent type's handler by its durable consumer. */
 export interface Delivery {
@@ -18,6 +21,29 @@ export interface Delivery {
   readonly consumer: string;
   /** Messages still waiting in the consumer after this one, as the server said. */
   readonly pending: number;
+}
+
+/**
+ * The delivery of a decoded event from an agent type's durable consumer. The session comes from
+ * the subject (a checked id); the turn id from the body only when it is a well-formed id, since
+ * the body is the sender's to fill and nothing it wrote freely may reach a span.
+ */
+export function describeDelivery(msg: JsMsg, decoded: DecodedEvent, session: string, agentType: string, topicType: string, consumer: string): Delivery {
+  const m = decoded.message;
+  const turn = "turnId" in m && typeof m.turnId === "string" && isValidToken(m.turnId) ? m.turnId : "";
+  return {
+    headers: msg.headers,
+    agentType,
+    topicType,
+    session,
+    turn,
+    eventId: decoded.attributes.id,
+    eventType: decoded.attributes.type,
+    subject: msg.subject,
+    deliveryCount: msg.info.deliveryCount,
+    consumer,
+    pending: msg.info.pending,
+  };
 }
 
 /** Runs a handler for `delivery` inside its `agent handle` span, counting it in `meter`. */
@@ -42,7 +68,7 @@ function spanAttributes(delivery: Delivery): Attributes {
     [SpanAttribute.Session]: delivery.session,
     [SpanAttribute.Turn]: delivery.turn,
     [SpanAttribute.DeliveryCount]: delivery.deliveryCount,
-    [SpanAttribute.MessageId]: delivery.eventId,
+    [SpanAttribute.MessageId]: spanSafeId(delivery.eventId),
     [SpanAttribute.MessageType]: delivery.eventType,
     [SpanAttribute.Destination]: delivery.subject,
     [SpanAttribute.MessagingSystem]: "nats",

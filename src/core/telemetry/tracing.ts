@@ -51,6 +51,14 @@ export const SpanName = {
   RouterClassify: "router classify",
 } as const;
 
+/**
+ * An id a sender chose (`ce-id`), or "" when it does not look like one: ids may go into spans,
+ * free text may not.
+ */
+export function spanSafeId(id: string): string {
+  return /^[A-Za-z0-9_.:-]{1,200}$/.test(id) ? id : "";
+}
+
 /** Set once the SDK is running; until then tracing costs one boolean test per hook. */
 let enabled = false;
 
