@@ -1,4 +1,4 @@
-import { Svcm, type ServiceStats } from "@nats-io/services";
+import type { ServiceStats } from "@nats-io/services";
 import { errors, type NatsConnection } from "@nats-io/transport-node";
 import { ServiceName } from "../core/telemetry/discovery.js";
 import { percentile, RoutingOutcome, type AgentTypeStats } from "../core/telemetry/metrics.js";
@@ -62,6 +62,7 @@ const STATS_WAIT_MS = 1_500;
 
 async function collect(nc: NatsConnection, name: string): Promise<ServiceStats[]> {
   // Every instance answers the one request; the client stops listening when answers stall.
+  const { Svcm } = await import("@nats-io/services");
   const client = new Svcm(nc as unknown as ConstructorParameters<typeof Svcm>[0]).client({ strategy: "stall", maxWait: STATS_WAIT_MS });
   const out: ServiceStats[] = [];
   try {

@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { Svcm, type Service, type ServiceMsg } from "@nats-io/services";
+import type { Service, ServiceMsg } from "@nats-io/services";
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 import { errorMessage } from "../errors.js";
 import type { Logger } from "../logging.js";
@@ -61,7 +61,10 @@ export class Discovery {
 
   async start(): Promise<void> {
     const { stats } = this.options;
-    // The services library is built against its own copy of nats-core; the connection is the same object.
+    // Loaded here rather than at start-up: it brings its own copy of nats-core, which commands
+    // that announce nothing (chat, users) need not load.
+    const { Svcm } = await import("@nats-io/services");
+    // The library is built against that copy; the connection is the same object.
     const service = await new Svcm(this.nc as unknown as ConstructorParameters<typeof Svcm>[0]).add({
       name: this.options.name,
       version: SWITCHBOARD_VERSION,
