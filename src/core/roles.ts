@@ -179,18 +179,62 @@ function adminPermissions(s: Subjects): Permissions {
  */
 function clientPermissions(s: Subjects, user: string): Permissions {
   return {
+    // The server checks these after the user's account has moved the user's topics
+    // (`<prefix>.topic.<type>.<user>.<session>`) to `<prefix>.inbound.…` (see ChatUserImports):
+    // a refused publish to its own response topic is reported under that name.
     publish: {
       allow: [
-        s.userTopicsOfAnyType(user),
+        s.userInboundTopics(user),
         // After a reconnect, the last answer of its own session, read back from the stream: a
         // direct get names the subject in the API subject, so this reaches no one else's events.
-        `$JS.API.DIRECT.GET.${s.eventStream}.${s.userTopics(TopicType.Response, user)}`,
+        userLastAnswer(s, user),
       ],
-      deny: [s.userTopics(TopicType.Response, user), s.userTopics(TopicType.UserProxy, user)],
+      deny: [s.userInboundTopics(user, TopicType.Response), s.userInboundTopics(user, TopicType.UserProxy)],
     },
     subscribe: { allow: [s.userTopics(TopicType.Response, user), s.userReplyDeltas(user), `${inboxPrefix(Role.Client, user)}.>`], deny: [] },
     allowResponses: false,
   };
+}
+
+/** A service the Switchboard account answers, as a chat user's account reaches it. */
+export interface ImportedService {
+  /** The subject in the Switchboard account. */
+  readonly subject: string;
+  /** The subject in the user's account that leads there. */
+  readonly local: string;
+}
+
+/**
+ * What a chat user's account imports from the Switchboard account, and nothing else: services
+ * (the server answers them; the answer is mapped back into the user's account whatever reply
+ * subject the user named) and streams (messages the user receives), under the subject names of
+ * the wire contract. The one exception is internal to the user's account: what the user
+ * publishes to `topicsAs` is moved to the topics service's `local` subject (an account mapping),
+ * which does not overlap the user's answers arriving there; otherwise each answer would be sent
+ * straight back through the service and stored twice.
+ */
+export interface ChatUserImports {
+  readonly topics: ImportedService;
+  /** The subjects the user publishes its events to (the contract's names). */
+  readonly topicsAs: string;
+  readonly lastAnswer: ImportedService;
+  readonly streams: readonly string[];
+}
+
+export function chatUserImports(s: Subjects, user: string): ChatUserImports {
+  validateToken("user name", user);
+  const lastAnswer = userLastAnswer(s, user);
+  return {
+    topics: { subject: s.userTopicsOfAnyType(user), local: s.userInboundTopics(user) },
+    topicsAs: s.userTopicsOfAnyType(user),
+    lastAnswer: { subject: lastAnswer, local: lastAnswer },
+    streams: [s.userTopics(TopicType.Response, user), s.userReplyDeltas(user)],
+  };
+}
+
+/** A direct get naming the subject in the API subject: it reaches none but this user's answers. */
+function userLastAnswer(s: Subjects, user: string): string {
+  return `$JS.API.DIRECT.GET.${s.eventStream}.${s.userTopics(TopicType.Response, user)}`;
 }
 
 /** The permissions of a role, each subject once; `user` names the chat user for {@link Role.Client}. */

@@ -62,6 +62,17 @@ export class Subjects {
     return `${this.prefix}.topic.*.${validateToken("user", user)}.*`;
   }
 
+  /**
+   * `<prefix>.inbound.<type>.<user>.<session>`: inside a chat user's own account only, where the
+   * server moves what the user publishes to its topics before it leaves for the Switchboard
+   * account. Apart from `<prefix>.topic.>`, so the user's answers arriving in that account are
+   * never sent back.
+   */
+  userInboundTopics(user: string, topicType?: string): string {
+    const type = topicType === undefined ? "*" : validateToken("topic type", topicType);
+    return `${this.prefix}.inbound.${type}.${validateToken("user", user)}.*`;
+  }
+
   /** Every event of every topic: the subjects of the event stream. */
   get allTopics(): string {
     return `${this.prefix}.topic.>`;
