@@ -48,13 +48,13 @@ function print(line: string): void {
 }
 
 /** Applies a change to the running server, or says how to. */
-function reload(values: { "no-reload"?: boolean | undefined; "pid-file"?: string | undefined }): void {
+async function reload(values: { "no-reload"?: boolean | undefined; "pid-file"?: string | undefined }): Promise<void> {
   const pidFile = values["pid-file"] ?? NATS_PID_FILE;
   if (values["no-reload"]) {
     print(`not reloaded; run \`nats-server --signal reload=${pidFile}\` (or kill -HUP <pid>) for the change to take effect`);
     return;
   }
-  const outcome = reloadNatsServer(pidFile);
+  const outcome = await reloadNatsServer(pidFile);
   if (outcome.reloaded) print(`nats-server ${outcome.pid} reloaded its configuration`);
   else print(`nats-server not reloaded: ${outcome.reason}. The change takes effect when it (re)starts, or after \`nats-server --signal reload=<pid file>\``);
 }
@@ -82,7 +82,7 @@ export async function usersCommand(args: readonly string[]): Promise<number> {
         store.removeUser(name);
         print(`removed user ${name}`);
       }
-      reload(values);
+      await reload(values);
       return 0;
     }
     default:
@@ -112,11 +112,11 @@ export async function authCommand(args: readonly string[]): Promise<number> {
         throw new ConfigError(`usage: switchboard auth rotate ${SERVICE_ROLES.join("|")} (chat users: switchboard users rotate NAME)`);
       }
       print(`new credentials in ${store.rotate({ role })}; restart the ${role} processes with them`);
-      reload(values);
+      await reload(values);
       return 0;
     }
     case "reload":
-      reload(values);
+      await reload(values);
       return 0;
     default:
       throw new ConfigError(`unknown auth command "${what}"; use init, rotate ROLE or reload`);
