@@ -13,15 +13,17 @@ const RELOAD_HELP = `  --no-reload         do not ask nats-server to re-read its
 
 export const USERS_HELP = `Usage: switchboard users <add NAME | remove NAME | rotate NAME | list> [options]
 
-Chat users and their credentials. Each user may chat only in its own sessions: it publishes to
-sb.topic.<type>.NAME.<session> and reads sb.topic.response.NAME.*, nothing else.
+Chat users and their credentials. Each user has an account of its own on the server and may
+chat only in its own sessions: it publishes to sb.topic.<type>.NAME.<session> and reads
+sb.topic.response.NAME.*, nothing else.
   add NAME            create NAME's credentials (users/NAME.nk in the auth directory, mode 0600)
   remove NAME         delete them; the server closes NAME's connections when it reloads
   rotate NAME         new credentials for NAME; the old file stops working
   list                the users there are
 
 After a change the server's user list (accounts.conf) is rewritten and nats-server is told to
-re-read it (SIGHUP to the pid in its pid file, as \`nats-server --signal reload=<pid file>\` does).
+re-read it (SIGHUP, twice, to the pid in its pid file, as \`nats-server --signal reload=<pid file>\`
+does; nats-server 2.9 completes a new user's account only at the second).
 Give a user its file; it chats with \`switchboard chat --creds FILE\` (or --user NAME on this machine).
 
 Options:
