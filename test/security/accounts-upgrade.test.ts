@@ -22,7 +22,7 @@ const SINGLE_ACCOUNT = fileURLToPath(new URL("../fixtures/auth/single-account.co
  * its stream and buckets, is brought to the current layout the documented way (`switchboard auth
  * init`, then `switchboard auth reload`) without a restart, and keeps everything.
  */
-describe("upgrading a running server from the single-account accounts file", () => {
+describe("upgrading a running server from the single-account accounts file, then rotating keys live", () => {
   const logger = testLogger();
   const connections: NatsConnection[] = [];
   let server: SecureTestServer;
@@ -125,5 +125,20 @@ describe("upgrading a running server from the single-account accounts file", () 
     const session = await eventually(() => chat("alice").catch(() => undefined), 10_000, "alice connected with her new key");
     expect((await session.send("Talk to HR please")).map((e) => e.event)).toEqual(["routed", "reply"]);
     await session.close();
+  });
+
+  it("rotates a service role's key live: the old admin connection is closed and the new file asks", async () => {
+    const old = await as(Role.Admin);
+    let dropped = false;
+    const watching = (async () => {
+      for await (const s of old.status()) if (s.type === "disconnect") dropped = true;
+    })();
+    const rotated = await runCliToEnd(["auth", "rotate", "admin", "--pid-file", server.pidFile], server.env());
+    expect(rotated.code, rotated.stderr).toBe(0);
+    await eventually(() => dropped || old.isClosed(), 10_000, "the old key disconnected");
+    await old.close();
+    await watching;
+    const admin = await eventually(() => as(Role.Admin).catch(() => undefined), 10_000, "admin connected with the new key");
+    expect((await new HostClient(admin, subjects).agents()).length).toBeGreaterThan(0);
   });
 });
