@@ -1,5 +1,5 @@
 import { publicKey, type NatsCredentials } from "../core/credentials.js";
-import { chatUserImports, permissionsFor, Role, type ImportedService, type Permissions, type SubjectRules } from "../core/roles.js";
+import { chatUserImports, inboundMapping, permissionsFor, Role, type Permissions, type SubjectRules } from "../core/roles.js";
 import type { Subjects } from "../core/subjects.js";
 
 /** The account of the services (host, worker, admin); JetStream is enabled in it alone. */
@@ -57,9 +57,18 @@ function renderExports(user: string, subjects: Subjects): string[] {
   const to = `accounts: [${quote(userAccountName(user))}]`;
   return [
     `    # chat user ${user}`,
-    ...[topics, lastAnswer].map((s) => `    { service: ${quote(s.subject)}, ${to} }`),
+    ...[topics, lastAnswer].map((s) => `    { service: ${quote(s)}, ${to} }`),
     ...streams.map((s) => `    { stream: ${quote(s)}, ${to} }`),
   ];
+}
+
+/** A mapping destination taking each wildcard token of the source in order (`{{wildcard(n)}}`). */
+function sameTokens(subject: string): string {
+  let wildcard = 0;
+  return subject
+    .split(".")
+    .map((t) => (t === "*" ? `{{wildcard(${++wildcard})}}` : t))
+    .join(".");
 }
 
 /**
@@ -80,19 +89,17 @@ function renderUserAccount(c: NatsCredentials, subjects: Subjects): string {
   const user = c.user ?? "";
   const { topics, topicsAs, lastAnswer, streams } = chatUserImports(subjects, user);
   const from = `account: ${quote(ACCOUNT_NAME)}`;
-  const service = (s: ImportedService) => `      { service: { ${from}, subject: ${quote(s.subject)} }${s.local !== s.subject ? `, to: ${quote(s.local)}` : ""} }`;
   return [
     `  ${quote(userAccountName(user))} {`,
     "    users: [",
     renderUser(c, subjects),
     "    ]",
     "    imports: [",
-    service(topics),
-    service(lastAnswer),
+    ...[topics, lastAnswer].map((s) => `      { service: { ${from}, subject: ${quote(s)} } }`),
     ...streams.map((s) => `      { stream: { ${from}, subject: ${quote(s)} } }`),
     "    ]",
     "    mappings: {",
-    `      ${quote(topicsAs)}: ${quote(literalTokensOnly(topics.local))}`,
+    `      ${quote(topicsAs)}: ${quote(literalTokensOnly(topics))}`,
     "    }",
     "  }",
   ].join("\n");
@@ -122,6 +129,10 @@ export function renderAccountsConfig(identities: readonly NatsCredentials[], sub
     services.map((c) => renderUser(c, subjects)).join("\n"),
     "    ]",
     ...(users.length > 0 ? ["    exports: [", ...users.flatMap((c) => renderExports(c.user ?? "", subjects)), "    ]"] : []),
+    // What users publish arrives as <prefix>.inbound.…; the stream stores it as <prefix>.topic.….
+    "    mappings: {",
+    `      ${quote(inboundMapping(subjects).from)}: ${quote(sameTokens(inboundMapping(subjects).to))}`,
+    "    }",
     "  }",
     ...users.map((c) => renderUserAccount(c, subjects)),
     "}",

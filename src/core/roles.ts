@@ -196,40 +196,40 @@ function clientPermissions(s: Subjects, user: string): Permissions {
   };
 }
 
-/** A service the Switchboard account answers, as a chat user's account reaches it. */
-export interface ImportedService {
-  /** The subject in the Switchboard account. */
-  readonly subject: string;
-  /** The subject in the user's account that leads there. */
-  readonly local: string;
-}
-
 /**
  * What a chat user's account imports from the Switchboard account, and nothing else: services
  * (the server answers them; the answer is mapped back into the user's account whatever reply
  * subject the user named) and streams (messages the user receives), under the subject names of
- * the wire contract. The one exception is internal to the user's account: what the user
- * publishes to `topicsAs` is moved to the topics service's `local` subject (an account mapping),
- * which does not overlap the user's answers arriving there; otherwise each answer would be sent
- * straight back through the service and stored twice.
+ * the wire contract — with one exception, internal to the accounts. What the user publishes to
+ * its topics (`topicsAs`) is moved by an account mapping to `topics`, the subject the import and
+ * export use, which does not overlap the user's answers arriving in its account; otherwise each
+ * answer would be sent straight back through the service and stored twice. The Switchboard
+ * account maps `topics` back to the topic subjects (see {@link inboundMapping}).
+ *
+ * The import names the same subject on both sides on purpose: nats-server 2.9 crashes when an
+ * answer the user directed at its own topics passes through an import that renames subjects.
  */
 export interface ChatUserImports {
-  readonly topics: ImportedService;
+  readonly topics: string;
   /** The subjects the user publishes its events to (the contract's names). */
   readonly topicsAs: string;
-  readonly lastAnswer: ImportedService;
+  readonly lastAnswer: string;
   readonly streams: readonly string[];
 }
 
 export function chatUserImports(s: Subjects, user: string): ChatUserImports {
   validateToken("user name", user);
-  const lastAnswer = userLastAnswer(s, user);
   return {
-    topics: { subject: s.userTopicsOfAnyType(user), local: s.userInboundTopics(user) },
+    topics: s.userInboundTopics(user),
     topicsAs: s.userTopicsOfAnyType(user),
-    lastAnswer: { subject: lastAnswer, local: lastAnswer },
+    lastAnswer: userLastAnswer(s, user),
     streams: [s.userTopics(TopicType.Response, user), s.userReplyDeltas(user)],
   };
+}
+
+/** The Switchboard account's mapping of what users publish back to the topic subjects the stream stores. */
+export function inboundMapping(s: Subjects): { readonly from: string; readonly to: string } {
+  return { from: s.allInboundTopics, to: s.topicPattern };
 }
 
 /** A direct get naming the subject in the API subject: it reaches none but this user's answers. */

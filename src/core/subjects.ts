@@ -73,6 +73,16 @@ export class Subjects {
     return `${this.prefix}.inbound.${type}.${validateToken("user", user)}.*`;
   }
 
+  /** What every chat user publishes to its topics, as it reaches the Switchboard account. */
+  get allInboundTopics(): string {
+    return `${this.prefix}.inbound.*.*.*`;
+  }
+
+  /** `<prefix>.topic.*.*.*`: one token each for type, user and session. */
+  get topicPattern(): string {
+    return `${this.prefix}.topic.*.*.*`;
+  }
+
   /** Every event of every topic: the subjects of the event stream. */
   get allTopics(): string {
     return `${this.prefix}.topic.>`;

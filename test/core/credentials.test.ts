@@ -43,10 +43,11 @@ describe("the server's user list", () => {
     expect(conf).not.toMatch(/no_auth_user|authorization\s*{/);
     const aliceAccount = conf.slice(conf.indexOf('"USER_alice" {'));
     expect(aliceAccount).toContain(`nkey: "${publicKey(ids[1]!)}"`);
-    expect(aliceAccount).toContain('{ service: { account: "SWITCHBOARD", subject: "sb.topic.*.alice.*" }, to: "sb.inbound.*.alice.*" }');
+    expect(aliceAccount).toContain('{ service: { account: "SWITCHBOARD", subject: "sb.inbound.*.alice.*" } }');
     expect(aliceAccount).toContain('{ stream: { account: "SWITCHBOARD", subject: "sb.topic.response.alice.*" } }');
     expect(aliceAccount).toContain('"sb.topic.*.alice.*": "sb.inbound.{{split(1,*)}}.alice.{{split(2,*)}}"');
-    expect(conf).toContain('{ service: "sb.topic.*.alice.*", accounts: ["USER_alice"] }');
+    expect(conf).toContain('{ service: "sb.inbound.*.alice.*", accounts: ["USER_alice"] }');
+    expect(conf).toContain('"sb.inbound.*.*.*": "sb.topic.{{wildcard(1)}}.{{wildcard(2)}}.{{wildcard(3)}}"');
   });
 
   it("confines a chat user to its own sessions under any prefix", () => {

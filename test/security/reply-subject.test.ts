@@ -93,6 +93,9 @@ describe("a chat user's reply subject is not a write primitive", () => {
     for (const bucket of buckets.keys()) out.push(`$KV.${bucket}.finance`);
     for (const type of ["response", "default", "finance", "user_proxy"]) out.push(subjects.topic({ type, source: { user: "alice", session: aliceSession } }));
     out.push(subjects.replyDelta("alice", aliceSession));
+    // Her own subjects, under both of their names: the answer comes back into her account there
+    // and may be passed on to her import, which must neither loop nor break the server.
+    for (const user of ["mallory", "alice"]) out.push(`sb.topic.default.${user}.sloop`, `sb.inbound.default.${user}.sloop`, `sb.topic.response.${user}.sloop`);
     for (const verb of Object.values(HostVerb)) out.push(subjects.host(verb));
     return out;
   }
