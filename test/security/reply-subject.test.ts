@@ -96,6 +96,7 @@ describe("a chat user's reply subject is not a write primitive", () => {
     // Her own subjects, under both of their names: the answer comes back into her account there
     // and may be passed on to her import, which must neither loop nor break the server.
     for (const user of ["mallory", "alice"]) out.push(`sb.topic.default.${user}.sloop`, `sb.inbound.default.${user}.sloop`, `sb.topic.response.${user}.sloop`);
+    out.push(`$JS.API.DIRECT.GET.${subjects.eventStream}.sb.topic.response.mallory.${mallorySession}`, `$JS.API.DIRECT.GET.${subjects.eventStream}.sb.topic.response.alice.${aliceSession}`);
     for (const verb of Object.values(HostVerb)) out.push(subjects.host(verb));
     return out;
   }
@@ -191,9 +192,11 @@ describe("a chat user's reply subject is not a write primitive", () => {
       const message = create(UserMessageSchema, { sessionId: `sa${i}`, user: "mallory", turnId: `t${i}`, text: "hello" });
       const event = encodeEvent(UserMessageSchema, message, { source: "mallory" });
       mallory.publish(subjects.topic({ type: "hr", source: { user: "mallory", session: `sa${i}` } }), event.data, { reply, headers: event.headers });
+      // The same under the name her account gives it internally, which she may use too.
+      mallory.publish(`sb.inbound.hr.mallory.sb${i}`, event.data, { reply, headers: event.headers });
     }
     await mallory.flush();
-    await waitForMalloryEvents(list.length, stored);
+    await waitForMalloryEvents(2 * list.length, stored);
     expectUntouched(before, await snapshot());
     expect(aliceReceived.slice(receivedBefore)).toEqual([]);
     expect(malloryRefusals).toEqual([]);
