@@ -63,10 +63,10 @@ export class Subjects {
   }
 
   /**
-   * `<prefix>.inbound.<type>.<user>.<session>`: inside a chat user's own account only, where the
-   * server moves what the user publishes to its topics before it leaves for the Switchboard
-   * account. Apart from `<prefix>.topic.>`, so the user's answers arriving in that account are
-   * never sent back.
+   * `<prefix>.inbound.<type>.<user>.<session>`: what a chat user publishes to its topics, under
+   * the name its account gives it on the way to the Switchboard account (which maps it back to
+   * `<prefix>.topic.…`). Apart from `<prefix>.topic.>`, so the user's answers arriving in its
+   * account are never sent back.
    */
   userInboundTopics(user: string, topicType?: string): string {
     const type = topicType === undefined ? "*" : validateToken("topic type", topicType);
