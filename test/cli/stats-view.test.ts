@@ -11,7 +11,17 @@ function stats(at: string, turns: number): SystemStats {
   return {
     at,
     agentTypes: types,
-    workers: [{ workerId: "w-0123456789abcdef0123456789abcdef", serviceId: "S1", version: "0.1.0", hostname: "a-rather-long-host-name.example.internal", started: at, agentTypes: types, routing: {} }],
+    workers: [
+      {
+        workerId: "w-0123456789abcdef0123456789abcdef",
+        serviceId: "S1",
+        version: "0.1.0",
+        hostname: "a-rather-long-host-name.example.internal",
+        started: at,
+        agentTypes: types.map((t) => ({ ...t, latency: { ...t.latency, buckets: [] } })),
+        routing: {},
+      },
+    ],
     hosts: [],
     routing: { routed: 123_456, clarify: 12, no_agent: 3, handoff: 1 },
     deadLettersStored: undefined,
