@@ -146,15 +146,14 @@ class DefinedAgent<State extends JsonValue> implements Agent {
     if (saved?.lastTurnId === message.turnId && ctx.topic) return undefined;
     const outcome = await this.answer(message, ctx, saved);
     if (!outcome) return undefined;
-    const reply = create(AgentReplySchema, { ...common, agentName: def.displayName, content: outcome.text, turn: outcome.turn.turn });
-    if (ctx.topic) {
-      await this.forward(reply, message, ctx, "reply");
-      if (outcome.ended) {
-        await this.forward(create(TerminationSchema, { ...common, reason: EndReason.AGENT_FINISHED, content: `Session ended by ${def.displayName}.` }), message, ctx, "end");
-      }
-    }
+    // An agent that ends the conversation answers with the termination: its reply is the final
+    // result, so the user sees one answer, not a reply followed by an unexplained end.
+    const output = outcome.ended
+      ? create(TerminationSchema, { ...common, reason: EndReason.AGENT_FINISHED, content: outcome.text })
+      : create(AgentReplySchema, { ...common, agentName: def.displayName, content: outcome.text, turn: outcome.turn.turn });
+    if (ctx.topic) await this.forward(output, message, ctx, outcome.ended ? "end" : "reply");
     await this.save(saved, message, outcome.turn, outcome.text);
-    return reply;
+    return output;
   }
 
   /**
