@@ -82,6 +82,8 @@ function parseState<State extends JsonValue>(json: string, initial: () => State)
   return json === "" ? initial() : (JSON.parse(json) as State);
 }
 
+const duration = (ms: number): string => (ms < 1_000 ? `${ms} ms` : `${Math.round(ms / 1_000)} s`);
+
 /** Why a turn's signal aborted, when it was not the worker giving up. */
 class TurnDeadline extends Error {}
 
@@ -212,7 +214,7 @@ class DefinedAgent<State extends JsonValue> implements Agent {
   /** The error to show for a failed turn, or undefined when the message should be retried. */
   private classify(err: unknown, signal: AbortSignal, streamed: boolean): { code: string; text: string } | undefined {
     const name = this.definition.displayName;
-    if (signal.reason instanceof TurnDeadline) return { code: ErrorCode.Timeout, text: `the ${name} did not answer within ${Math.round(this.definition.timeoutMs / 1000)} s` };
+    if (signal.reason instanceof TurnDeadline) return { code: ErrorCode.Timeout, text: `the ${name} did not answer within ${duration(this.definition.timeoutMs)}` };
     if (err instanceof AgentError) return { code: ErrorCode.AgentFailed, text: err.userText };
     // Part of the answer reached the user: a retry would show it twice.
     if (streamed) return { code: ErrorCode.HandlerFailed, text: `the ${name} failed while answering your message` };
