@@ -1,7 +1,7 @@
 import { create, isMessage } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
 import { AgentError, ConfigError, createTurn, defineAgent, runReply } from "../../src/index.js";
-import { replyChunks } from "../../src/agents/define-agent-runtime.js";
+import { replyChunks, toAgentTypeDefinition } from "../../src/agents/define-agent-runtime.js";
 import { sleep } from "../../src/core/sleep.js";
 import { AgentReplySchema, ErrorEventSchema, UserMessageSchema } from "../../src/gen/switchboard/v1/conversation_pb.js";
 import { builtinAgents } from "../../src/agents/builtin.js";
@@ -86,7 +86,7 @@ describe("defined agents in a worker", () => {
           return `done ${turn.text}`;
         },
       });
-      const worker = await sys.startWorker([...builtinAgents(["user_proxy"]), slow], { consumer: { concurrency: 100 } });
+      const worker = await sys.startWorker([...builtinAgents(["user_proxy"]), toAgentTypeDefinition(slow)], { consumer: { concurrency: 100 } });
       const seen = await watchResponses(await sys.connect("watch"), "alice");
       const users = 60;
       await Promise.all(Array.from({ length: users }, (_, i) => worker.runtime.publish(message("alice", i), { type: "travel", source: { user: "alice", session: `s${i}` } })));
@@ -104,7 +104,7 @@ describe("defined agents in a worker", () => {
       // Ignores its signal on purpose: the deadline must reach the user anyway.
       reply: () => new Promise<string>((resolve) => setTimeout(() => resolve("too late"), 5_000)),
     });
-    const worker = await sys.startWorker([stuck]);
+    const worker = await sys.startWorker([toAgentTypeDefinition(stuck)]);
     const seen = await watchResponses(await sys.connect("watch"), "alice");
     await worker.runtime.publish(message("alice", 1), { type: "travel", source: { user: "alice", session: "s1" } });
     const error = await eventually(() => seen.find((e) => isMessage(e.message, ErrorEventSchema))?.message, 5_000, "timeout error");
@@ -120,7 +120,7 @@ describe("defined agents in a worker", () => {
         throw new AgentError("That trip is not allowed.");
       },
     });
-    const worker = await sys.startWorker([refusing]);
+    const worker = await sys.startWorker([toAgentTypeDefinition(refusing)]);
     const seen = await watchResponses(await sys.connect("watch"), "alice");
     await worker.runtime.publish(message("alice", 1), { type: "travel", source: { user: "alice", session: "s1" } });
     const error = await eventually(() => seen.find((e) => isMessage(e.message, ErrorEventSchema))?.message, 5_000, "error event");
