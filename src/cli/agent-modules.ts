@@ -66,6 +66,16 @@ export function agentsOf(moduleNamespace: Readonly<Record<string, unknown>>, spe
   return found;
 }
 
+/** What to do about the usual ways a module fails to load. */
+function hintFor(err: unknown): string {
+  const message = errorMessage(err);
+  if (/Cannot use import statement outside a module|Unexpected token 'export'/.test(message)) {
+    return `; agent modules are ES modules: set "type": "module" in the nearest package.json (npm pkg set type=module) or name the file .mjs`;
+  }
+  if (/Cannot find (package|module) 'switchboard'/.test(message)) return "; install the package where the module is: npm install switchboard";
+  return "";
+}
+
 /**
  * Imports each `--module` and collects its agents. Errors name the module and the export: a module
  * that does not load, one that exports no agent, and two agents of the same type (with each other
@@ -79,7 +89,7 @@ export async function loadAgentModules(specs: readonly string[], options: { cwd:
     try {
       namespace = (await import(url)) as Record<string, unknown>;
     } catch (err) {
-      throw new ConfigError(`cannot load agent module ${spec} (${url}): ${errorMessage(err)}`);
+      throw new ConfigError(`cannot load agent module ${spec} (${url}): ${errorMessage(err)}${hintFor(err)}`);
     }
     for (const agent of agentsOf(namespace, spec)) {
       const where = `${agent.module} (export ${agent.exportName})`;
