@@ -157,7 +157,7 @@ describe("switchboard worker --module: modules it cannot use", () => {
   it("names module agents among the choices for an unknown --agents entry", async () => {
     const result = await runCliToEnd(["worker", "--module", fixture("travel.mjs"), "--agents", "router,trvel"], env);
     expect(result.code).not.toBe(0);
-    expect(result.stderr).toMatch(/unknown agent type "trvel"; available agent types are: router, user_proxy, hr, finance, travel/);
+    expect(result.stderr).toMatch(/unknown agent type "trvel"; built-in agent types are: router, user_proxy, hr, finance; from --module: travel/);
   });
 
   it("rejects a concurrency that is not a positive integer", async () => {
