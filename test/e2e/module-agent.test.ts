@@ -160,6 +160,20 @@ describe("switchboard worker --module: modules it cannot use", () => {
     expect(result.stderr).toMatch(/unknown agent type "trvel"; built-in agent types are: router, user_proxy, hr, finance; from --module: travel/);
   });
 
+  it("takes a path without ./ as typed at a shell, and --agents naming only module agents", async () => {
+    // Vitest runs in the repository, which is also the command's working directory.
+    const result = await runCliToEnd(["worker", "--module", "test/fixtures/modules/travel.mjs", "--agents", "travel"], env);
+    expect(result.code).not.toBe(0);
+    // Loaded and selected: what stops it is the absent server.
+    expect(result.stderr).toMatch(/cannot connect to NATS at nats:\/\/127\.0\.0\.1:1/);
+  });
+
+  it("names a module that is neither a file nor an installed package", async () => {
+    const result = await runCliToEnd(["worker", "--module", "no-such-agents"], env);
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toMatch(/cannot find agent module "no-such-agents": no such file in .* and no such package installed there/);
+  });
+
   it("rejects a concurrency that is not a positive integer", async () => {
     const result = await runCliToEnd(["worker", "--concurrency", "0"], env);
     expect(result.code).not.toBe(0);
