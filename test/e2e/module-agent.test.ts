@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AgentReplyDeltaSchema, type AgentReplyDelta } from "../../src/gen/switchboard/v1/conversation_pb.js";
 import { runCli, runCliToEnd, type CliProcess } from "../helpers/cli.js";
 import { TestNatsServer } from "../helpers/nats-server.js";
+import { eventually } from "../helpers/system.js";
 
 const fixture = (name: string) => fileURLToPath(new URL(`../fixtures/modules/${name}`, import.meta.url));
 
@@ -49,10 +50,13 @@ describe("switchboard worker --module: user agents in the shipped worker", () =>
 
   it("routes to a module agent by its profile, streams its reply, remembers the conversation and ends on END", async () => {
     const { deltas, sub } = collectDeltas(nc, "alice");
+    await nc.flush();
     const chat = runCli(["chat", "--user", "alice"], env);
     for (const line of ["I need to book a flight to Munich", "and a hotel near the fair", "Thanks, END"]) chat.write(line);
     chat.endInput();
     expect(await chat.exited).toBe(0);
+    // Deltas travel apart from the durable reply; give the last ones a moment to arrive here.
+    await eventually(() => deltas.length >= 6, 5_000, "six deltas");
     sub.unsubscribe();
     const events = chat.events;
     expect(events.map((e) => [e["event"], e["agent"] ?? null])).toEqual([
