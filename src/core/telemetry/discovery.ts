@@ -1,8 +1,8 @@
-import { readFileSync } from "node:fs";
 import type { Service, ServiceMsg } from "@nats-io/services";
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 import { errorMessage } from "../errors.js";
 import type { Logger } from "../logging.js";
+import { version } from "../../version.js";
 
 /** Micro service names: what `nats micro ls` lists and `$SRV.<verb>.<name>` addresses. */
 export const ServiceName = {
@@ -10,16 +10,8 @@ export const ServiceName = {
   Worker: "switchboard-worker",
 } as const;
 
-function packageVersion(): string {
-  try {
-    const pkg = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version?: unknown };
-    return typeof pkg.version === "string" ? pkg.version : "0.0.0";
-  } catch {
-    return "0.0.0";
-  }
-}
-
-export const SWITCHBOARD_VERSION = packageVersion();
+/** Announced as the micro service version. */
+export const SWITCHBOARD_VERSION = version;
 
 /** A request/reply subject a process serves, announced as a micro endpoint. */
 export interface ServedEndpoint {
