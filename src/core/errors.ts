@@ -21,6 +21,9 @@ export const ErrorCode = {
   PermissionDenied: "permission_denied",
   RateLimited: "rate_limited",
   Remote: "remote",
+  ModelUnreachable: "model_unreachable",
+  ModelTimeout: "model_timeout",
+  ModelError: "model_error",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -2,15 +2,15 @@
 // @generated from file switchboard/v1/agents.proto (package switchboard.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file switchboard/v1/agents.proto.
  */
 export const file_switchboard_v1_agents: GenFile = /*@__PURE__*/
-  fileDesc("Chtzd2l0Y2hib2FyZC92MS9hZ2VudHMucHJvdG8SDnN3aXRjaGJvYXJkLnYxIjUKDlRhc2tBZ2VudFN0YXRlEg0KBXR1cm5zGAEgASgFEhQKDGxhc3RfdHVybl9pZBgCIAEoCWIGcHJvdG8z");
+  fileDesc("Chtzd2l0Y2hib2FyZC92MS9hZ2VudHMucHJvdG8SDnN3aXRjaGJvYXJkLnYxIjUKDlRhc2tBZ2VudFN0YXRlEg0KBXR1cm5zGAEgASgFEhQKDGxhc3RfdHVybl9pZBgCIAEoCSJmCg1MbG1BZ2VudFN0YXRlEg0KBXR1cm5zGAEgASgFEhQKDGxhc3RfdHVybl9pZBgCIAEoCRIwCgdoaXN0b3J5GAMgAygLMh8uc3dpdGNoYm9hcmQudjEuTGxtSGlzdG9yeUVudHJ5IloKD0xsbUhpc3RvcnlFbnRyeRIlCgRyb2xlGAEgASgOMhcuc3dpdGNoYm9hcmQudjEuTGxtUm9sZRIPCgdjb250ZW50GAIgASgJEg8KB3R1cm5faWQYAyABKAkqTgoHTGxtUm9sZRIYChRMTE1fUk9MRV9VTlNQRUNJRklFRBAAEhEKDUxMTV9ST0xFX1VTRVIQARIWChJMTE1fUk9MRV9BU1NJU1RBTlQQAmIGcHJvdG8z");
 
 /**
  * Written and read by the built-in task agents (hr, finance).
@@ -39,4 +39,97 @@ export type TaskAgentState = Message<"switchboard.v1.TaskAgentState"> & {
  */
 export const TaskAgentStateSchema: GenMessage<TaskAgentState> = /*@__PURE__*/
   messageDesc(file_switchboard_v1_agents, 0);
+
+/**
+ * Written and read by the agents that answer with a language model (`worker --agents-file`):
+ * the conversation so far, sent to the model with each new message.
+ *
+ * @generated from message switchboard.v1.LlmAgentState
+ */
+export type LlmAgentState = Message<"switchboard.v1.LlmAgentState"> & {
+  /**
+   * User messages this agent has answered in the session.
+   *
+   * @generated from field: int32 turns = 1;
+   */
+  turns: number;
+
+  /**
+   * The last turn answered, so a redelivered message is neither counted nor remembered twice.
+   *
+   * @generated from field: string last_turn_id = 2;
+   */
+  lastTurnId: string;
+
+  /**
+   * The most recent messages, oldest first (bounded).
+   *
+   * @generated from field: repeated switchboard.v1.LlmHistoryEntry history = 3;
+   */
+  history: LlmHistoryEntry[];
+};
+
+/**
+ * Describes the message switchboard.v1.LlmAgentState.
+ * Use `create(LlmAgentStateSchema)` to create a new message.
+ */
+export const LlmAgentStateSchema: GenMessage<LlmAgentState> = /*@__PURE__*/
+  messageDesc(file_switchboard_v1_agents, 1);
+
+/**
+ * One message of an LLM agent's conversation.
+ *
+ * @generated from message switchboard.v1.LlmHistoryEntry
+ */
+export type LlmHistoryEntry = Message<"switchboard.v1.LlmHistoryEntry"> & {
+  /**
+   * @generated from field: switchboard.v1.LlmRole role = 1;
+   */
+  role: LlmRole;
+
+  /**
+   * @generated from field: string content = 2;
+   */
+  content: string;
+
+  /**
+   * The turn the message belongs to.
+   *
+   * @generated from field: string turn_id = 3;
+   */
+  turnId: string;
+};
+
+/**
+ * Describes the message switchboard.v1.LlmHistoryEntry.
+ * Use `create(LlmHistoryEntrySchema)` to create a new message.
+ */
+export const LlmHistoryEntrySchema: GenMessage<LlmHistoryEntry> = /*@__PURE__*/
+  messageDesc(file_switchboard_v1_agents, 2);
+
+/**
+ * @generated from enum switchboard.v1.LlmRole
+ */
+export enum LlmRole {
+  /**
+   * @generated from enum value: LLM_ROLE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: LLM_ROLE_USER = 1;
+   */
+  USER = 1,
+
+  /**
+   * @generated from enum value: LLM_ROLE_ASSISTANT = 2;
+   */
+  ASSISTANT = 2,
+}
+
+/**
+ * Describes the enum switchboard.v1.LlmRole.
+ */
+export const LlmRoleSchema: GenEnum<LlmRole> = /*@__PURE__*/
+  enumDesc(file_switchboard_v1_agents, 0);
 
