@@ -18,9 +18,10 @@ export interface ReceivedRequest {
 export type StubAnswer =
   /**
    * Streams these chunks as server-sent events, `delayMs` apart, then `[DONE]`; or, with
-   * `failWith`, an error chunk instead of the end, as a server that fails mid-answer.
+   * `failWith`, an error chunk instead of the end, as a server that fails mid-answer. `holdLast`
+   * holds the last chunk back until it resolves.
    */
-  | { readonly kind: "stream"; readonly chunks: readonly string[]; readonly delayMs?: number; readonly firstDelayMs?: number; readonly failWith?: string }
+  | { readonly kind: "stream"; readonly chunks: readonly string[]; readonly delayMs?: number; readonly firstDelayMs?: number; readonly failWith?: string; readonly holdLast?: Promise<void> }
   /** Answers with an HTTP error status and an OpenAI-style error body. */
   | { readonly kind: "status"; readonly status: number; readonly message: string }
   /** Sends the headers and then nothing, as a model stuck on a long answer. */
@@ -91,6 +92,7 @@ export class ModelStub {
     for (const [i, chunk] of answer.chunks.entries()) {
       const wait = i === 0 ? (answer.firstDelayMs ?? answer.delayMs ?? 0) : (answer.delayMs ?? 0);
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      if (i === answer.chunks.length - 1 && answer.holdLast) await answer.holdLast;
       if (res.destroyed) return;
       send({ content: chunk }, null);
     }

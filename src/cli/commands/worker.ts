@@ -1,4 +1,6 @@
 import { BUILTIN_AGENT_TYPES, builtinAgents } from "../../agents/builtin.js";
+import { loadAgentsFile } from "../../agents/llm/agents-file.js";
+import { llmAgents } from "../../agents/llm/llm-agent.js";
 import { ROUTER_AGENT_TYPE } from "../../router/router-agent.js";
 import { connectNats } from "../../core/connection.js";
 import { ConfigError } from "../../core/errors.js";
@@ -22,6 +24,9 @@ stops taking messages, finishes those in flight, deregisters and exits 0.
 Options:
   --agents <list>     comma-separated agent types to run (default: all built-in: ${BUILTIN_AGENT_TYPES.join(",")})
   --id <id>           worker id (default: random)
+  --agents-file <f>   agents answered by a language model, from a JSON or YAML file (see
+                      examples/llm-agents); they run beside the built-in ones, and an agent of the
+                      file with a built-in's type (hr, finance) replaces it
   Per-user rate limit: SB_RATE_LIMIT messages per second to each agent type (0: none; default
   ${DEFAULT_RATE_LIMIT_PER_SEC} when the server requires credentials, none otherwise), bursts of SB_RATE_BURST (default 20).
 ${CLASSIFIER_HELP}
@@ -44,16 +49,20 @@ export function rateLimitFor(config: SwitchboardConfig, nc: NatsConnection): Rat
 }
 
 export async function workerCommand(args: readonly string[]): Promise<number> {
-  const { values } = parse("worker", args, { agents: { type: "string" }, id: { type: "string" }, ...CLASSIFIER_OPTIONS });
+  const { values } = parse("worker", args, { agents: { type: "string" }, id: { type: "string" }, "agents-file": { type: "string" }, ...CLASSIFIER_OPTIONS });
   if (values.help) {
     console.log(WORKER_HELP);
     return 0;
   }
   const config = configFrom(values);
-  const names = parseAgentList(values.agents);
+  const fileAgents = values["agents-file"] ? llmAgents(loadAgentsFile(values["agents-file"])) : [];
+  const fileTypes = fileAgents.map((a) => a.spec.type);
+  const names = values.agents === undefined ? [...new Set([...BUILTIN_AGENT_TYPES, ...fileTypes])] : parseAgentList(values.agents);
   const routing = classifierSettings(values);
   const router = names.includes(ROUTER_AGENT_TYPE) ? { classifier: createClassifier(routing) } : undefined;
-  const agents = builtinAgents(names, { task: { delayMs: config.agentDelayMs }, ...(router ? { router } : {}) });
+  const fromFile = fileAgents.filter((a) => names.includes(a.spec.type));
+  const builtins = builtinAgents(names.filter((n) => !fileTypes.includes(n)), { task: { delayMs: config.agentDelayMs }, ...(router ? { router } : {}) });
+  const agents = [...builtins, ...fromFile];
   const logger = createLogger("switchboard-worker", { level: config.logLevel });
   const nc = await connectNats(config, { name: "switchboard-worker", role: Role.Worker, warn: warnOnStderr });
   const rateLimit = rateLimitFor(config, nc);
