@@ -21,6 +21,7 @@ export const ErrorCode = {
   PermissionDenied: "permission_denied",
   RateLimited: "rate_limited",
   Remote: "remote",
+  AgentFailed: "agent_failed",
   ModelUnreachable: "model_unreachable",
   ModelTimeout: "model_timeout",
   ModelError: "model_error",

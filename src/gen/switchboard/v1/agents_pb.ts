@@ -2,15 +2,15 @@
 // @generated from file switchboard/v1/agents.proto (package switchboard.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
-import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
+import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file switchboard/v1/agents.proto.
  */
 export const file_switchboard_v1_agents: GenFile = /*@__PURE__*/
-  fileDesc("Chtzd2l0Y2hib2FyZC92MS9hZ2VudHMucHJvdG8SDnN3aXRjaGJvYXJkLnYxIjUKDlRhc2tBZ2VudFN0YXRlEg0KBXR1cm5zGAEgASgFEhQKDGxhc3RfdHVybl9pZBgCIAEoCSJmCg1MbG1BZ2VudFN0YXRlEg0KBXR1cm5zGAEgASgFEhQKDGxhc3RfdHVybl9pZBgCIAEoCRIwCgdoaXN0b3J5GAMgAygLMh8uc3dpdGNoYm9hcmQudjEuTGxtSGlzdG9yeUVudHJ5IloKD0xsbUhpc3RvcnlFbnRyeRIlCgRyb2xlGAEgASgOMhcuc3dpdGNoYm9hcmQudjEuTGxtUm9sZRIPCgdjb250ZW50GAIgASgJEg8KB3R1cm5faWQYAyABKAkqTgoHTGxtUm9sZRIYChRMTE1fUk9MRV9VTlNQRUNJRklFRBAAEhEKDUxMTV9ST0xFX1VTRVIQARIWChJMTE1fUk9MRV9BU1NJU1RBTlQQAmIGcHJvdG8z");
+  fileDesc("Chtzd2l0Y2hib2FyZC92MS9hZ2VudHMucHJvdG8SDnN3aXRjaGJvYXJkLnYxIjUKDlRhc2tBZ2VudFN0YXRlEg0KBXR1cm5zGAEgASgFEhQKDGxhc3RfdHVybl9pZBgCIAEoCSI7CgxIaXN0b3J5RW50cnkSDAoEcm9sZRgBIAEoCRIMCgR0ZXh0GAIgASgJEg8KB3R1cm5faWQYAyABKAkiewoRRGVmaW5lZEFnZW50U3RhdGUSDQoFdHVybnMYASABKAUSFAoMbGFzdF90dXJuX2lkGAIgASgJEi0KB2hpc3RvcnkYAyADKAsyHC5zd2l0Y2hib2FyZC52MS5IaXN0b3J5RW50cnkSEgoKc3RhdGVfanNvbhgEIAEoCWIGcHJvdG8z");
 
 /**
  * Written and read by the built-in task agents (hr, finance).
@@ -41,12 +41,42 @@ export const TaskAgentStateSchema: GenMessage<TaskAgentState> = /*@__PURE__*/
   messageDesc(file_switchboard_v1_agents, 0);
 
 /**
- * Written and read by the agents that answer with a language model (`worker --agents-file`):
- * the conversation so far, sent to the model with each new message.
+ * One message of a conversation as an agent defined with `defineAgent` remembers it.
  *
- * @generated from message switchboard.v1.LlmAgentState
+ * @generated from message switchboard.v1.HistoryEntry
  */
-export type LlmAgentState = Message<"switchboard.v1.LlmAgentState"> & {
+export type HistoryEntry = Message<"switchboard.v1.HistoryEntry"> & {
+  /**
+   * "user" or "agent".
+   *
+   * @generated from field: string role = 1;
+   */
+  role: string;
+
+  /**
+   * @generated from field: string text = 2;
+   */
+  text: string;
+
+  /**
+   * @generated from field: string turn_id = 3;
+   */
+  turnId: string;
+};
+
+/**
+ * Describes the message switchboard.v1.HistoryEntry.
+ * Use `create(HistoryEntrySchema)` to create a new message.
+ */
+export const HistoryEntrySchema: GenMessage<HistoryEntry> = /*@__PURE__*/
+  messageDesc(file_switchboard_v1_agents, 1);
+
+/**
+ * Written and read by agents defined with `defineAgent`, one record per session.
+ *
+ * @generated from message switchboard.v1.DefinedAgentState
+ */
+export type DefinedAgentState = Message<"switchboard.v1.DefinedAgentState"> & {
   /**
    * User messages this agent has answered in the session.
    *
@@ -62,74 +92,24 @@ export type LlmAgentState = Message<"switchboard.v1.LlmAgentState"> & {
   lastTurnId: string;
 
   /**
-   * The most recent messages, oldest first (bounded).
+   * The most recent messages of the session with this agent, oldest first (bounded).
    *
-   * @generated from field: repeated switchboard.v1.LlmHistoryEntry history = 3;
+   * @generated from field: repeated switchboard.v1.HistoryEntry history = 3;
    */
-  history: LlmHistoryEntry[];
+  history: HistoryEntry[];
+
+  /**
+   * The agent's own per-session state, as JSON (empty: none yet).
+   *
+   * @generated from field: string state_json = 4;
+   */
+  stateJson: string;
 };
 
 /**
- * Describes the message switchboard.v1.LlmAgentState.
- * Use `create(LlmAgentStateSchema)` to create a new message.
+ * Describes the message switchboard.v1.DefinedAgentState.
+ * Use `create(DefinedAgentStateSchema)` to create a new message.
  */
-export const LlmAgentStateSchema: GenMessage<LlmAgentState> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_agents, 1);
-
-/**
- * One message of an LLM agent's conversation.
- *
- * @generated from message switchboard.v1.LlmHistoryEntry
- */
-export type LlmHistoryEntry = Message<"switchboard.v1.LlmHistoryEntry"> & {
-  /**
-   * @generated from field: switchboard.v1.LlmRole role = 1;
-   */
-  role: LlmRole;
-
-  /**
-   * @generated from field: string content = 2;
-   */
-  content: string;
-
-  /**
-   * The turn the message belongs to.
-   *
-   * @generated from field: string turn_id = 3;
-   */
-  turnId: string;
-};
-
-/**
- * Describes the message switchboard.v1.LlmHistoryEntry.
- * Use `create(LlmHistoryEntrySchema)` to create a new message.
- */
-export const LlmHistoryEntrySchema: GenMessage<LlmHistoryEntry> = /*@__PURE__*/
+export const DefinedAgentStateSchema: GenMessage<DefinedAgentState> = /*@__PURE__*/
   messageDesc(file_switchboard_v1_agents, 2);
-
-/**
- * @generated from enum switchboard.v1.LlmRole
- */
-export enum LlmRole {
-  /**
-   * @generated from enum value: LLM_ROLE_UNSPECIFIED = 0;
-   */
-  UNSPECIFIED = 0,
-
-  /**
-   * @generated from enum value: LLM_ROLE_USER = 1;
-   */
-  USER = 1,
-
-  /**
-   * @generated from enum value: LLM_ROLE_ASSISTANT = 2;
-   */
-  ASSISTANT = 2,
-}
-
-/**
- * Describes the enum switchboard.v1.LlmRole.
- */
-export const LlmRoleSchema: GenEnum<LlmRole> = /*@__PURE__*/
-  enumDesc(file_switchboard_v1_agents, 0);
 
