@@ -214,7 +214,8 @@ class DefinedAgent<State extends JsonValue> implements Agent {
   private classify(err: unknown, signal: AbortSignal, streamed: boolean): { code: string; text: string } | undefined {
     const name = this.definition.displayName;
     if (signal.reason instanceof TurnDeadline) return { code: ErrorCode.Timeout, text: `the ${name} did not answer within ${Math.round(this.definition.timeoutMs / 1000)} s` };
-    if (err instanceof AgentError) return { code: ErrorCode.AgentFailed, text: err.userText };
+    // Subclasses of AgentError may carry a more precise code (a model client's model_timeout, say).
+    if (err instanceof AgentError) return { code: err.code, text: err.userText };
     // Part of the answer reached the user: a retry would show it twice.
     if (streamed) return { code: ErrorCode.HandlerFailed, text: `the ${name} failed while answering your message` };
     this.context.logger.warn({ event: "agent.reply_failed", agentType: this.definition.type, err: errorMessage(err) }, "reply threw; the message will be retried");

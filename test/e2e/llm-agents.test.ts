@@ -172,8 +172,8 @@ describe("LLM agents from an agents file", () => {
     const admin = await runCliToEnd(["admin", "sessions", "--json"], env);
     const everything = [worker.stderr, worker.lines.join("\n"), host.stderr, host.lines.join("\n"), admin.stdout, ...chats.map((c) => `${c.stderr}\n${c.lines.join("\n")}`)].join("\n");
     // The check looks at logs that exist: the worker logged at debug level, model calls included.
-    expect(worker.stderr).toContain('"event":"llm_agent.configured"');
-    expect(worker.stderr).toContain('"event":"llm_agent.model_failed"');
+    expect(worker.stderr).toContain('"event":"worker.llm_agents"');
+    expect(worker.stderr).toContain('"event":"agent.turn_failed"');
     expect(everything).not.toContain(API_KEY);
     expect(everything).not.toContain(API_KEY.slice(8));
   });

@@ -141,7 +141,7 @@ function modelSettings(m: Record<string, unknown>, fail: (problem: string) => Ag
     temperature: optionalNumber(m["temperature"], "model.temperature", 0, 2, false, fail),
     maxTokens: optionalNumber(m["maxTokens"], "model.maxTokens", 1, 1_000_000, true, fail),
     timeoutMs: optionalNumber(m["timeoutMs"], "model.timeoutMs", 1, 3_600_000, true, fail) ?? MODEL_DEFAULTS.timeoutMs,
-    historyMessages: optionalNumber(m["historyMessages"], "model.historyMessages", 0, 1_000, true, fail) ?? MODEL_DEFAULTS.historyMessages,
+    historyMessages: optionalNumber(m["historyMessages"], "model.historyMessages", 0, 200, true, fail) ?? MODEL_DEFAULTS.historyMessages,
   };
 }
 

@@ -1,6 +1,7 @@
 import { BUILTIN_AGENT_TYPES, builtinAgents } from "../../agents/builtin.js";
 import { loadAgentsFile } from "../../agents/llm/agents-file.js";
 import { llmAgents } from "../../agents/llm/llm-agent.js";
+import { chatCompletionsUrl, displayUrl } from "../../agents/llm/chat-completions.js";
 import { ROUTER_AGENT_TYPE } from "../../router/router-agent.js";
 import { connectNats } from "../../core/connection.js";
 import { ConfigError } from "../../core/errors.js";
@@ -55,15 +56,22 @@ export async function workerCommand(args: readonly string[]): Promise<number> {
     return 0;
   }
   const config = configFrom(values);
-  const fileAgents = values["agents-file"] ? llmAgents(loadAgentsFile(values["agents-file"])) : [];
-  const fileTypes = fileAgents.map((a) => a.spec.type);
+  const agentsFile = values["agents-file"];
+  const fileConfigs = agentsFile ? loadAgentsFile(agentsFile) : [];
+  const fileAgents = llmAgents(fileConfigs);
+  const fileTypes = fileAgents.map((a) => a.type);
   const names = values.agents === undefined ? [...new Set([...BUILTIN_AGENT_TYPES, ...fileTypes])] : parseAgentList(values.agents);
   const routing = classifierSettings(values);
   const router = names.includes(ROUTER_AGENT_TYPE) ? { classifier: createClassifier(routing) } : undefined;
-  const fromFile = fileAgents.filter((a) => names.includes(a.spec.type));
+  const fromFile = fileAgents.filter((a) => names.includes(a.type));
   const builtins = builtinAgents(names.filter((n) => !fileTypes.includes(n)), { task: { delayMs: config.agentDelayMs }, ...(router ? { router } : {}) });
   const agents = [...builtins, ...fromFile];
   const logger = createLogger("switchboard-worker", { level: config.logLevel });
+  if (agentsFile) {
+    // Where each model is and which variable holds its key; never the key.
+    const models = fileConfigs.filter((c) => names.includes(c.type)).map((c) => ({ type: c.type, model: c.model.model, url: displayUrl(chatCompletionsUrl(c.model.url)), apiKeyEnv: c.model.apiKeyEnv ?? null }));
+    logger.info({ event: "worker.llm_agents", file: agentsFile, models }, `${models.length} agent(s) on a language model`);
+  }
   const nc = await connectNats(config, { name: "switchboard-worker", role: Role.Worker, warn: warnOnStderr });
   const rateLimit = rateLimitFor(config, nc);
   const worker = new Worker({
