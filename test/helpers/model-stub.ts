@@ -48,6 +48,8 @@ export class ModelStub {
   readonly requests: ReceivedRequest[] = [];
   /** Decides each answer; tests replace it. */
   answer: (request: ReceivedRequest) => StubAnswer = echoAnswer;
+  /** Called right after each content chunk is written, with the request's index (0-based). */
+  onChunk: ((request: number, chunk: number) => void) | undefined;
   private readonly open = new Set<ServerResponse>();
 
   private constructor(
@@ -74,7 +76,7 @@ export class ModelStub {
       return;
     }
     const request: ReceivedRequest = { path: req.url, authorization: req.headers.authorization, body: JSON.parse(raw) as ReceivedRequest["body"] };
-    this.requests.push(request);
+    const index = this.requests.push(request) - 1;
     const answer = this.answer(request);
     if (answer.kind === "status") {
       res.writeHead(answer.status, { "content-type": "application/json" }).end(JSON.stringify({ error: { message: answer.message, type: "server_error" } }));
@@ -95,6 +97,7 @@ export class ModelStub {
       if (i === answer.chunks.length - 1 && answer.holdLast) await answer.holdLast;
       if (res.destroyed) return;
       send({ content: chunk }, null);
+      this.onChunk?.(index, i);
     }
     if (answer.failWith !== undefined) {
       res.end(`data: ${JSON.stringify({ error: { message: answer.failWith, type: "server_error" } })}\n\n`);
