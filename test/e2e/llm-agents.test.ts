@@ -178,3 +178,25 @@ describe("LLM agents from an agents file", () => {
     expect(everything).not.toContain(API_KEY.slice(8));
   });
 });
+
+describe("a worker given a bad agents file", () => {
+  const write = (name: string, text: string) => {
+    const file = join(mkdtempSync(join(tmpdir(), "sb-llm-bad-")), name);
+    writeFileSync(file, text);
+    return file;
+  };
+
+  it("refuses to start, naming the file, the entry and the problem", async () => {
+    const file = write("agents.yaml", "agents:\n  - type: hr\n    description: People\n    model: { url: 'ftp://models', model: m }\n");
+    const { code, stderr } = await runCliToEnd(["worker", "--agents-file", file], { NATS_URL: "nats://127.0.0.1:1" });
+    expect(code).toBe(2);
+    expect(stderr).toContain(`${file}: agents[0] (hr): model.url must be an http(s) URL`);
+  });
+
+  it("refuses to start when the variable meant to hold the API key is not set", async () => {
+    const file = write("agents.json", JSON.stringify({ agents: [{ type: "finance", description: "Money", model: { url: "http://127.0.0.1:9/v1", model: "m", apiKeyEnv: "SB_TEST_UNSET_KEY" } }] }));
+    const { code, stderr } = await runCliToEnd(["worker", "--agents-file", file], { NATS_URL: "nats://127.0.0.1:1" });
+    expect(code).toBe(2);
+    expect(stderr).toContain(`${file}: agents[0] (finance): environment variable SB_TEST_UNSET_KEY (model.apiKeyEnv) is not set`);
+  });
+});
