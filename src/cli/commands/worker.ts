@@ -23,7 +23,8 @@ consumers shared with every other worker of the same type, and heartbeats. On SI
 stops taking messages, finishes those in flight, deregisters and exits 0.
 
 Options:
-  --agents <list>     comma-separated agent types to run (default: all built-in: ${BUILTIN_AGENT_TYPES.join(",")})
+  --agents <list>     comma-separated agent types to run (default: all built-in: ${BUILTIN_AGENT_TYPES.join(",")},
+                      and every agent of --agents-file)
   --id <id>           worker id (default: random)
   --agents-file <f>   agents answered by a language model, from a JSON or YAML file (see
                       examples/llm-agents); they run beside the built-in ones, and an agent of the
