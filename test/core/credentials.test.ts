@@ -48,7 +48,7 @@ describe("the server's user list", () => {
     const p = permissionsFor(Role.Client, new Subjects("acme"), "bob");
     expect(p.publish.allow).toEqual(["acme.topic.*.bob.*", "$JS.API.DIRECT.GET.ACME_EVENTS.acme.topic.response.bob.*"]);
     expect(p.publish.deny).toEqual(["acme.topic.response.bob.*", "acme.topic.user_proxy.bob.*"]);
-    expect(p.subscribe.allow).toEqual(["acme.topic.response.bob.*", "_INBOX_u_bob.>"]);
+    expect(p.subscribe.allow).toEqual(["acme.topic.response.bob.*", "acme.delta.bob.*", "_INBOX_u_bob.>"]);
     expect(p.allowResponses).toBe(false);
   });
 });
