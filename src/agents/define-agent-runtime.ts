@@ -82,6 +82,8 @@ function parseState<State extends JsonValue>(json: string, initial: () => State)
   return json === "" ? initial() : (JSON.parse(json) as State);
 }
 
+const duration = (ms: number): string => (ms < 1_000 ? `${ms} ms` : `${Math.round(ms / 1_000)} s`);
+
 /** Why a turn's signal aborted, when it was not the worker giving up. */
 class TurnDeadline extends Error {}
 
@@ -146,15 +148,14 @@ class DefinedAgent<State extends JsonValue> implements Agent {
     if (saved?.lastTurnId === message.turnId && ctx.topic) return undefined;
     const outcome = await this.answer(message, ctx, saved);
     if (!outcome) return undefined;
-    const reply = create(AgentReplySchema, { ...common, agentName: def.displayName, content: outcome.text, turn: outcome.turn.turn });
-    if (ctx.topic) {
-      await this.forward(reply, message, ctx, "reply");
-      if (outcome.ended) {
-        await this.forward(create(TerminationSchema, { ...common, reason: EndReason.AGENT_FINISHED, content: `Session ended by ${def.displayName}.` }), message, ctx, "end");
-      }
-    }
+    // An agent that ends the conversation answers with the termination: its reply is the final
+    // result, so the user sees one answer, not a reply followed by an unexplained end.
+    const output = outcome.ended
+      ? create(TerminationSchema, { ...common, reason: EndReason.AGENT_FINISHED, content: outcome.text })
+      : create(AgentReplySchema, { ...common, agentName: def.displayName, content: outcome.text, turn: outcome.turn.turn });
+    if (ctx.topic) await this.forward(output, message, ctx, outcome.ended ? "end" : "reply");
     await this.save(saved, message, outcome.turn, outcome.text);
-    return reply;
+    return output;
   }
 
   /**
@@ -213,7 +214,7 @@ class DefinedAgent<State extends JsonValue> implements Agent {
   /** The error to show for a failed turn, or undefined when the message should be retried. */
   private classify(err: unknown, signal: AbortSignal, streamed: boolean): { code: string; text: string } | undefined {
     const name = this.definition.displayName;
-    if (signal.reason instanceof TurnDeadline) return { code: ErrorCode.Timeout, text: `the ${name} did not answer within ${Math.round(this.definition.timeoutMs / 1000)} s` };
+    if (signal.reason instanceof TurnDeadline) return { code: ErrorCode.Timeout, text: `the ${name} did not answer within ${duration(this.definition.timeoutMs)}` };
     // Subclasses of AgentError may carry a more precise code (a model client's model_timeout, say).
     if (err instanceof AgentError) return { code: err.code, text: err.userText };
     // Part of the answer reached the user: a retry would show it twice.

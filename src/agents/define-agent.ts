@@ -62,7 +62,7 @@ export interface Turn<State extends JsonValue = JsonValue> {
    * the turn is over. Pass it to `fetch`, model clients and timers.
    */
   readonly signal: AbortSignal;
-  /** Ends the conversation after this reply: the user's next message starts a new one. */
+  /** Ends the conversation with this reply, which becomes its final result; the user's next message starts a new one. */
   end(): void;
 }
 

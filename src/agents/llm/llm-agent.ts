@@ -37,7 +37,3 @@ export function promptFor(config: LlmAgentConfig, turn: Pick<Turn, "history" | "
   return [...system, ...history, { role: "user", content: turn.text }];
 }
 
-/** The agent definitions of an agents file. */
-export function llmAgents(configs: readonly LlmAgentConfig[]): AgentDefinition[] {
-  return configs.map(llmAgent);
-}
