@@ -193,6 +193,14 @@ describe("a worker given a bad agents file", () => {
     expect(stderr).toContain(`${file}: agents[0] (hr): model.url must be an http(s) URL`);
   });
 
+  it("refuses an agent that a --module also defines, naming both", async () => {
+    const travel = fileURLToPath(new URL("../fixtures/modules/travel.mjs", import.meta.url));
+    const file = write("agents.yaml", "agents:\n  - type: travel\n    description: Trips\n    model: { url: 'http://127.0.0.1:9/v1', model: m }\n");
+    const { code, stderr } = await runCliToEnd(["worker", "--module", travel, "--agents-file", file], { NATS_URL: "nats://127.0.0.1:1" });
+    expect(code).toBe(2);
+    expect(stderr).toContain(`${file}: agents[0] (travel): agent type "travel" is also exported by ${travel}`);
+  });
+
   it("refuses to start when the variable meant to hold the API key is not set", async () => {
     const file = write("agents.json", JSON.stringify({ agents: [{ type: "finance", description: "Money", model: { url: "http://127.0.0.1:9/v1", model: "m", apiKeyEnv: "SB_TEST_UNSET_KEY" } }] }));
     const { code, stderr } = await runCliToEnd(["worker", "--agents-file", file], { NATS_URL: "nats://127.0.0.1:1" });
