@@ -1,6 +1,7 @@
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { AgentsFileError, loadAgentsFile, parseAgentsFile } from "../../../src/agents/llm/agents-file.js";
 
@@ -47,7 +48,7 @@ describe("agents files", () => {
     const dir = mkdtempSync(join(tmpdir(), "sb-agents-"));
     const file = join(dir, "agents.json");
     writeFileSync(file, JSON.stringify({ agents: [{ type: "finance", description: "Money", model: { url: "https://models.example/v1", model: "m" } }] }));
-    expect(loadAgentsFile(file, {})).toMatchObject([{ type: "finance", model: { url: "https://models.example/v1", apiKey: undefined, timeoutMs: 60_000 } }]);
+    expect(loadAgentsFile(file, {})).toMatchObject([{ type: "finance", model: { url: "https://models.example/v1", apiKey: undefined, timeoutMs: 25_000 } }]);
   });
 
   const cases: [string, string, RegExp][] = [
@@ -80,6 +81,19 @@ describe("agents files", () => {
       expect((err as Error).message).toMatch(message);
     });
   }
+
+  it("loads the shipped example as it is: hr and finance with the built-in profiles", async () => {
+    const { BUILTIN_PROFILES } = await import("../../../src/agents/builtin.js");
+    const example = fileURLToPath(new URL("../../../examples/llm-agents/agents.yaml", import.meta.url));
+    const agents = loadAgentsFile(example, {});
+    expect(agents.map((a) => a.type)).toEqual(["hr", "finance"]);
+    for (const agent of agents) {
+      const builtin = BUILTIN_PROFILES.find((p) => p.type === agent.type);
+      expect({ description: agent.description, keywords: agent.keywords, examples: agent.examples }).toEqual({ description: builtin?.description, keywords: builtin?.keywords, examples: builtin?.examples });
+      expect(agent.model.systemPrompt).not.toBe("");
+      expect(agent.model.timeoutMs).toBeLessThan(30_000);
+    }
+  });
 
   it("names the file it cannot read", () => {
     expect(() => loadAgentsFile("/nonexistent/agents.yaml")).toThrow(/^\/nonexistent\/agents\.yaml: cannot read the agents file/);
