@@ -1,11 +1,17 @@
 import { create, isMessage, type Message } from "@bufbuild/protobuf";
-import { describe, expect, it } from "vitest";
+import { connect } from "@nats-io/transport-node";
+import { afterEach, describe, expect, it } from "vitest";
+import { builtinAgents } from "../../src/agents/builtin.js";
 import { ChatSession, type ChatEvent } from "../../src/cli/chat-session.js";
 import { TopicType } from "../../src/core/subjects.js";
 import { AgentReplyDeltaSchema, AgentReplySchema, UserMessageSchema } from "../../src/gen/switchboard/v1/conversation_pb.js";
 import { AgentTypeSpecSchema } from "../../src/gen/switchboard/v1/registry_pb.js";
+import { Host } from "../../src/host/host.js";
 import type { Agent, AgentContext, AgentTypeDefinition, MessageContext } from "../../src/worker/agent.js";
-import { subjects, withHostedSystem, type TestSystem } from "../helpers/system.js";
+import { Worker } from "../../src/worker/worker.js";
+import { TestNatsServer } from "../helpers/nats-server.js";
+import { expectSubscribeDenied } from "../helpers/permissions.js";
+import { subjects, testLogger, withHostedSystem, type TestSystem } from "../helpers/system.js";
 
 const WORDS = ["one ", "two ", "three ", "four ", "five ", "six ", "seven"];
 
@@ -67,6 +73,56 @@ describe("reply deltas in the chat session", () => {
     await sys.startWorker(["router", "user_proxy"]);
     await sys.startWorker([new JumbledDesk()]);
     const chat = await session("bob", false);
+    const seen: ChatEvent[] = [];
+    await chat.send("please jumble this", (e) => seen.push(e));
+    expect(seen.map((e) => e.event)).toEqual(["routed", "reply"]);
+    expect(seen.at(-1)).toMatchObject({ content: "one two three four five six seven" });
+  });
+});
+
+/**
+ * A chat against a server whose permissions predate reply deltas (the user may read its
+ * responses, not `sb.delta.…`): streaming is refused, and the conversation goes on with whole replies.
+ */
+describe("reply deltas refused by the server's permissions", () => {
+  let server: TestNatsServer;
+  const closers: (() => Promise<unknown>)[] = [];
+  afterEach(async () => {
+    for (const close of closers.splice(0).reverse()) await close().catch(() => undefined);
+    await server?.stop();
+  });
+
+  it("leave the chat working, with whole replies", async () => {
+    server = await TestNatsServer.start({
+      requiresAuth: true,
+      config: (dir) =>
+        [
+          `jetstream { store_dir: "${dir}/js" }`,
+          "authorization {",
+          "  users = [",
+          '    { user: "system", password: "s3cret" }',
+          '    { user: "alice", password: "pw", permissions: { subscribe: { allow: ["sb.topic.response.alice.*", "_INBOX.>"] } } }',
+          "  ]",
+          "}",
+        ].join("\n"),
+    });
+    const logger = testLogger();
+    const as = async (user: string, pass: string) => {
+      const nc = await connect({ servers: server.url, user, pass });
+      closers.push(() => nc.close());
+      return nc;
+    };
+    const host = new Host({ nc: await as("system", "s3cret"), subjects, logger, heartbeatIntervalMs: 300, workerTtlMs: 3_000 });
+    await host.start();
+    closers.push(() => host.close());
+    const worker = new Worker({ nc: await as("system", "s3cret"), subjects, logger, agents: [...builtinAgents(["router", "user_proxy"]), new JumbledDesk()], drainTimeoutMs: 3_000 });
+    await worker.start();
+    closers.push(() => worker.close());
+    // The premise: this server refuses alice the delta subject.
+    await expectSubscribeDenied(await as("alice", "pw"), subjects.userReplyDeltas("alice"));
+    const chat = new ChatSession({ nc: await as("alice", "pw"), subjects, user: "alice", logger, replyTimeoutMs: 20_000, streamReplies: true });
+    await chat.start();
+    closers.push(() => chat.close());
     const seen: ChatEvent[] = [];
     await chat.send("please jumble this", (e) => seen.push(e));
     expect(seen.map((e) => e.event)).toEqual(["routed", "reply"]);
