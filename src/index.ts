@@ -8,6 +8,7 @@
 export { defineAgent, AgentError } from "./agents/define-agent.js";
 export type { AgentDefinition, AgentLogger, AgentOptions, HistoryEntry, JsonValue, ReplyResult, Turn } from "./agents/define-agent.js";
 export { createTurn, runReply, type TurnInit, type ReplyRun } from "./agents/define-agent-testing.js";
+export { createWorker, type Worker, type WorkerOptions } from "./worker/embedded-worker.js";
 export { version } from "./version.js";
 
 // Errors: catch by class or by `code`, never by message.

@@ -6,6 +6,7 @@ import { isValidToken } from "../core/ids.js";
  * installed copy of the package is recognised by another (a global CLI loading a user's module).
  */
 export const AGENT_DEFINITION_BRAND = Symbol.for("switchboard.agent");
+const AGENT_ERROR_BRAND = Symbol.for("switchboard.agent-error");
 /** Layout of the definition object; the runtime keeps reading older layouts after a major release. */
 export const AGENT_DEFINITION_FORMAT = 1;
 
@@ -130,6 +131,17 @@ export class AgentError extends SwitchboardError {
     options?: ErrorOptions,
   ) {
     super(ErrorCode.AgentFailed, userText, options);
+    Object.defineProperty(this, AGENT_ERROR_BRAND, { value: true });
+  }
+
+  /**
+   * `instanceof AgentError` holds for one thrown by another installed copy of the package too
+   * (an agent module with its own `switchboard` run by a global CLI). Subclasses keep the
+   * ordinary check.
+   */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    if (this !== AgentError) return Function.prototype[Symbol.hasInstance].call(this, value);
+    return typeof value === "object" && value !== null && (value as Record<symbol, unknown>)[AGENT_ERROR_BRAND] === true;
   }
 }
 

@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { isAbsolute, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -28,15 +29,17 @@ function typeOf(definition: AnyAgentDefinition): string {
 }
 
 /**
- * Where a `--module` argument points: paths (`./agents.js`, `/abs/agents.js`) from the working
- * directory, bare names (`my-agents`) as packages installed there, not beside the CLI.
+ * Where a `--module` argument points: paths (`./agents.js`, `/abs/agents.js`, or `agents.js` when
+ * that file exists) from the working directory, other bare names (`my-agents`) as packages
+ * installed there, not beside the CLI.
  */
 export function resolveModule(spec: string, cwd: string): string {
-  if (spec.startsWith(".") || isAbsolute(spec)) return pathToFileURL(resolve(cwd, spec)).href;
+  // `agents.js` or `lib/agents.js` as typed at a shell means the file when there is one.
+  if (spec.startsWith(".") || isAbsolute(spec) || existsSync(resolve(cwd, spec))) return pathToFileURL(resolve(cwd, spec)).href;
   try {
     return pathToFileURL(createRequire(join(cwd, "package.json")).resolve(spec)).href;
   } catch (err) {
-    throw new ConfigError(`cannot find agent module "${spec}" from ${cwd}: ${errorMessage(err)}; give a path such as ./${spec}.js, or install the package there`);
+    throw new ConfigError(`cannot find agent module "${spec}": no such file in ${cwd} and no such package installed there (${errorMessage(err).split("\n")[0]}); give the file's path, such as ./agents.js`);
   }
 }
 

@@ -31,6 +31,22 @@ describe("defineAgent", () => {
   });
 });
 
+describe("AgentError", () => {
+  it("is recognised when thrown by another copy of the package", () => {
+    class OtherCopysAgentError extends Error {
+      constructor(readonly userText: string) {
+        super(userText);
+        Object.defineProperty(this, Symbol.for("switchboard.agent-error"), { value: true });
+      }
+    }
+    expect(new OtherCopysAgentError("no") instanceof AgentError).toBe(true);
+    expect(new Error("no") instanceof AgentError).toBe(false);
+    class Refusal extends AgentError {}
+    expect(new Refusal("no") instanceof AgentError).toBe(true);
+    expect(new AgentError("no") instanceof Refusal).toBe(false);
+  });
+});
+
 describe("reply results", () => {
   const collect = async (result: Parameters<typeof replyChunks>[0]) => {
     const out: string[] = [];

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AgentReplyDeltaSchema, type AgentReplyDelta } from "../../src/gen/switchboard/v1/conversation_pb.js";
 import { runCli, runCliToEnd, type CliProcess } from "../helpers/cli.js";
 import { TestNatsServer } from "../helpers/nats-server.js";
+import { eventually } from "../helpers/system.js";
 
 const fixture = (name: string) => fileURLToPath(new URL(`../fixtures/modules/${name}`, import.meta.url));
 
@@ -49,10 +50,13 @@ describe("switchboard worker --module: user agents in the shipped worker", () =>
 
   it("routes to a module agent by its profile, streams its reply, remembers the conversation and ends on END", async () => {
     const { deltas, sub } = collectDeltas(nc, "alice");
+    await nc.flush();
     const chat = runCli(["chat", "--user", "alice"], env);
     for (const line of ["I need to book a flight to Munich", "and a hotel near the fair", "Thanks, END"]) chat.write(line);
     chat.endInput();
     expect(await chat.exited).toBe(0);
+    // Deltas travel apart from the durable reply; give the last ones a moment to arrive here.
+    await eventually(() => deltas.length >= 6, 5_000, "six deltas");
     sub.unsubscribe();
     const events = chat.events;
     expect(events.map((e) => [e["event"], e["agent"] ?? null])).toEqual([
@@ -157,7 +161,21 @@ describe("switchboard worker --module: modules it cannot use", () => {
   it("names module agents among the choices for an unknown --agents entry", async () => {
     const result = await runCliToEnd(["worker", "--module", fixture("travel.mjs"), "--agents", "router,trvel"], env);
     expect(result.code).not.toBe(0);
-    expect(result.stderr).toMatch(/unknown agent type "trvel"; available agent types are: router, user_proxy, hr, finance, travel/);
+    expect(result.stderr).toMatch(/unknown agent type "trvel"; built-in agent types are: router, user_proxy, hr, finance; from --module: travel/);
+  });
+
+  it("takes a path without ./ as typed at a shell, and --agents naming only module agents", async () => {
+    // Vitest runs in the repository, which is also the command's working directory.
+    const result = await runCliToEnd(["worker", "--module", "test/fixtures/modules/travel.mjs", "--agents", "travel"], env);
+    expect(result.code).not.toBe(0);
+    // Loaded and selected: what stops it is the absent server.
+    expect(result.stderr).toMatch(/cannot connect to NATS at nats:\/\/127\.0\.0\.1:1/);
+  });
+
+  it("names a module that is neither a file nor an installed package", async () => {
+    const result = await runCliToEnd(["worker", "--module", "no-such-agents"], env);
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toMatch(/cannot find agent module "no-such-agents": no such file in .* and no such package installed there/);
   });
 
   it("rejects a concurrency that is not a positive integer", async () => {

@@ -6,10 +6,9 @@ import { ROUTER_AGENT_TYPE } from "../../router/router-agent.js";
 import { connectNats } from "../../core/connection.js";
 import { ConfigError } from "../../core/errors.js";
 import { createLogger } from "../../core/logging.js";
-import { DEFAULT_CONFIG, DEFAULT_RATE_LIMIT_PER_SEC, type SwitchboardConfig } from "../../core/config.js";
-import type { NatsConnection } from "../../core/connection.js";
+import { DEFAULT_CONFIG, DEFAULT_RATE_LIMIT_PER_SEC } from "../../core/config.js";
 import { Role } from "../../core/roles.js";
-import type { RateLimitOptions } from "../../worker/rate-limit.js";
+import { rateLimitFor } from "../../worker/rate-limit.js";
 import { Subjects } from "../../core/subjects.js";
 import { Worker } from "../../worker/worker.js";
 import type { AgentTypeDefinition } from "../../worker/agent.js";
@@ -53,8 +52,8 @@ export function parseAgentList(raw: string | undefined, available: readonly stri
 function selectAgents(names: readonly string[], moduleAgents: readonly ModuleAgent[], builtin: (names: readonly string[]) => AgentTypeDefinition[]): AnyAgentDefinition[] {
   const unknown = names.filter((n) => !BUILTIN_AGENT_TYPES.includes(n) && !moduleAgents.some((a) => a.type === n));
   if (unknown.length > 0) {
-    const known = [...BUILTIN_AGENT_TYPES, ...moduleAgents.map((a) => a.type)];
-    throw new ConfigError(`unknown agent type "${unknown[0]}"; available agent types are: ${known.join(", ")}${moduleAgents.length === 0 ? " (load your own with --module ./agents.js)" : ""}`);
+    const fromModules = moduleAgents.length > 0 ? `; from --module: ${moduleAgents.map((a) => a.type).join(", ")}` : " (load your own with --module ./agents.js)";
+    throw new ConfigError(`unknown agent type "${unknown[0]}"; built-in agent types are: ${BUILTIN_AGENT_TYPES.join(", ")}${fromModules}`);
   }
   return names.map((name) => moduleAgents.find((a) => a.type === name)?.definition ?? builtin([name])[0]!);
 }
@@ -71,14 +70,7 @@ function fileAgentsBeside(file: string | undefined, configs: readonly LlmAgentCo
   });
 }
 
-/**
- * The per-user limit: as configured, or by default only where users are authenticated (on an open
- * server anyone can claim any user name, so a per-user limit would protect nothing).
- */
-export function rateLimitFor(config: SwitchboardConfig, nc: NatsConnection): RateLimitOptions | undefined {
-  const perSecond = config.rateLimitPerSec ?? (nc.info?.auth_required === true ? DEFAULT_RATE_LIMIT_PER_SEC : 0);
-  return perSecond > 0 ? { perSecond, burst: config.rateBurst } : undefined;
-}
+export { rateLimitFor } from "../../worker/rate-limit.js";
 
 export async function workerCommand(args: readonly string[]): Promise<number> {
   const { values } = parse("worker", args, { agents: { type: "string" }, module: { type: "string", multiple: true }, concurrency: { type: "string" }, id: { type: "string" }, "agents-file": { type: "string" }, ...CLASSIFIER_OPTIONS });
