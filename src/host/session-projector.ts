@@ -148,8 +148,9 @@ export class SessionProjector {
       return undefined;
     }
     if (isUserWritableTopic(topic.type) && !userPublishable(decoded.message.$typeName, topic.type)) {
-      // The workers refused it: it must not reach the record either.
-      this.logger.warn({ event: "event.rejected", seq, reason: ErrorCode.TypeNotAllowed, type: decoded.message.$typeName, topicType: topic.type }, "type not accepted on this topic; ignored");
+      // The workers refused it (and logged it, a few times a second per user): it must not reach
+      // the record either.
+      if (this.logger.isLevelEnabled("debug")) this.logger.debug({ event: "event.rejected", seq, reason: ErrorCode.TypeNotAllowed, type: decoded.message.$typeName, topicType: topic.type }, "type not accepted on this topic; ignored");
       return undefined;
     }
     if (namesAnotherSource(decoded.message, topic.source)) {

@@ -17,7 +17,7 @@ export interface InboundGuardOptions {
   readonly logger: Logger;
 }
 
-/** Notices about dropped messages, per user: a flood must not turn into a flood of answers. */
+/** Notices (and warnings logged) about dropped messages, per user: a flood must not turn into a flood of answers. */
 const NOTICES: RateLimitOptions = { perSecond: 1, burst: 3 };
 
 function turnOf(message: Message): string {
@@ -45,6 +45,7 @@ function turnOf(message: Message): string {
 export class InboundGuard {
   private readonly limiter: TokenBuckets | undefined;
   private readonly notices = new TokenBuckets(NOTICES);
+  private readonly warnings = new TokenBuckets(NOTICES);
   private readonly logger: Logger;
 
   constructor(
@@ -62,7 +63,7 @@ export class InboundGuard {
     if (!topic) return undefined;
     const ids = { user: topic.source.user, session: topic.source.session, topicType: topic.type, type: message.$typeName };
     const reject = (reason: string, code: string, text: string, extra: Record<string, unknown> = {}) => {
-      this.logger.warn({ event: "message.rejected", reason, ...ids, ...extra }, `message refused (${reason}); dropped`);
+      this.log(topic.source.user, { event: "message.rejected", reason, ...ids, ...extra }, `message refused (${reason}); dropped`);
       return { code, text };
     };
     if (namesAnotherSource(message, topic.source)) {
@@ -84,11 +85,20 @@ export class InboundGuard {
     }
     // A redelivery was admitted the first time; charging it again would punish our own retries.
     if (this.limiter && ctx.deliveryCount <= 1 && !this.limiter.take(topic.source.user)) {
-      this.logger.warn({ event: "message.rate_limited", ...ids }, "user is over the rate limit; message dropped");
+      this.log(topic.source.user, { event: "message.rate_limited", ...ids }, "user is over the rate limit; message dropped");
       const { perSecond, burst } = this.limiter.options;
       return { code: ErrorCode.RateLimited, text: `slow down: you sent more than ${burst} messages at once or ${perSecond} per second to ${this.agentType}; wait a moment and send this one again` };
     }
     return undefined;
+  }
+
+  /**
+   * Logs a refusal at warn level a few times a second per user, the rest at debug: a flood of
+   * refused messages must not become a flood of log lines.
+   */
+  private log(user: string, fields: Record<string, unknown>, text: string): void {
+    if (this.warnings.take(user)) this.logger.warn(fields, text);
+    else if (this.logger.isLevelEnabled("debug")) this.logger.debug(fields, text);
   }
 
   /** Tells the sender why its message was dropped, unless it has been told often enough lately. */
