@@ -10,6 +10,7 @@ import { sleep } from "../core/sleep.js";
 import { TopicType, type Subjects } from "../core/subjects.js";
 import { recordReceipt, SpanAttribute, SpanKind, SpanName, startSpan } from "../core/telemetry/tracing.js";
 import {
+  AgentReplyDeltaSchema,
   AgentReplySchema,
   EndReason,
   ErrorEventSchema,
@@ -19,6 +20,7 @@ import {
   UserMessageSchema,
 } from "../gen/switchboard/v1/conversation_pb.js";
 import { ClarifyAnswerSchema, ClarifySchema } from "../gen/switchboard/v1/routing_pb.js";
+import { ReplyAssembler } from "./reply-deltas.js";
 
 /** One agent the user may choose after a `clarify` event. */
 export interface ClarifyChoice {
@@ -39,7 +41,12 @@ export type ChatEvent =
   | { readonly event: "error"; readonly session: string; readonly code: string; readonly message: string }
   /** Nobody serves the recipient right now; the message waits durably and the turn goes on. */
   | { readonly event: "queued"; readonly session: string; readonly agent: string | null; readonly message: string }
-  | { readonly event: "timeout"; readonly session: string; readonly agent: string | null; readonly message: string };
+  | { readonly event: "timeout"; readonly session: string; readonly agent: string | null; readonly message: string }
+  /**
+   * Text of a reply in progress, in order, only with {@link ChatSessionOptions.streamReplies}. The
+   * `reply` event that follows carries the whole answer, this text included.
+   */
+  | { readonly event: "delta"; readonly session: string; readonly agent: string; readonly text: string };
 
 /** Events after which a turn is complete and the user may type again. */
 const FINAL_EVENTS: ReadonlySet<ChatEvent["event"]> = new Set(["reply", "no_agent", "ended", "error", "timeout", "clarify"]);
@@ -73,6 +80,8 @@ export interface ChatSessionOptions {
   readonly logger: Logger;
   /** How long to wait for the answer to one message. */
   readonly replyTimeoutMs: number;
+  /** Emit `delta` events with the text of replies in progress. Default false. */
+  readonly streamReplies?: boolean;
 }
 
 interface PendingTurn {
@@ -104,6 +113,8 @@ export class ChatSession {
   private stopStatus: (() => void) | undefined;
   private statusLoop: Promise<void> | undefined;
   private clarification: PendingClarification | undefined;
+  private deltaSub: Subscription | undefined;
+  private readonly assembler = new ReplyAssembler();
 
   constructor(private readonly options: ChatSessionOptions) {
     this.user = validateToken("user name", options.user);
@@ -147,7 +158,44 @@ export class ChatSession {
     if (refused) {
       throw new PermissionDeniedError("subscribe", subject, `the credentials in use are not user "${this.user}"'s (each user may read only its own answers); chat with that user's credentials (--creds FILE)`, { cause: refused });
     }
+    if (this.options.streamReplies) await this.subscribeToDeltas();
     this.statusLoop = this.watchConnection();
+  }
+
+  /**
+   * Reply deltas come over core NATS on their own subject. They are an extra: a server whose
+   * permissions predate them refuses the subscription, and the chat goes on without streaming.
+   */
+  private async subscribeToDeltas(): Promise<void> {
+    const subject = this.subjects.userReplyDeltas(this.user);
+    let warned = false;
+    this.deltaSub = this.nc.subscribe(subject, {
+      callback: (err, msg) => {
+        if (err) {
+          if (!warned) this.logger.warn({ event: "chat.delta_subscription_error", err: errorMessage(err) }, "replies will not stream; whole answers still arrive");
+          warned = true;
+          return;
+        }
+        this.receiveDelta(msg);
+      },
+    });
+    await this.nc.flush();
+  }
+
+  private receiveDelta(raw: Parameters<typeof decodeEvent>[0]): void {
+    let decoded;
+    try {
+      decoded = decodeEvent(raw);
+    } catch (err) {
+      this.logger.debug({ event: "chat.bad_delta", err: errorMessage(err) }, "ignored an unreadable reply delta");
+      return;
+    }
+    const delta = decoded.message;
+    if (!isMessage(delta, AgentReplyDeltaSchema) || delta.sessionId !== this.sessionIdValue || delta.user !== this.user) return;
+    const pending = this.pending;
+    if (!pending || delta.turnId !== pending.turnId) return;
+    const text = this.assembler.accept({ turnId: delta.turnId, sequence: delta.sequence, text: delta.text });
+    if (text !== "") pending.onEvent({ event: "delta", session: this.sessionIdValue, agent: delta.agentType, text });
   }
 
   /**
@@ -375,6 +423,7 @@ export class ChatSession {
     this.stopStatus?.();
     await this.statusLoop;
     if (this.sub && !this.sub.isClosed()) await this.sub.drain();
+    if (this.deltaSub && !this.deltaSub.isClosed()) await this.deltaSub.drain();
   }
 }
 

@@ -195,3 +195,13 @@ export function telemetrySettings(env: Env = process.env): TelemetrySettings {
     metricExportIntervalMs: interval,
   };
 }
+
+/**
+ * The value of an environment variable that a configuration file names (an API key, say), so
+ * that secrets stay out of files and this module stays the one that reads the environment.
+ * Undefined when unset or empty.
+ */
+export function secretFromEnv(name: string, env: Env = process.env): string | undefined {
+  const value = env[name];
+  return value === undefined || value === "" ? undefined : value;
+}
