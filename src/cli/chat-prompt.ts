@@ -41,6 +41,7 @@ export async function ask(options: AskOptions): Promise<PromptOutcome> {
   const output = options.output ?? process.stdout;
   let lastKey: { name?: string | undefined } | undefined;
   let paused = false;
+  let lastFrame = "";
   const bar = (colour: "cyan" | "gray" | "yellow") => styleText(colour, "│");
   const prompt = new TextPrompt({
     ...(options.initialValue ? { initialValue: options.initialValue } : {}),
@@ -50,26 +51,30 @@ export async function ask(options: AskOptions): Promise<PromptOutcome> {
     output,
     validate: (v) => (v === undefined || v.trim() === "" ? "Type a message (Esc clears it, Ctrl-C twice leaves)." : undefined),
     render(this: TextPrompt) {
-      const header = `${bar("gray")}\n${symbolFor(this.state, paused)}  ${options.message}\n`;
-      const width = Math.max(20, (output.columns || 80) - 6);
-      switch (this.state) {
-        case "submit":
-          return `${header}${bar("gray")}  ${styleText("dim", shortEcho(this.value ?? ""))}`;
-        case "cancel":
-          return paused ? `${header}${bar("gray")}` : `${header}${bar("gray")}  ${styleText(["strikethrough", "dim"], shortEcho(this.userInput))}`;
-        case "error":
-          return `${header}${bar("yellow")}  ${oneLine(this.userInputWithCursor, width)}\n${styleText("yellow", "└")}  ${styleText("yellow", this.error)}\n`;
-        default: {
-          const shown = this.userInput
-            ? oneLine(this.userInputWithCursor, width)
-            : options.placeholder
-              ? styleText("inverse", options.placeholder.slice(0, 1)) + styleText("dim", options.placeholder.slice(1))
-              : styleText(["inverse", "hidden"], "_");
-          return `${header}${bar("cyan")}  ${shown}\n${styleText("cyan", "└")}\n`;
-        }
-      }
+      lastFrame = frame.call(this);
+      return lastFrame;
     },
   });
+  function frame(this: TextPrompt): string {
+    const header = `${bar("gray")}\n${symbolFor(this.state, paused)}  ${options.message}\n`;
+    const width = Math.max(20, (output.columns || 80) - 6);
+    switch (this.state) {
+      case "submit":
+        return `${header}${bar("gray")}  ${styleText("dim", shortEcho(this.value ?? ""))}`;
+      case "cancel":
+        return paused ? `${header}${bar("gray")}` : `${header}${bar("gray")}  ${styleText(["strikethrough", "dim"], shortEcho(this.userInput))}`;
+      case "error":
+        return `${header}${bar("yellow")}  ${oneLine(this.userInputWithCursor, width)}\n${styleText("yellow", "└")}  ${styleText("yellow", this.error)}\n`;
+      default: {
+        const shown = this.userInput
+          ? oneLine(this.userInputWithCursor, width)
+          : options.placeholder
+            ? styleText("inverse", options.placeholder.slice(0, 1)) + styleText("dim", options.placeholder.slice(1))
+            : styleText(["inverse", "hidden"], "_");
+        return `${header}${bar("cyan")}  ${shown}\n${styleText("cyan", "└")}\n`;
+      }
+    }
+  }
   prompt.on("key", (_char, key) => {
     lastKey = key;
   });
@@ -77,7 +82,12 @@ export async function ask(options: AskOptions): Promise<PromptOutcome> {
   const result = await prompt.prompt();
   if (typeof result === "string") return { kind: "submit", value: result };
   const typed = prompt.userInput ?? "";
-  if (paused || options.signal?.aborted) return { kind: "paused", value: typed };
+  if (paused || options.signal?.aborted) {
+    // Clack closes an aborted prompt without drawing it again: take its last frame off the screen
+    // (and the line break it adds on closing), so the prompt can come back below what is shown.
+    output.write(`\x1b[${lastFrame.split("\n").length}A\r\x1b[J`);
+    return { kind: "paused", value: typed };
+  }
   if (lastKey?.name === "escape") return { kind: "escape" };
   return { kind: "interrupt", value: typed };
 }

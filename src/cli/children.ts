@@ -83,6 +83,11 @@ export function lastLines(file: string, count: number): string[] {
 export const MAX_RESTARTS = 3;
 const RESTART_WINDOW_MS = 60_000;
 const RESTART_DELAY_MS = 500;
+/**
+ * How long `up` lets each child finish gracefully when the demo ends. A worker killed after that
+ * loses nothing: what it held is delivered again to the next worker.
+ */
+export const STOP_GRACE_MS = 5_000;
 
 /**
  * The processes `switchboard up` started. It owns them: once `watch` is on, one that stops on its
@@ -153,9 +158,9 @@ export class Supervisor {
   }
 
   /** Stops every child, the last started first (workers deregister before the server goes). */
-  async stopAll(): Promise<void> {
+  async stopAll(graceMs = STOP_GRACE_MS): Promise<void> {
     this.stopping = true;
-    for (const entry of [...this.entries].reverse()) await stopChild(entry.child);
+    for (const entry of [...this.entries].reverse()) await stopChild(entry.child, graceMs);
     process.off("exit", this.exitHook);
   }
 

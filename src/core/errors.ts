@@ -21,6 +21,7 @@ export const ErrorCode = {
   PermissionDenied: "permission_denied",
   RateLimited: "rate_limited",
   Remote: "remote",
+  StartupFailed: "startup_failed",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -113,6 +114,14 @@ export class ConfigError extends SwitchboardError {
   override name = "ConfigError";
   constructor(message: string) {
     super(ErrorCode.Config, message);
+  }
+}
+
+/** A process that had to start did not (its log says why); a failure at run time, not of usage. */
+export class StartupFailedError extends SwitchboardError {
+  override name = "StartupFailedError";
+  constructor(message: string) {
+    super(ErrorCode.StartupFailed, message);
   }
 }
 

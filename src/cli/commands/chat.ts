@@ -78,6 +78,9 @@ export async function chatCommand(args: readonly string[]): Promise<number> {
     console.log(CHAT_HELP);
     return 0;
   }
+  if (values.timeout !== undefined && !/^[1-9][0-9]*$/.test(values.timeout.trim())) {
+    throw new ConfigError(`--timeout must be a number of milliseconds (e.g. 60000), got ${JSON.stringify(values.timeout)}`);
+  }
   const config = configFrom(values, { replyTimeoutMs: values.timeout });
   const { user, credentials } = chatIdentity(config, values.user);
   const json = values.json === true || !process.stdin.isTTY || !process.stdout.isTTY;
@@ -336,10 +339,10 @@ export async function runInteractiveChat(nc: NatsConnection, config: Switchboard
   const leave = options.signal ?? new AbortController().signal;
   const screen = new ChatScreen(leave);
   const session = await openSession(nc, config, user, logger, (event) => screen.show(lateNotice(event, event.turn ? session.unansweredText(event.turn) : undefined)));
+  clack.intro(`Switchboard — chatting as ${user}`);
+  clack.log.info(wrapped("Say what you need; you will be connected to the right agent. Type END to finish a conversation. Esc clears the line; Ctrl-C twice leaves."));
   const unsubscribe = options.notices?.subscribe((n) => screen.show(n));
   const watching = watchConnection(nc, screen).catch(() => undefined);
-  clack.intro(`Switchboard — chatting as ${user}`);
-  clack.log.info("Say what you need; you will be connected to the right agent. Type END to finish a conversation. Esc clears the line; Ctrl-C twice leaves.");
   let armed = false;
   try {
     while (!leave.aborted) {

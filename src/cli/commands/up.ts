@@ -1,6 +1,7 @@
-import { resolve } from "node:path";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { AuthenticationFailedError, connectNats, ConnectionFailedError, type NatsConnection } from "../../core/connection.js";
-import { ConfigError, errorMessage } from "../../core/errors.js";
+import { ConfigError, errorMessage, StartupFailedError } from "../../core/errors.js";
 import type { NatsCredentials } from "../../core/credentials.js";
 import { Role } from "../../core/roles.js";
 import { createLogger } from "../../core/logging.js";
@@ -13,7 +14,7 @@ import { findExecutable, isRunning, Supervisor, type Child } from "../children.j
 import { NoticeBoard } from "../chat-notices.js";
 import { WaitIndicator } from "../chat-spinner.js";
 import { AuthStore } from "../auth-store.js";
-import { AUTH_DIR, BIN_PATH, LOG_DIR, NATS_CONF, NATS_PID_FILE, PROJECT_ROOT } from "../paths.js";
+import { AUTH_DIR, BIN_PATH, DATA_DIR, LOG_DIR, NATS_CONF, NATS_PID_FILE, PROJECT_ROOT } from "../paths.js";
 import { COMMON_HELP, configFrom, parse, warnOnStderr } from "../options.js";
 import { reloadNatsServer } from "../reload.js";
 import { chatIdentity, leaveOnSignals, runInteractiveChat, runJsonChat } from "./chat.js";
@@ -115,28 +116,43 @@ async function connectChat(config: SwitchboardConfig, user: string, credentials:
   }
 }
 
-/** nats-server's arguments: nats.conf, and on another port its own monitoring port, store and pid file. */
-export function natsServerArgs(port: number): string[] {
-  if (port === DEFAULT_NATS_PORT) return ["-c", NATS_CONF];
-  return ["-c", NATS_CONF, "-p", String(port), "-m", "-1", "-sd", `./data/jetstream-${port}`, "-P", `./data/nats-server-${port}.pid`];
+/**
+ * nats.conf as it is for port 4222; for another port, a copy in the data directory with that
+ * port, a free monitoring port, and its own JetStream store and pid file, so that it can run
+ * beside a server started from nats.conf (nats-server refuses a store directory given twice, in
+ * the file and on the command line).
+ */
+export function natsConfigFor(port: number): string {
+  if (port === DEFAULT_NATS_PORT) return NATS_CONF;
+  const conf = readFileSync(NATS_CONF, "utf8")
+    .replace(/^port:.*$/m, `port: ${port}`)
+    .replace(/^http:.*$/m, "http: 127.0.0.1:-1")
+    .replace(/^pid_file:.*$/m, `pid_file: "./data/nats-server-${port}.pid"`)
+    .replace(/store_dir:.*$/m, `store_dir: "./data/jetstream-${port}"`)
+    // Includes are relative to the file that includes them, and the copy lives in data/.
+    .replace(/^(\s*include\s+")data\//gm, "$1");
+  const file = join(DATA_DIR, `nats-${port}.conf`);
+  mkdirSync(DATA_DIR, { recursive: true });
+  writeFileSync(file, `# Written by \`switchboard up --port ${port}\` from nats.conf; rewritten at every start.\n${conf}`);
+  return file;
 }
 
 async function startNats(config: SwitchboardConfig, supervisor: Supervisor, signal: AbortSignal): Promise<NatsConnection> {
   if (!isLocal(config.natsUrl)) throw new ConfigError(`no NATS server answers at ${config.natsUrl}, and \`up\` only starts one locally`);
   const binary = findExecutable("nats-server");
   if (!binary) {
-    throw new ConfigError(
+    throw new StartupFailedError(
       "nats-server is not installed. Install it with `sudo apt-get install nats-server` (Debian/Ubuntu) or `brew install nats-server` (macOS), or run `npm start`, which installs it where it can.",
     );
   }
-  const nats = supervisor.start({ name: "nats-server", command: binary, args: natsServerArgs(portOf(config.natsUrl)), cwd: PROJECT_ROOT });
+  const nats = supervisor.start({ name: "nats-server", command: binary, args: ["-c", natsConfigFor(portOf(config.natsUrl))], cwd: PROJECT_ROOT });
   for (let waited = 0; waited < 10_000; waited += 250) {
     if (!isRunning(nats)) break;
     const nc = await tryConnect(config);
     if (nc) return nc;
     await sleep(250, signal);
   }
-  throw new ConfigError(`nats-server did not start at ${config.natsUrl}; see ${nats.logFile}`);
+  throw new StartupFailedError(`nats-server did not start at ${config.natsUrl}; see ${nats.logFile}`);
 }
 
 async function waitForAgents(nc: NatsConnection, config: SwitchboardConfig, children: () => readonly Child[], signal: AbortSignal): Promise<void> {
@@ -146,7 +162,7 @@ async function waitForAgents(nc: NatsConnection, config: SwitchboardConfig, chil
   let last = "";
   while (Date.now() < deadline) {
     const dead = children().find((c) => !isRunning(c));
-    if (dead) throw new ConfigError(`${dead.name} exited early; see ${dead.logFile}`);
+    if (dead) throw new StartupFailedError(`${dead.name} exited early; see ${dead.logFile}`);
     try {
       const agents = await host.agents();
       if (wanted.every((t) => agents.some((a) => a.spec?.type === t && a.available))) return;
@@ -155,7 +171,7 @@ async function waitForAgents(nc: NatsConnection, config: SwitchboardConfig, chil
     }
     await sleep(250, signal);
   }
-  throw new ConfigError(`agents did not become available within ${READY_TIMEOUT_MS / 1000} s (${last}); see the logs in ${LOG_DIR}`);
+  throw new StartupFailedError(`agents did not become available within ${READY_TIMEOUT_MS / 1000} s (${last}); see the logs in ${LOG_DIR}`);
 }
 
 export async function upCommand(args: readonly string[]): Promise<number> {
@@ -207,9 +223,10 @@ export async function upCommand(args: readonly string[]): Promise<number> {
     const watcher = nc;
     await waitForAgents(watcher, config, () => supervisor.children, leave.signal);
     chatNc = await connectChat(config, user, credentials, userAdded);
-    const where = `Switchboard is up. Logs: ${LOG_DIR}/ (\`switchboard logs worker\`); pids: ${supervisor.children.map((c) => `${c.name} ${c.process.pid ?? "?"}`).join(", ")}`;
-    spin?.stop(where);
-    if (!interactive) process.stderr.write(`${where}\n`);
+    const where = `Started ${supervisor.children.map((c) => `${c.name} (pid ${c.process.pid ?? "?"})`).join(", ")}. Their logs are in ${LOG_DIR}/: \`switchboard logs worker\` shows this run's.`;
+    spin?.stop("Switchboard is up");
+    if (interactive) notices.post({ level: "info", text: where });
+    else process.stderr.write(`Switchboard is up. ${where}\n`);
     supervisor.watch(
       (n) => notices.post(n),
       (name) => (name === "nats-server" ? Promise.resolve() : waitForAgents(watcher, config, () => [], leave.signal)),
