@@ -2,6 +2,7 @@ import { ConfigError, errorMessage, SwitchboardError } from "../core/errors.js";
 import { adminCommand } from "./commands/admin.js";
 import { chatCommand } from "./commands/chat.js";
 import { hostCommand } from "./commands/host.js";
+import { logsCommand } from "./commands/logs.js";
 import { routeCommand } from "./commands/route.js";
 import { upCommand } from "./commands/up.js";
 import { sanitizeForTerminal } from "./terminal.js";
@@ -21,6 +22,7 @@ const COMMANDS: Record<string, (args: readonly string[]) => Promise<number>> = {
   route: routeCommand,
   users: usersCommand,
   auth: authCommand,
+  logs: logsCommand,
 };
 
 export const MAIN_HELP = `Switchboard: a distributed agent runtime on NATS.
@@ -37,6 +39,7 @@ Commands:
   route               show where the router would send messages, and why (--profiles FILE or live)
   users               chat users and their credentials: add NAME | remove NAME | rotate NAME | list
   auth                credentials of the services: init | rotate ROLE | reload
+  logs                the logs of what \`up\` started: host | worker | nats (latest run)
 
 Exit codes: 0 success, 1 failure at run time, 2 wrong usage. \`switchboard --version\` prints the version.
 
