@@ -9,6 +9,12 @@ cd "$(dirname "$0")/.."
 
 say() { printf 'setup: %s\n' "$*" >&2; }
 
+# Supported: the Node.js versions in package.json's engines. Older ones often still run, but
+# dependencies (@nats-io/nuid among them) require 22, and Node.js 20 is past its end of life.
+if ! node scripts/check-engines.mjs --running-only >/dev/null 2>&1; then
+  say "warning: Node.js $(node --version) is not supported; use Node.js 22 or 24 (see README)"
+fi
+
 if [ ! -d node_modules/@nats-io/transport-node ] || [ ! -d node_modules/vitest ]; then
   say "installing npm dependencies"
   if [ -f package-lock.json ]; then npm ci --no-audit --no-fund >&2; else npm install --no-audit --no-fund >&2; fi
