@@ -379,7 +379,7 @@ export class ChatSession {
               event: "timeout",
               session,
               agent: this.agentValue ?? null,
-              message: `no answer from ${this.agentValue ? `the ${this.agentValue} agent` : "the router"} within ${Math.round(this.options.replyTimeoutMs / 1000)} s; is a worker running? (switchboard admin workers) The answer is shown if it still comes.`,
+              message: `no answer from ${this.agentValue ? `the ${this.agentValue} agent` : "the router"} within ${seconds(this.options.replyTimeoutMs)} s; is a worker running? (switchboard admin workers) The answer is shown if it still comes.`,
               text: text.length > TIMEOUT_TEXT_CHARS ? `${text.slice(0, TIMEOUT_TEXT_CHARS - 1)}…` : text,
             }),
           this.options.replyTimeoutMs,
@@ -456,6 +456,11 @@ export function resolveChoice(answer: string, options: readonly ClarifyChoice[])
   const trimmed = answer.trim();
   if (/^[0-9]+$/.test(trimmed)) return options[Number(trimmed) - 1]?.agent;
   return options.find((o) => o.agent.toLowerCase() === trimmed.toLowerCase())?.agent;
+}
+
+/** "30", "1.5": whole seconds when they are. */
+function seconds(ms: number): string {
+  return ms % 1000 === 0 ? String(ms / 1000) : (ms / 1000).toFixed(1);
 }
 
 function stamp(turn: string): { ts: string; turn: string } {

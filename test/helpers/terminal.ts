@@ -8,6 +8,7 @@ export const Keys = {
   Enter: "\r",
   Down: "\x1b[B",
   CtrlC: "\x03",
+  Esc: "\x1b",
 } as const;
 
 /**

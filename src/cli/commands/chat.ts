@@ -297,9 +297,15 @@ function printNotice(notice: Notice): void {
 
 /** Text broken into lines that fit inside Clack's left border. */
 function wrapped(text: string): string {
-  return wrapTextWithPrefix(process.stdout, text, "   ")
+  return text
     .split("\n")
-    .map((line) => line.slice(3))
+    .map((line) =>
+      wrapTextWithPrefix(process.stdout, line, "   ")
+        .split("\n")
+        // The wrapped pieces after the first keep the space they were broken at.
+        .map((piece, i) => (i === 0 ? piece.slice(3) : piece.slice(3).replace(/^ /, "")))
+        .join("\n"),
+    )
     .join("\n");
 }
 
