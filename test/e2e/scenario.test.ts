@@ -100,7 +100,8 @@ describe("end to end: host, worker and chat as separate processes", () => {
     const chat = runCli(["chat", "--user", "bob", "--timeout", "1500"], env);
     chat.write("budget please");
     chat.endInput();
-    expect(await chat.exited).toBe(0);
+    // A message left with only a `timeout` is a failure a script can see.
+    expect(await chat.exited).toBe(1);
     expect(chat.events.map((e) => e["event"])).toEqual(["queued", "timeout"]);
     expect(await host.stop("SIGTERM")).toBe(0);
   });
