@@ -46,6 +46,11 @@ export class TerminalCli {
     return new TerminalCli(args, proc);
   }
 
+  /** The pid of `script`, whose child runs the command. */
+  get pid(): number | undefined {
+    return this.proc.pid;
+  }
+
   /** Everything written to the terminal so far, escape sequences included. */
   get output(): string {
     return this.raw;
