@@ -63,7 +63,8 @@ export class WaitIndicator {
       write();
       return;
     }
-    this.output.write("\r\x1b[2K");
+    // Over the spinner and the border line above it: what is written starts with its own.
+    this.output.write("\r\x1b[2K\x1b[1A\x1b[2K");
     write();
     this.output.write(`${styleText("gray", "│")}\n`);
     this.draw();
