@@ -6,6 +6,7 @@ import { AgentTypeSpecSchema } from "../../src/gen/switchboard/v1/registry_pb.js
 import type { Agent, AgentContext, AgentTypeDefinition, MessageContext } from "../../src/worker/agent.js";
 import { Keys, TerminalCli } from "../helpers/terminal.js";
 import { TestSystem } from "../helpers/system.js";
+import { TestNatsServer } from "../helpers/nats-server.js";
 import { twinDesks } from "../helpers/twin-desks.js";
 import { TaskAgentType } from "../../src/agents/task-agent.js";
 
@@ -191,6 +192,40 @@ describe("the interactive chat", () => {
     expect(lines.length).toBeGreaterThan(30);
     expect(lines.filter((l) => l.length > 120)).toEqual([]);
     expect(lines.slice(1).filter((l) => !l.startsWith("│  "))).toEqual([]);
+    t.type(Keys.CtrlC);
+    await t.waitFor("Bye.");
+    expect(await t.exited).toBe(0);
+  });
+});
+
+describe("the interactive chat and its server", () => {
+  let server: TestNatsServer;
+  let sys: TestSystem;
+  let t: TerminalCli | undefined;
+  beforeEach(async () => {
+    server = await TestNatsServer.start();
+    sys = TestSystem.on(server.url);
+    await sys.startHost();
+    await sys.startWorker(["router", "user_proxy", "hr", "finance"]);
+  });
+  afterEach(async () => {
+    await t?.stop();
+    await sys.close();
+    await server.stop();
+  });
+
+  it("says when the connection is lost and when it is back, without waiting for a message", async () => {
+    t = TerminalCli.start(["chat", "--user", "nina"], { NATS_URL: server.url });
+    await t.waitFor("e.g. I need help with my budget");
+    t.type("typed before the outage");
+    await t.waitFor("typed before the outage");
+    await server.kill();
+    await t.waitFor("Lost the connection to NATS; reconnecting…");
+    await server.restart();
+    await t.waitFor("Reconnected to NATS.", 1, 30_000);
+    // What was being typed is still there; the message goes through.
+    t.type(`, budget${Keys.Enter}`);
+    await t.waitFor("Hello from finance_agent! You said: typed before the outage, budget", 1, 30_000);
     t.type(Keys.CtrlC);
     await t.waitFor("Bye.");
     expect(await t.exited).toBe(0);
