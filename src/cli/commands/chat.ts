@@ -115,13 +115,22 @@ export async function connectWhenServerIsUp(config: SwitchboardConfig, options: 
     try {
       return await connectNats(config, options);
     } catch (err) {
-      if (!(err instanceof ConnectionFailedError) || Date.now() >= deadline) throw err;
+      if (!(err instanceof ConnectionFailedError && nobodyListens(err)) || Date.now() >= deadline) throw err;
       if (!said) process.stderr.write(`switchboard: no NATS server answers at ${config.natsUrl} yet; waiting for one (up to ${SERVER_WAIT_MS / 1000} s, Ctrl-C to give up)\n`);
       said = true;
     }
     await sleep(500, signal).catch(() => undefined);
     if (signal.aborted) return undefined;
   }
+}
+
+/**
+ * Whether nothing listens at the address yet (refused), as opposed to a server that is there and
+ * fails the connection (TLS, protocol): only the first is worth waiting for.
+ */
+function nobodyListens(err: ConnectionFailedError): boolean {
+  const natsError = err.cause as { cause?: { code?: unknown } } | undefined;
+  return natsError?.cause?.code === "ECONNREFUSED";
 }
 
 /** SIGINT and SIGTERM end the chat gracefully (exit 0); a second one, or a stop that hangs, ends it at once. */
