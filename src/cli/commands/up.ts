@@ -223,6 +223,10 @@ export async function upCommand(args: readonly string[]): Promise<number> {
     const watcher = nc;
     await waitForAgents(watcher, config, () => supervisor.children, leave.signal);
     chatNc = await connectChat(config, user, credentials, userAdded);
+    if (leave.signal.aborted) {
+      spin?.stop("Stopped");
+      return 0;
+    }
     const where = `Started ${supervisor.children.map((c) => `${c.name} (pid ${c.process.pid ?? "?"})`).join(", ")}. Their logs are in ${LOG_DIR}/: \`switchboard logs worker\` shows this run's.`;
     spin?.stop("Switchboard is up");
     if (interactive) notices.post({ level: "info", text: where });
