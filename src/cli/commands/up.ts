@@ -205,12 +205,12 @@ export async function upCommand(args: readonly string[]): Promise<number> {
       const open = nc.info?.auth_required !== true;
       const reuse = `Using the NATS server already running at ${config.natsUrl} (${nc.info?.server_name ?? "a server"} ${nc.info?.version ?? ""}); \`up\` did not start it and will not stop it. To start a separate one: \`switchboard up --port 14222\``;
       if (spin) spin.message("Found a running NATS server");
-      notices.post({ level: "info", text: reuse });
-      if (!spin) process.stderr.write(`${reuse}\n`);
+      if (spin) notices.post({ level: "info", text: reuse });
+      else process.stderr.write(`${reuse}\n`);
       if (open) {
         const warning = `that server requires no credentials: anyone who reaches ${config.natsUrl} can read and write every conversation, and the per-user rate limit is off. Start the secured one with \`switchboard up --port 14222\` (or stop the open server).`;
-        notices.post({ level: "warn", text: `Warning: ${warning}` });
-        if (!spin) warnOnStderr(warning);
+        if (spin) notices.post({ level: "warn", text: `Warning: ${warning}` });
+        else warnOnStderr(warning);
       } else userAdded = addChatUser(config, user, progress);
     }
     // The children find their own credentials in the auth directory; the chat's are not theirs.
