@@ -4,6 +4,8 @@ import { loadConfig, type ConfigFlags, type SwitchboardConfig } from "../core/co
 import { didYouMean } from "./suggest.js";
 
 type OptionSpecs = NonNullable<ParseArgsConfig["options"]>;
+/** Spelled out so that the declaration build can name it. */
+type ParsedArgs<O extends OptionSpecs> = ReturnType<typeof parseArgs<{ args: string[]; options: typeof COMMON_OPTIONS & O; allowPositionals: true; strict: true }>>;
 
 /** Flags every command takes. */
 export const COMMON_OPTIONS = {
@@ -35,7 +37,7 @@ export function warnOnStderr(message: string): void {
 }
 
 /** Parses a command's arguments; unknown flags are errors that name the command's help. */
-export function parse<const O extends OptionSpecs>(command: string, args: readonly string[], options: O) {
+export function parse<const O extends OptionSpecs>(command: string, args: readonly string[], options: O): ParsedArgs<O> {
   const all: OptionSpecs = { ...COMMON_OPTIONS, ...options };
   try {
     return parseArgs({ args: [...args], options: { ...COMMON_OPTIONS, ...options }, allowPositionals: true, strict: true });
