@@ -30,6 +30,7 @@ import {
 } from "../gen/switchboard/v1/registry_pb.js";
 import { DEFAULT_INFRASTRUCTURE, ensureBuckets, ensureDeadLetterStream, ensureEventStream, type Buckets, type InfrastructureOptions } from "./infrastructure.js";
 import { DeadLetters } from "./dead-letters.js";
+import { MaxDeliveriesWatch } from "./max-deliveries.js";
 import { Registry } from "./registry.js";
 import { RegistryView } from "./registry-view.js";
 import { SessionProjector } from "./session-projector.js";
@@ -64,6 +65,7 @@ export class Host {
   private registry: Registry | undefined;
   private projector: SessionProjector | undefined;
   private directory: RegistryView | undefined;
+  private maxDeliveries: MaxDeliveriesWatch | undefined;
   private sub: Subscription | undefined;
   private readonly inflight = new Set<Promise<void>>();
   private sweepTimer: NodeJS.Timeout | undefined;
@@ -92,6 +94,8 @@ export class Host {
     await this.directory.start();
     this.projector = new SessionProjector(jetstream(this.nc), jsm, this.subjects, this.buckets.sessions, this.directory, this.logger, this.id);
     await this.projector.start();
+    this.maxDeliveries = new MaxDeliveriesWatch(this.nc, jetstream(this.nc), jsm, this.subjects, this.logger, `switchboard/host/${this.id}`);
+    this.maxDeliveries.start();
     this.sub = this.nc.subscribe(this.subjects.hostAll, {
       queue: this.subjects.hostQueue,
       callback: (err, msg) => {
@@ -211,6 +215,7 @@ export class Host {
     if (this.sub && !this.sub.isClosed()) await this.sub.drain();
     await Promise.allSettled(this.inflight);
     await this.sweeping;
+    await this.maxDeliveries?.close();
     await this.projector?.close();
     await this.directory?.close();
     this.logger.info({ event: "host.stopped" }, "host stopped");
