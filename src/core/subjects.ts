@@ -188,9 +188,13 @@ export class Subjects {
     return `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${this.eventStream}.*`;
   }
 
-  /** Name prefix of a host's ordered consumer over the event stream (the server adds a serial). */
-  projectorConsumerPrefix(hostId: string): string {
-    return `host_projector_${validateToken("host id", hostId)}`;
+  /**
+   * Name prefix of a host's ordered consumer over the event stream (the server adds a serial);
+   * `generation` counts the times the host replaced a consumer that stopped delivering.
+   */
+  projectorConsumerPrefix(hostId: string, generation = 0): string {
+    const base = `host_projector_${validateToken("host id", hostId)}`;
+    return generation > 0 ? `${base}_r${generation}` : base;
   }
 
   private bucket(name: string): string {

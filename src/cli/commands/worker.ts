@@ -1,7 +1,7 @@
 import { BUILTIN_AGENT_TYPES, builtinAgents } from "../../agents/builtin.js";
 import { ROUTER_AGENT_TYPE } from "../../router/router-agent.js";
 import { connectNats } from "../../core/connection.js";
-import { ConfigError } from "../../core/errors.js";
+import { CancelledError, ConfigError } from "../../core/errors.js";
 import { createLogger } from "../../core/logging.js";
 import { DEFAULT_RATE_LIMIT_PER_SEC, type SwitchboardConfig } from "../../core/config.js";
 import type { NatsConnection } from "../../core/connection.js";
@@ -10,14 +10,23 @@ import type { RateLimitOptions } from "../../worker/rate-limit.js";
 import { Subjects } from "../../core/subjects.js";
 import { Worker } from "../../worker/worker.js";
 import { CLASSIFIER_HELP, CLASSIFIER_OPTIONS, classifierSettings, createClassifier } from "../classifier-options.js";
-import { untilShutdown } from "../lifecycle.js";
+import { stopGracefully, untilShutdown } from "../lifecycle.js";
 import { COMMON_HELP, configFrom, parse, warnOnStderr } from "../options.js";
 
 export const WORKER_HELP = `Usage: switchboard worker [--agents ${BUILTIN_AGENT_TYPES.join(",")}] [options]
 
 Runs agents. Registers their types with the host, binds their topic subscriptions to durable
-consumers shared with every other worker of the same type, and heartbeats. On SIGINT/SIGTERM it
-stops taking messages, finishes those in flight, deregisters and exits 0.
+consumers shared with every other worker of the same type, and heartbeats. Waits for a NATS
+server that is not up yet (up to SB_CONNECT_WAIT_MS, default 60000). On SIGINT/SIGTERM it stops
+taking messages, finishes those in flight, deregisters and exits 0 (without a server it stops at
+once and leaves in-flight messages to redelivery).
+
+Delivery (see docs/RELIABILITY.md):
+  SB_ACK_WAIT_MS      how long the server waits for an ack before redelivering a message to
+                      another worker (default 10000); in-progress acks every third of it keep a
+                      slow handler's message
+  SB_MAX_DELIVER      deliveries before a message becomes a dead letter (default 5)
+  SB_AGENT_DELAY_MS   simulated work per message in the built-in task agents (default 0)
 
 Options:
   --agents <list>     comma-separated agent types to run (default: all built-in: ${BUILTIN_AGENT_TYPES.join(",")})
@@ -55,7 +64,16 @@ export async function workerCommand(args: readonly string[]): Promise<number> {
   const router = names.includes(ROUTER_AGENT_TYPE) ? { classifier: createClassifier(routing) } : undefined;
   const agents = builtinAgents(names, { task: { delayMs: config.agentDelayMs }, ...(router ? { router } : {}) });
   const logger = createLogger("switchboard-worker", { level: config.logLevel });
-  const nc = await connectNats(config, { name: "switchboard-worker", role: Role.Worker, warn: warnOnStderr });
+  const startAbort = new AbortController();
+  const shutdown = untilShutdown();
+  void shutdown.then(() => startAbort.abort());
+  let nc;
+  try {
+    nc = await connectNats(config, { name: "switchboard-worker", role: Role.Worker, warn: warnOnStderr, waitMs: config.connectWaitMs, onWait: (m) => logger.warn({ event: "worker.waiting_for_nats" }, m), signal: startAbort.signal });
+  } catch (err) {
+    if (err instanceof CancelledError) return 0;
+    throw err;
+  }
   const rateLimit = rateLimitFor(config, nc);
   const worker = new Worker({
     nc,
@@ -66,23 +84,18 @@ export async function workerCommand(args: readonly string[]): Promise<number> {
     rateLimit,
     ...(values.id ? { workerId: values.id } : {}),
   });
-  const startAbort = new AbortController();
-  const shutdown = untilShutdown();
-  void shutdown.then(() => startAbort.abort());
   try {
     await worker.start(startAbort.signal);
     logger.info({ event: "worker.rate_limit", perSecond: rateLimit?.perSecond ?? 0, burst: rateLimit?.burst ?? 0 }, rateLimit ? "per-user rate limit on" : "no per-user rate limit");
   } catch (err) {
     if (startAbort.signal.aborted) {
-      await worker.close();
-      await nc.drain();
+      await stopGracefully(nc, () => worker.close(), logger);
       return 0;
     }
     throw err;
   }
   const why = await shutdown;
   logger.info({ event: "worker.signal", signal: why }, "shutting down");
-  await worker.close();
-  await nc.drain();
+  await stopGracefully(nc, () => worker.close(), logger);
   return 0;
 }
