@@ -34,6 +34,7 @@ import { MaxDeliveriesWatch } from "./max-deliveries.js";
 import { Registry } from "./registry.js";
 import { RegistryView } from "./registry-view.js";
 import { SessionProjector } from "./session-projector.js";
+import { StreamWatch } from "./stream-watch.js";
 
 export interface HostOptions {
   readonly nc: NatsConnection;
@@ -46,7 +47,11 @@ export interface HostOptions {
   readonly infrastructure?: Partial<InfrastructureOptions>;
   /** Default: a fresh random id. */
   readonly hostId?: string;
+  /** How often the event stream's first sequence is checked for an unexpected jump. */
+  readonly streamWatchIntervalMs?: number;
 }
+
+const STREAM_WATCH_INTERVAL_MS = 30_000;
 
 const MAX_SESSIONS_LISTED = 1_000;
 
@@ -66,6 +71,7 @@ export class Host {
   private projector: SessionProjector | undefined;
   private directory: RegistryView | undefined;
   private maxDeliveries: MaxDeliveriesWatch | undefined;
+  private streamWatch: StreamWatch | undefined;
   private sub: Subscription | undefined;
   private readonly inflight = new Set<Promise<void>>();
   private sweepTimer: NodeJS.Timeout | undefined;
@@ -88,7 +94,7 @@ export class Host {
     this.jsm = jsm;
     await ensureEventStream(jsm, this.subjects, infra);
     await ensureDeadLetterStream(jsm, this.subjects, infra);
-    this.buckets = await ensureBuckets(this.nc, this.subjects, infra);
+    this.buckets = await ensureBuckets(this.nc, jsm, this.subjects, infra);
     this.registry = new Registry(jsm, this.subjects, this.buckets.agents, this.buckets.workers, this.options.workerTtlMs, this.logger);
     this.directory = new RegistryView(this.nc, this.subjects, this.logger);
     await this.directory.start();
@@ -96,6 +102,8 @@ export class Host {
     await this.projector.start();
     this.maxDeliveries = new MaxDeliveriesWatch(this.nc, jetstream(this.nc), jsm, this.subjects, this.logger, `switchboard/host/${this.id}`);
     this.maxDeliveries.start();
+    this.streamWatch = new StreamWatch(jsm, { stream: this.subjects.eventStream, maxAgeMs: infra.eventMaxAgeMs, intervalMs: this.options.streamWatchIntervalMs ?? STREAM_WATCH_INTERVAL_MS }, this.logger);
+    await this.streamWatch.start();
     this.sub = this.nc.subscribe(this.subjects.hostAll, {
       queue: this.subjects.hostQueue,
       callback: (err, msg) => {
@@ -216,6 +224,7 @@ export class Host {
     await Promise.allSettled(this.inflight);
     await this.sweeping;
     await this.maxDeliveries?.close();
+    await this.streamWatch?.close();
     await this.projector?.close();
     await this.directory?.close();
     this.logger.info({ event: "host.stopped" }, "host stopped");

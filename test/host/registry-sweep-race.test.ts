@@ -21,8 +21,9 @@ describe("the registry sweep racing joins and heartbeats", () => {
   beforeAll(async () => {
     sys = await TestSystem.start();
     const nc = await sys.connect();
-    const buckets = await ensureBuckets(nc, subjects, DEFAULT_INFRASTRUCTURE);
-    registry = new Registry(await jetstreamManager(nc), subjects, buckets.agents, buckets.workers, ttlMs, sys.logger);
+    const jsm = await jetstreamManager(nc);
+    const buckets = await ensureBuckets(nc, jsm, subjects, DEFAULT_INFRASTRUCTURE);
+    registry = new Registry(jsm, subjects, buckets.agents, buckets.workers, ttlMs, sys.logger);
   });
   afterAll(async () => {
     await sys.close();
