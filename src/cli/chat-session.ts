@@ -82,7 +82,7 @@ interface PendingTurn {
 
 /** How often a turn still waiting for its answer looks for it in the stream. */
 const RECHECK_INTERVAL_MS = 3_000;
-const END_REASONS: Record<number, string> = { [EndReason.USER_REQUEST]: "user_request", [EndReason.UNSPECIFIED]: "unspecified" };
+const END_REASONS: Record<number, string> = { [EndReason.USER_REQUEST]: "user_request", [EndReason.AGENT_FINISHED]: "agent_finished", [EndReason.UNSPECIFIED]: "unspecified" };
 
 /**
  * One user's conversation with Switchboard, without any rendering: the chat front-ends (Clack and

@@ -59,6 +59,11 @@ export interface SwitchboardConfig {
    * up; 0 fails at once. Once connected, every process reconnects forever. `SB_CONNECT_WAIT_MS`.
    */
   readonly connectWaitMs: number;
+  /**
+   * Messages a worker handles at once per agent type (per subscription). A worker answers about
+   * `concurrency / reply time` turns per second. `--concurrency` / `SB_CONCURRENCY`.
+   */
+  readonly concurrency: number;
 }
 
 export const DEFAULT_RATE_LIMIT_PER_SEC = 10;
@@ -85,7 +90,11 @@ export const DEFAULT_CONFIG: SwitchboardConfig = {
   rateLimitPerSec: undefined,
   rateBurst: 20,
   connectWaitMs: 60_000,
+  concurrency: 64,
 };
+
+/** Most messages one worker may hold unacknowledged per agent type (the consumer's max_ack_pending). */
+export const MAX_CONCURRENCY = 10_000;
 
 type StringSetting = { [K in keyof SwitchboardConfig]: SwitchboardConfig[K] extends string ? K : never }[keyof SwitchboardConfig];
 type IntSetting = Exclude<{ [K in keyof SwitchboardConfig]: SwitchboardConfig[K] extends number ? K : never }[keyof SwitchboardConfig], undefined>;
@@ -112,6 +121,7 @@ const ENV_NAMES: Record<keyof SwitchboardConfig, string> = {
   rateLimitPerSec: "SB_RATE_LIMIT",
   rateBurst: "SB_RATE_BURST",
   connectWaitMs: "SB_CONNECT_WAIT_MS",
+  concurrency: "SB_CONCURRENCY",
 };
 
 function positiveInt(name: string, raw: string | number, min = 1): number {
@@ -152,11 +162,13 @@ export function loadConfig(flags: ConfigFlags = {}, env: Env = process.env): Swi
     rateLimitPerSec: pick("rateLimitPerSec") === undefined ? undefined : positiveInt(ENV_NAMES.rateLimitPerSec, pick("rateLimitPerSec") ?? 0, 0),
     rateBurst: int("rateBurst"),
     connectWaitMs: int("connectWaitMs", 0),
+    concurrency: int("concurrency"),
   };
   if (config.workerTtlMs <= config.heartbeatIntervalMs) {
     throw new ConfigError(`SB_WORKER_TTL_MS (${config.workerTtlMs}) must be longer than SB_HEARTBEAT_MS (${config.heartbeatIntervalMs})`);
   }
   if ((config.tlsCert === "") !== (config.tlsKey === "")) throw new ConfigError("SB_TLS_CERT and SB_TLS_KEY go together: set both for a client certificate, or neither");
+  if (config.concurrency > MAX_CONCURRENCY) throw new ConfigError(`SB_CONCURRENCY must be at most ${MAX_CONCURRENCY}, got ${config.concurrency}`);
   if (config.replicas > 5) throw new ConfigError(`SB_REPLICAS must be between 1 and 5, got ${config.replicas}`);
   return config;
 }

@@ -21,6 +21,7 @@ export const ErrorCode = {
   PermissionDenied: "permission_denied",
   RateLimited: "rate_limited",
   Remote: "remote",
+  AgentFailed: "agent_failed",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -38,7 +38,7 @@ Options:
 ${COMMON_HELP}`;
 
 const STATES: Record<number, string> = { [SessionState.OPEN]: "open", [SessionState.ROUTED]: "routed", [SessionState.ENDED]: "ended" };
-const REASONS: Record<number, string> = { [EndReason.USER_REQUEST]: "user_request" };
+const REASONS: Record<number, string> = { [EndReason.USER_REQUEST]: "user_request", [EndReason.AGENT_FINISHED]: "agent_finished" };
 const ROLES: Record<number, string> = { [TranscriptRole.USER]: "user", [TranscriptRole.AGENT]: "agent", [TranscriptRole.SYSTEM]: "system" };
 
 const when = (t: Timestamp | undefined) => (t ? ago(timestampMs(t)) : "-");

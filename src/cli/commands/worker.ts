@@ -3,17 +3,19 @@ import { ROUTER_AGENT_TYPE } from "../../router/router-agent.js";
 import { connectNats } from "../../core/connection.js";
 import { CancelledError, ConfigError } from "../../core/errors.js";
 import { createLogger } from "../../core/logging.js";
-import { DEFAULT_RATE_LIMIT_PER_SEC, type SwitchboardConfig } from "../../core/config.js";
-import type { NatsConnection } from "../../core/connection.js";
+import { DEFAULT_CONFIG, DEFAULT_RATE_LIMIT_PER_SEC } from "../../core/config.js";
 import { Role } from "../../core/roles.js";
-import type { RateLimitOptions } from "../../worker/rate-limit.js";
+import { rateLimitFor } from "../../worker/rate-limit.js";
 import { Subjects } from "../../core/subjects.js";
 import { Worker } from "../../worker/worker.js";
+import type { AgentTypeDefinition } from "../../worker/agent.js";
+import type { AnyAgentDefinition } from "../../agents/define-agent-runtime.js";
+import { loadAgentModules, type ModuleAgent } from "../agent-modules.js";
 import { CLASSIFIER_HELP, CLASSIFIER_OPTIONS, classifierSettings, createClassifier } from "../classifier-options.js";
 import { stopGracefully, untilShutdown } from "../lifecycle.js";
 import { COMMON_HELP, configFrom, parse, warnOnStderr } from "../options.js";
 
-export const WORKER_HELP = `Usage: switchboard worker [--agents ${BUILTIN_AGENT_TYPES.join(",")}] [options]
+export const WORKER_HELP = `Usage: switchboard worker [--agents ${BUILTIN_AGENT_TYPES.join(",")}] [--module ./agents.js] [options]
 
 Runs agents. Registers their types with the host, binds their topic subscriptions to durable
 consumers shared with every other worker of the same type, and heartbeats. Waits for a NATS
@@ -29,40 +31,50 @@ Delivery (see docs/RELIABILITY.md):
   SB_AGENT_DELAY_MS   simulated work per message in the built-in task agents (default 0)
 
 Options:
-  --agents <list>     comma-separated agent types to run (default: all built-in: ${BUILTIN_AGENT_TYPES.join(",")})
+  --agents <list>     comma-separated agent types to run (default: all built-in: ${BUILTIN_AGENT_TYPES.join(",")},
+                      and every agent of the --module files)
+  --module <file>     an ES module whose exports (default or named) are agents made with defineAgent
+                      from "switchboard"; run beside the built-in ones. Repeatable. Paths are relative
+                      to the working directory.
+  --concurrency <n>   messages handled at once per agent type (env SB_CONCURRENCY, default ${DEFAULT_CONFIG.concurrency}); a worker
+                      answers about n / (reply time in s) turns per second
   --id <id>           worker id (default: random)
   Per-user rate limit: SB_RATE_LIMIT messages per second to each agent type (0: none; default
   ${DEFAULT_RATE_LIMIT_PER_SEC} when the server requires credentials, none otherwise), bursts of SB_RATE_BURST (default 20).
 ${CLASSIFIER_HELP}
 ${COMMON_HELP}`;
 
-export function parseAgentList(raw: string | undefined): string[] {
-  if (raw === undefined) return [...BUILTIN_AGENT_TYPES];
+export function parseAgentList(raw: string | undefined, available: readonly string[] = BUILTIN_AGENT_TYPES): string[] {
+  if (raw === undefined) return [...available];
   const names = raw.split(",").map((s) => s.trim()).filter((s) => s !== "");
-  if (names.length === 0) throw new ConfigError(`--agents is empty; choose from ${BUILTIN_AGENT_TYPES.join(", ")}`);
+  if (names.length === 0) throw new ConfigError(`--agents is empty; choose from ${available.join(", ")}`);
   return [...new Set(names)];
 }
 
-/**
- * The per-user limit: as configured, or by default only where users are authenticated (on an open
- * server anyone can claim any user name, so a per-user limit would protect nothing).
- */
-export function rateLimitFor(config: SwitchboardConfig, nc: NatsConnection): RateLimitOptions | undefined {
-  const perSecond = config.rateLimitPerSec ?? (nc.info?.auth_required === true ? DEFAULT_RATE_LIMIT_PER_SEC : 0);
-  return perSecond > 0 ? { perSecond, burst: config.rateBurst } : undefined;
+/** The agents a worker runs: `--agents` picks among the built-in ones and those of `--module`. */
+function selectAgents(names: readonly string[], moduleAgents: readonly ModuleAgent[], builtin: (names: readonly string[]) => AgentTypeDefinition[]): AnyAgentDefinition[] {
+  const unknown = names.filter((n) => !BUILTIN_AGENT_TYPES.includes(n) && !moduleAgents.some((a) => a.type === n));
+  if (unknown.length > 0) {
+    const fromModules = moduleAgents.length > 0 ? `; from --module: ${moduleAgents.map((a) => a.type).join(", ")}` : " (load your own with --module ./agents.js)";
+    throw new ConfigError(`unknown agent type "${unknown[0]}"; built-in agent types are: ${BUILTIN_AGENT_TYPES.join(", ")}${fromModules}`);
+  }
+  return names.map((name) => moduleAgents.find((a) => a.type === name)?.definition ?? builtin([name])[0]!);
 }
 
+export { rateLimitFor } from "../../worker/rate-limit.js";
+
 export async function workerCommand(args: readonly string[]): Promise<number> {
-  const { values } = parse("worker", args, { agents: { type: "string" }, id: { type: "string" }, ...CLASSIFIER_OPTIONS });
+  const { values } = parse("worker", args, { agents: { type: "string" }, module: { type: "string", multiple: true }, concurrency: { type: "string" }, id: { type: "string" }, ...CLASSIFIER_OPTIONS });
   if (values.help) {
     console.log(WORKER_HELP);
     return 0;
   }
-  const config = configFrom(values);
-  const names = parseAgentList(values.agents);
+  const config = configFrom(values, { concurrency: values.concurrency });
+  const moduleAgents = await loadAgentModules(values.module ?? [], { cwd: process.cwd(), reserved: BUILTIN_AGENT_TYPES });
+  const names = parseAgentList(values.agents, [...BUILTIN_AGENT_TYPES, ...moduleAgents.map((a) => a.type)]);
   const routing = classifierSettings(values);
   const router = names.includes(ROUTER_AGENT_TYPE) ? { classifier: createClassifier(routing) } : undefined;
-  const agents = builtinAgents(names, { task: { delayMs: config.agentDelayMs }, ...(router ? { router } : {}) });
+  const agents = selectAgents(names, moduleAgents, (builtin) => builtinAgents(builtin, { task: { delayMs: config.agentDelayMs }, ...(router ? { router } : {}) }));
   const logger = createLogger("switchboard-worker", { level: config.logLevel });
   const startAbort = new AbortController();
   const shutdown = untilShutdown();
@@ -80,7 +92,7 @@ export async function workerCommand(args: readonly string[]): Promise<number> {
     subjects: new Subjects(config.prefix),
     logger,
     agents,
-    consumer: { ackWaitMs: config.ackWaitMs, maxDeliver: config.maxDeliver },
+    consumer: { ackWaitMs: config.ackWaitMs, maxDeliver: config.maxDeliver, concurrency: config.concurrency },
     rateLimit,
     ...(values.id ? { workerId: values.id } : {}),
   });
