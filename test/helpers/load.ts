@@ -16,7 +16,7 @@ export interface LoadFigures {
   readonly answered: number;
   /** Messages with no reply shown. */
   readonly lost: number;
-  /** Replies beyond the first, for one message: shown by a chat, on the wire, or in the stream. */
+  /** Replies beyond the first, for one message: shown by a chat, on the wire (distinct ids), or in the stream. */
   readonly duplicated: number;
   /** Messages with exactly one reply stored in the stream. */
   readonly stored: number;
@@ -82,9 +82,11 @@ export async function runLoad(nc: NatsConnection, options: LoadOptions): Promise
     }
   }
   for (const seen of wire.values()) {
-    const perTurn = new Map<string, number>();
-    for (const e of seen) if (isMessage(e.message, AgentReplySchema)) perTurn.set(e.message.turnId, (perTurn.get(e.message.turnId) ?? 0) + 1);
-    for (const n of perTurn.values()) duplicated += Math.max(0, n - 1);
+    // Distinct replies: a publish retried after a reconnect carries the same id and reaches plain
+    // subscribers again (the stream keeps it once), and every client drops a repeated id.
+    const perTurn = new Map<string, Set<string>>();
+    for (const e of seen) if (isMessage(e.message, AgentReplySchema)) perTurn.set(e.message.turnId, (perTurn.get(e.message.turnId) ?? new Set()).add(e.id));
+    for (const ids of perTurn.values()) duplicated += ids.size - 1;
   }
   const stream = await readStream(nc, users);
   duplicated += stream.duplicated;

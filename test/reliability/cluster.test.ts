@@ -1,12 +1,11 @@
 import { isMessage } from "@bufbuild/protobuf";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import type { ChatSession } from "../../src/cli/chat-session.js";
 import { AgentReplySchema } from "../../src/gen/switchboard/v1/conversation_pb.js";
 import type { HostClient } from "../../src/host/client.js";
 import { openChat } from "../helpers/chat.js";
 import { TestNatsCluster } from "../helpers/nats-cluster.js";
-import type { TestNatsServer } from "../helpers/nats-server.js";
 import { watchResponses, type SeenEvent } from "../helpers/responses.js";
 import { eventually, subjects, TestSystem } from "../helpers/system.js";
 
@@ -17,7 +16,8 @@ describe("a 3-node NATS cluster losing a node", () => {
   let admin: HostClient;
   const nodeNamed = (name: string | undefined) => cluster.nodes.find((_, k) => `n${k + 1}` === name);
 
-  beforeAll(async () => {
+  // A fresh cluster for each test: nats-server 2.9.10 can crash when a killed node rejoins.
+  beforeEach(async () => {
     cluster = await TestNatsCluster.start(3);
     sys = TestSystem.on(cluster.url);
     // JetStream needs a meta leader before the host can create anything.
@@ -33,9 +33,9 @@ describe("a 3-node NATS cluster losing a node", () => {
     await sys.startWorker(["router", "user_proxy", "hr", "finance"], { consumer });
     await sys.startWorker(["hr", "finance"], { consumer });
   }, 60_000);
-  afterAll(async () => {
-    await sys.close();
-    await cluster.stop();
+  afterEach(async () => {
+    await sys?.close();
+    await cluster?.stop();
   });
 
   /**
@@ -65,15 +65,22 @@ describe("a 3-node NATS cluster losing a node", () => {
     for (const finals of results) expect(finals).toEqual(Array(turns).fill("reply"));
     await new Promise((r) => setTimeout(r, 1_000));
     for (const [user, seen] of wire) {
-      const perTurn = new Map<string, number>();
-      for (const e of seen) if (isMessage(e.message, AgentReplySchema)) perTurn.set(e.message.turnId, (perTurn.get(e.message.turnId) ?? 0) + 1);
-      expect([...perTurn.values()], `replies per turn on the wire for ${user}`).toEqual(Array(turns).fill(1));
+      // Distinct replies: a publish retried during an election carries the same id and may reach
+      // plain subscribers twice (the stream keeps it once; clients drop a repeated id).
+      const perTurn = new Map<string, Set<string>>();
+      for (const e of seen) if (isMessage(e.message, AgentReplySchema)) perTurn.set(e.message.turnId, (perTurn.get(e.message.turnId) ?? new Set()).add(e.id));
+      expect([...perTurn.values()].map((ids) => ids.size), `replies per turn on the wire for ${user}`).toEqual(Array(turns).fill(1));
     }
     return chats;
   }
 
-  /** The host's session records catch up with what the chats saw within 10 s. */
+  /**
+   * The host's session records catch up with what the chats saw within 10 s of the sessions bucket
+   * being writable again (its own leader election is nats-server's, and on a loaded machine takes
+   * longer than that by itself).
+   */
   async function expectTranscriptsComplete(chats: readonly ChatSession[], turns: number): Promise<void> {
+    await eventually(async () => (await jsm.streams.info(`KV_${subjects.sessionsBucket}`)).cluster?.leader, 30_000, "sessions bucket with a leader");
     for (const chat of chats) {
       await eventually(async () => {
         const s = await admin.session(chat.sessionId, { timeoutMs: 2_000 });
@@ -84,20 +91,12 @@ describe("a 3-node NATS cluster losing a node", () => {
 
   it("keeps conversations going when the event stream's leader dies: no accepted message is lost", async () => {
     const turns = 6;
-    let victim: TestNatsServer | undefined;
     const chats = await converse(["ann", "ben", "cat", "dan"], turns, async () => {
       // Take down the node leading the event stream: the hardest case.
       const leader = (await jsm.streams.info(subjects.eventStream)).cluster?.leader;
-      victim = nodeNamed(leader) ?? cluster.nodes[0]!;
-      await victim.kill();
+      await (nodeNamed(leader) ?? cluster.nodes[0]!).kill();
     });
     await expectTranscriptsComplete(chats, turns);
-    // Back to three nodes for the next scenario (two of three must stay up).
-    await victim!.restart();
-    await eventually(async () => {
-      const info = await jsm.streams.info(subjects.eventStream);
-      return info.cluster?.replicas?.length === 2 && info.cluster.replicas.every((r) => r.current) ? info : undefined;
-    }, 30_000, "restarted node caught up");
     // Leader elections take most of the time this needs on an idle 2-core machine; leave room
     // for the test files running beside it.
   }, 90_000);
