@@ -6,7 +6,9 @@
  *
  * Prints setProfiles time, classify p50/p99/max over N requests (default 5000) with the default
  * word-similarity cache and with the cache disabled (every word computed afresh, the worst case),
- * and the process RSS; with --out, also writes them as JSON.
+ * and the process RSS; with --out, also writes them as JSON. It also times messages of the
+ * longest size a user may send (16,000 characters): a normal long one, and hostile ones (one
+ * 16,000-character word, long run-together words), which must cost no more than the normal one.
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
@@ -113,6 +115,35 @@ function measure(classifier: HybridClassifier): { p50: number; p99: number; max:
   return { p50: round(percentile(times, 0.5)), p99: round(percentile(times, 0.99)), max: round(times.at(-1) ?? 0) };
 }
 
+const LONGEST = 16_000;
+
+/** Messages of the longest accepted size: ordinary prose, and shapes chosen to make the text work expensive. */
+function longMessages(): Record<string, string> {
+  const prose = requests.join(" ");
+  const cycle = (unit: string): string => unit.repeat(Math.ceil(LONGEST / unit.length)).slice(0, LONGEST);
+  return {
+    normal: cycle(`${prose} `),
+    oneWord: "y".repeat(LONGEST),
+    oneMixedWord: cycle("abcdefghijklmnopqrstuvwxyz"),
+    longCompounds: cycle(`${"timesheetbudget".repeat(60)} `),
+  };
+}
+
+function measureLong(classifier: HybridClassifier): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [name, text] of Object.entries(longMessages())) {
+    classifier.classify(text);
+    const times: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const start = performance.now();
+      classifier.classify(text);
+      times.push(performance.now() - start);
+    }
+    out[name] = Number(Math.max(...times).toFixed(2));
+  }
+  return out;
+}
+
 const loadStart = performance.now();
 const classifier = new HybridClassifier();
 const loadMs = performance.now() - loadStart;
@@ -131,6 +162,8 @@ const result = {
   setProfilesMs: Number(setProfilesMs.toFixed(1)),
   classifyMs: cached,
   classifyUncachedMs: uncached,
+  /** Slowest of five runs of each 16,000-character message, uncached; hostile ones must not exceed `normal`. */
+  longMessageMs: measureLong(uncachedClassifier),
   rssMb: Number((process.memoryUsage().rss / 1024 / 1024).toFixed(1)),
   node: process.version,
 };

@@ -177,3 +177,13 @@ export function loadConfig(flags: ConfigFlags = {}, env: Env = process.env): Swi
 export function natsServers(config: SwitchboardConfig): string[] {
   return config.natsUrl.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
 }
+
+/**
+ * The value of an environment variable that a configuration file names (an API key, say), so
+ * that secrets stay out of files and this module stays the one that reads the environment.
+ * Undefined when unset or empty.
+ */
+export function secretFromEnv(name: string, env: Env = process.env): string | undefined {
+  const value = env[name];
+  return value === undefined || value === "" ? undefined : value;
+}

@@ -7,7 +7,13 @@ export const ErrorCode = {
   InvalidMessage: "invalid_message",
   InvalidChoice: "invalid_choice",
   UnknownType: "unknown_type",
-  MissingHeader: "missing_header",
+  InvalidSpecVersion: "invalid_specversion",
+  InvalidEventId: "invalid_event_id",
+  InvalidSource: "invalid_source",
+  InvalidEventType: "invalid_event_type",
+  InvalidTime: "invalid_time",
+  UnsupportedContentType: "unsupported_content_type",
+  TypeNotAllowed: "type_not_allowed",
   Timeout: "timeout",
   NoResponders: "no_responders",
   Cancelled: "cancelled",
@@ -22,6 +28,10 @@ export const ErrorCode = {
   RateLimited: "rate_limited",
   Remote: "remote",
   AgentFailed: "agent_failed",
+  ModelUnreachable: "model_unreachable",
+  ModelTimeout: "model_timeout",
+  ModelError: "model_error",
+  StartupFailed: "startup_failed",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -114,6 +124,14 @@ export class ConfigError extends SwitchboardError {
   override name = "ConfigError";
   constructor(message: string) {
     super(ErrorCode.Config, message);
+  }
+}
+
+/** A process that had to start did not (its log says why); a failure at run time, not of usage. */
+export class StartupFailedError extends SwitchboardError {
+  override name = "StartupFailedError";
+  constructor(message: string) {
+    super(ErrorCode.StartupFailed, message);
   }
 }
 

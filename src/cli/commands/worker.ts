@@ -1,4 +1,7 @@
 import { BUILTIN_AGENT_TYPES, builtinAgents } from "../../agents/builtin.js";
+import { loadAgentsFile, type LlmAgentConfig } from "../../agents/llm/agents-file.js";
+import { llmAgent } from "../../agents/llm/llm-agent.js";
+import { chatCompletionsUrl, displayUrl } from "../../agents/llm/chat-completions.js";
 import { ROUTER_AGENT_TYPE } from "../../router/router-agent.js";
 import { connectNats } from "../../core/connection.js";
 import { CancelledError, ConfigError } from "../../core/errors.js";
@@ -32,13 +35,16 @@ Delivery (see docs/RELIABILITY.md):
 
 Options:
   --agents <list>     comma-separated agent types to run (default: all built-in: ${BUILTIN_AGENT_TYPES.join(",")},
-                      and every agent of the --module files)
+                      and every agent of the --module files and --agents-file)
   --module <file>     an ES module whose exports (default or named) are agents made with defineAgent
                       from "switchboard"; run beside the built-in ones. Repeatable. Paths are relative
                       to the working directory.
   --concurrency <n>   messages handled at once per agent type (env SB_CONCURRENCY, default ${DEFAULT_CONFIG.concurrency}); a worker
                       answers about n / (reply time in s) turns per second
   --id <id>           worker id (default: random)
+  --agents-file <f>   agents answered by a language model, from a JSON or YAML file (see
+                      examples/llm-agents); they run beside the built-in ones, and an agent of the
+                      file with a built-in's type (hr, finance) replaces it
   Per-user rate limit: SB_RATE_LIMIT messages per second to each agent type (0: none; default
   ${DEFAULT_RATE_LIMIT_PER_SEC} when the server requires credentials, none otherwise), bursts of SB_RATE_BURST (default 20).
 ${CLASSIFIER_HELP}
@@ -61,21 +67,42 @@ function selectAgents(names: readonly string[], moduleAgents: readonly ModuleAge
   return names.map((name) => moduleAgents.find((a) => a.type === name)?.definition ?? builtin([name])[0]!);
 }
 
+/**
+ * The agents of an agents file, in the form `--module` agents take. They may replace a built-in
+ * agent (hr, finance), but not share a type with a module's agent: which one runs would be a guess.
+ */
+function fileAgentsBeside(file: string | undefined, configs: readonly LlmAgentConfig[], moduleAgents: readonly ModuleAgent[]): ModuleAgent[] {
+  return configs.map((config, i) => {
+    const clash = moduleAgents.find((a) => a.type === config.type);
+    if (clash) throw new ConfigError(`${file}: agents[${i}] (${config.type}): agent type "${config.type}" is also exported by ${clash.module} (${clash.exportName}); rename one of them`);
+    return { type: config.type, definition: llmAgent(config), module: file ?? "", exportName: `agents[${i}]` };
+  });
+}
+
 export { rateLimitFor } from "../../worker/rate-limit.js";
 
 export async function workerCommand(args: readonly string[]): Promise<number> {
-  const { values } = parse("worker", args, { agents: { type: "string" }, module: { type: "string", multiple: true }, concurrency: { type: "string" }, id: { type: "string" }, ...CLASSIFIER_OPTIONS });
+  const { values } = parse("worker", args, { agents: { type: "string" }, module: { type: "string", multiple: true }, concurrency: { type: "string" }, id: { type: "string" }, "agents-file": { type: "string" }, ...CLASSIFIER_OPTIONS });
   if (values.help) {
     console.log(WORKER_HELP);
     return 0;
   }
   const config = configFrom(values, { concurrency: values.concurrency });
   const moduleAgents = await loadAgentModules(values.module ?? [], { cwd: process.cwd(), reserved: BUILTIN_AGENT_TYPES });
-  const names = parseAgentList(values.agents, [...BUILTIN_AGENT_TYPES, ...moduleAgents.map((a) => a.type)]);
+  const agentsFile = values["agents-file"];
+  const fileConfigs = agentsFile ? loadAgentsFile(agentsFile) : [];
+  const fileAgents = fileAgentsBeside(agentsFile, fileConfigs, moduleAgents);
+  const names = parseAgentList(values.agents, [...new Set([...BUILTIN_AGENT_TYPES, ...moduleAgents.map((a) => a.type), ...fileAgents.map((a) => a.type)])]);
   const routing = classifierSettings(values);
   const router = names.includes(ROUTER_AGENT_TYPE) ? { classifier: createClassifier(routing) } : undefined;
-  const agents = selectAgents(names, moduleAgents, (builtin) => builtinAgents(builtin, { task: { delayMs: config.agentDelayMs }, ...(router ? { router } : {}) }));
+  // File agents come first: one with a built-in's type replaces the built-in.
+  const agents = selectAgents(names, [...fileAgents, ...moduleAgents], (builtin) => builtinAgents(builtin, { task: { delayMs: config.agentDelayMs }, ...(router ? { router } : {}) }));
   const logger = createLogger("switchboard-worker", { level: config.logLevel });
+  if (agentsFile) {
+    // Where each model is and which variable holds its key; never the key.
+    const models = fileConfigs.filter((c) => names.includes(c.type)).map((c) => ({ type: c.type, model: c.model.model, url: displayUrl(chatCompletionsUrl(c.model.url)), apiKeyEnv: c.model.apiKeyEnv ?? null }));
+    logger.info({ event: "worker.llm_agents", file: agentsFile, models }, `${models.length} agent(s) on a language model`);
+  }
   const startAbort = new AbortController();
   const shutdown = untilShutdown();
   void shutdown.then(() => startAbort.abort());
