@@ -16,11 +16,19 @@ export interface SwitchboardConfig {
   readonly heartbeatIntervalMs: number;
   /** A worker silent this long is expired by the host. `SB_WORKER_TTL_MS`. */
   readonly workerTtlMs: number;
-  /** How long the chat waits for an answer to one message. `--timeout` / `SB_REPLY_TIMEOUT_MS`. */
+  /**
+   * How long the chat waits for an answer to one message. `--timeout` / `SB_REPLY_TIMEOUT_MS`.
+   * Keep it above twice {@link ackWaitMs} plus the slowest handler: a turn whose worker died is
+   * redelivered after one ack wait and must still be answered within it (docs/RELIABILITY.md).
+   */
   readonly replyTimeoutMs: number;
   /** Replicas of streams and buckets the host creates (3 on a cluster). `SB_REPLICAS`. */
   readonly replicas: number;
-  /** How long the server waits for a worker's ack before redelivering elsewhere. `SB_ACK_WAIT_MS`. */
+  /**
+   * How long the server waits for a worker's ack before redelivering elsewhere. `SB_ACK_WAIT_MS`.
+   * Workers send in-progress acks every third of it while a handler runs, so it bounds how late
+   * a dead worker's turn is, not how long a handler may take.
+   */
   readonly ackWaitMs: number;
   /** Deliveries of a failing message before it goes to the dead-letter stream. `SB_MAX_DELIVER`. */
   readonly maxDeliver: number;
@@ -47,6 +55,11 @@ export interface SwitchboardConfig {
   /** Messages a user may send at once before the rate applies. `SB_RATE_BURST`. */
   readonly rateBurst: number;
   /**
+   * How long a host or worker that starts before its server keeps trying to connect before it gives
+   * up; 0 fails at once. Once connected, every process reconnects forever. `SB_CONNECT_WAIT_MS`.
+   */
+  readonly connectWaitMs: number;
+  /**
    * Messages a worker handles at once per agent type (per subscription). A worker answers about
    * `concurrency / reply time` turns per second. `--concurrency` / `SB_CONCURRENCY`.
    */
@@ -64,9 +77,9 @@ export const DEFAULT_CONFIG: SwitchboardConfig = {
   logLevel: "info",
   heartbeatIntervalMs: 2_000,
   workerTtlMs: 10_000,
-  replyTimeoutMs: 30_000,
+  replyTimeoutMs: 60_000,
   replicas: 1,
-  ackWaitMs: 30_000,
+  ackWaitMs: 10_000,
   maxDeliver: 5,
   agentDelayMs: 0,
   credsFile: "",
@@ -76,6 +89,7 @@ export const DEFAULT_CONFIG: SwitchboardConfig = {
   tlsKey: "",
   rateLimitPerSec: undefined,
   rateBurst: 20,
+  connectWaitMs: 60_000,
   concurrency: 64,
 };
 
@@ -106,6 +120,7 @@ const ENV_NAMES: Record<keyof SwitchboardConfig, string> = {
   tlsKey: "SB_TLS_KEY",
   rateLimitPerSec: "SB_RATE_LIMIT",
   rateBurst: "SB_RATE_BURST",
+  connectWaitMs: "SB_CONNECT_WAIT_MS",
   concurrency: "SB_CONCURRENCY",
 };
 
@@ -146,6 +161,7 @@ export function loadConfig(flags: ConfigFlags = {}, env: Env = process.env): Swi
     tlsKey: str("tlsKey"),
     rateLimitPerSec: pick("rateLimitPerSec") === undefined ? undefined : positiveInt(ENV_NAMES.rateLimitPerSec, pick("rateLimitPerSec") ?? 0, 0),
     rateBurst: int("rateBurst"),
+    connectWaitMs: int("connectWaitMs", 0),
     concurrency: int("concurrency"),
   };
   if (config.workerTtlMs <= config.heartbeatIntervalMs) {

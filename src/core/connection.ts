@@ -2,8 +2,9 @@ import { existsSync } from "node:fs";
 import { connect, errors as natsErrors, nkeyAuthenticator, type ConnectionOptions, type NatsConnection } from "@nats-io/transport-node";
 import { natsServers, type SwitchboardConfig } from "./config.js";
 import { credentialsPath, isExposed, readCredentialsFile, type NatsCredentials } from "./credentials.js";
-import { SwitchboardError, ErrorCode, errorMessage } from "./errors.js";
+import { CancelledError, SwitchboardError, ErrorCode, errorMessage } from "./errors.js";
 import { Role } from "./roles.js";
+import { sleep } from "./sleep.js";
 
 export type { NatsConnection };
 
@@ -13,6 +14,8 @@ export class ConnectionFailedError extends SwitchboardError {
     readonly url: string,
     cause: unknown,
     hint = "Start one with `switchboard up` or `nats-server -c nats.conf`, or point --nats / NATS_URL at a running server.",
+    /** The failure was the TLS handshake or certificate, not an absent server. */
+    readonly tls = false,
   ) {
     super(ErrorCode.Connection, `cannot connect to NATS at ${url} (${errorMessage(cause)}). ${hint}`, { cause });
   }
@@ -41,6 +44,46 @@ export interface ConnectOptions {
   readonly credentials?: NatsCredentials;
   /** Called with a warning for a person (a credentials file others can read). */
   readonly warn?: (message: string) => void;
+  /**
+   * How long to keep trying when no server answers yet (it may be starting too); 0 or absent fails
+   * at once. Once connected, the connection reconnects forever whatever this is.
+   */
+  readonly waitMs?: number;
+  /** Called once, with a message for a person, when the first attempt fails and waiting begins. */
+  readonly onWait?: (message: string) => void;
+  /** Stops waiting (a shutdown signal): the connect rejects with {@link CancelledError}. */
+  readonly signal?: AbortSignal;
+}
+
+/** Pause between attempts while waiting for a server that is not up yet. */
+const CONNECT_RETRY_MS = 500;
+
+const connected = new WeakMap<NatsConnection, { up: boolean; downSinceMs: number }>();
+
+/** Follows the connection's state, so that a shutdown can tell whether the server is reachable. */
+function trackState(nc: NatsConnection): void {
+  const state = { up: true, downSinceMs: 0 };
+  connected.set(nc, state);
+  void (async () => {
+    for await (const s of nc.status()) {
+      if (s.type === "disconnect") {
+        state.up = false;
+        state.downSinceMs = Date.now();
+      } else if (s.type === "reconnect") {
+        state.up = true;
+      }
+    }
+  })().catch(() => undefined);
+}
+
+/**
+ * How long the connection has been without a server, in ms; 0 while connected. Connections not
+ * made by {@link connectNats} count as connected.
+ */
+export function disconnectedForMs(nc: NatsConnection): number {
+  if (nc.isClosed()) return Number.POSITIVE_INFINITY;
+  const state = connected.get(nc);
+  return !state || state.up ? 0 : Date.now() - state.downSinceMs;
 }
 
 /**
@@ -78,6 +121,44 @@ function tlsOptions(config: SwitchboardConfig): ConnectionOptions["tls"] | undef
  * NKey and its own inbox prefix, and TLS when configured.
  */
 export async function connectNats(config: SwitchboardConfig, options: ConnectOptions): Promise<NatsConnection> {
+  const deadline = Date.now() + (options.waitMs ?? 0);
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const nc = await abortable(connectOnce(config, options), options.signal, `connecting to NATS at ${config.natsUrl}`);
+      if (attempt > 0) options.onWait?.(`connected to NATS at ${config.natsUrl}`);
+      trackState(nc);
+      return nc;
+    } catch (err) {
+      // Wrong credentials or TLS settings will not fix themselves; a server that is starting will.
+      if (!(err instanceof ConnectionFailedError) || err.tls || Date.now() >= deadline) throw err;
+      if (options.signal?.aborted) throw new CancelledError(`connecting to NATS at ${config.natsUrl}`);
+      if (attempt === 0) {
+        options.onWait?.(`no NATS server answers at ${config.natsUrl} yet (${errorMessage(err.cause)}); waiting up to ${Math.round((deadline - Date.now()) / 1000)} s for one (SB_CONNECT_WAIT_MS)`);
+      }
+      await sleep(CONNECT_RETRY_MS, options.signal).catch(() => undefined);
+      if (options.signal?.aborted) throw new CancelledError(`connecting to NATS at ${config.natsUrl}`);
+    }
+  }
+}
+
+/**
+ * Rejects as soon as `signal` aborts, without waiting for an attempt under way (against an
+ * unreachable address it takes the connect time-out); a connection it makes after all is closed.
+ */
+function abortable(attempt: Promise<NatsConnection>, signal: AbortSignal | undefined, what: string): Promise<NatsConnection> {
+  if (!signal) return attempt;
+  return new Promise((resolve, reject) => {
+    const onAbort = () => {
+      reject(new CancelledError(what));
+      void attempt.then((nc) => nc.close()).catch(() => undefined);
+    };
+    if (signal.aborted) return onAbort();
+    signal.addEventListener("abort", onAbort, { once: true });
+    attempt.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
+}
+
+async function connectOnce(config: SwitchboardConfig, options: ConnectOptions): Promise<NatsConnection> {
   const credentials = options.credentials ?? resolveCredentials(config, options.role, options.user);
   if (credentials?.file && isExposed(credentials.file)) {
     options.warn?.(`credentials file ${credentials.file} can be read by other users; restrict it with \`chmod 600 ${credentials.file}\``);
@@ -105,7 +186,7 @@ export async function connectNats(config: SwitchboardConfig, options: ConnectOpt
       throw new AuthenticationFailedError(config.natsUrl, why, err);
     }
     if (/certificate|tls|ssl/i.test(errorMessage(err))) {
-      throw new ConnectionFailedError(config.natsUrl, err, "The server uses TLS: pass the CA that signed its certificate with --tls-ca FILE / SB_TLS_CA (see docs/SECURITY.md).");
+      throw new ConnectionFailedError(config.natsUrl, err, "The server uses TLS: pass the CA that signed its certificate with --tls-ca FILE / SB_TLS_CA (see docs/SECURITY.md).", true);
     }
     throw new ConnectionFailedError(config.natsUrl, err);
   }

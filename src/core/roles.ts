@@ -129,13 +129,16 @@ function hostPermissions(s: Subjects): Permissions {
         ...orderedPushConsumer(s.eventStream),
         // Errors to users about undeliverable messages, and dead-letter replays.
         s.allTopics,
+        // Messages that ran out of deliveries: read back from the event stream and dead-lettered.
+        JS.streamMsg("GET", s.eventStream),
+        s.allDeadLetters,
         // An operator with the host's credentials may run every admin command, replay included.
         ...ADMIN_QUERIES.map((v) => s.host(v)),
         s.host(HostVerb.ReplayDeadLetter),
       ],
       deny: [],
     },
-    subscribe: { allow: [s.hostAll, `${inboxPrefix(Role.Host)}.>`, MICRO_DISCOVERY], deny: [] },
+    subscribe: { allow: [s.hostAll, s.maxDeliveriesAdvisories, `${inboxPrefix(Role.Host)}.>`, MICRO_DISCOVERY], deny: [] },
     allowResponses: true,
   };
 }

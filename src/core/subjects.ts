@@ -190,9 +190,32 @@ export class Subjects {
     return "*";
   }
 
-  /** Name prefix of a host's ordered consumer over the event stream (the server adds a serial). */
-  projectorConsumerPrefix(hostId: string): string {
-    return `host_projector_${validateToken("host id", hostId)}`;
+  /**
+   * The agent type whose durable consumer for `topicType` is named `consumer`, or undefined when
+   * the name is not one of those consumers.
+   */
+  agentTypeOfConsumer(consumer: string, topicType: string): string | undefined {
+    const suffix = `__${topicType}`;
+    if (!consumer.endsWith(suffix)) return undefined;
+    const agentType = consumer.slice(0, -suffix.length);
+    return isValidToken(agentType) ? agentType : undefined;
+  }
+
+  /**
+   * JetStream's advisory, one per message, that a consumer of the event stream gave up on a message
+   * after its maximum deliveries (the last token names the consumer).
+   */
+  get maxDeliveriesAdvisories(): string {
+    return `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${this.eventStream}.*`;
+  }
+
+  /**
+   * Name prefix of a host's ordered consumer over the event stream (the server adds a serial);
+   * `generation` counts the times the host replaced a consumer that stopped delivering.
+   */
+  projectorConsumerPrefix(hostId: string, generation = 0): string {
+    const base = `host_projector_${validateToken("host id", hostId)}`;
+    return generation > 0 ? `${base}_r${generation}` : base;
   }
 
   private bucket(name: string): string {

@@ -1,11 +1,41 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { JetStreamClient, JetStreamManager, StoredMsg } from "@nats-io/jetstream";
-import { headers as natsHeaders } from "@nats-io/transport-node";
+import { headers as natsHeaders, type MsgHdrs } from "@nats-io/transport-node";
 import { CloudEventHeader, DeadLetterHeader, MSG_ID_HEADER } from "../core/codec.js";
 import { ErrorCode, SwitchboardError } from "../core/errors.js";
 import type { Subjects } from "../core/subjects.js";
 import { DeadLetterSchema, type DeadLetter } from "../gen/switchboard/v1/registry_pb.js";
+
+/** What a dead letter records about the message it keeps. */
+export interface DeadLetterFacts {
+  readonly subject: string;
+  readonly agentType: string;
+  readonly deliveries: number;
+  readonly error: string;
+}
+
+/**
+ * The headers of a dead letter: the original event's (without its message id, which belongs to the
+ * event stream's de-duplication) plus what happened to it.
+ */
+export function deadLetterHeaders(original: MsgHdrs | undefined, facts: DeadLetterFacts): MsgHdrs {
+  const h = natsHeaders();
+  for (const [key, values] of original ?? []) for (const v of values) if (key !== MSG_ID_HEADER) h.append(key, v);
+  h.set(DeadLetterHeader.Subject, facts.subject);
+  h.set(DeadLetterHeader.AgentType, facts.agentType);
+  h.set(DeadLetterHeader.Deliveries, String(facts.deliveries));
+  h.set(DeadLetterHeader.Error, facts.error.replace(/[\r\n]+/g, " ").slice(0, 500));
+  return h;
+}
+
+/**
+ * The message id of the dead letter of one stored event for one consumer: the worker that gave up
+ * and every host that saw the advisory use the same, so the dead-letter stream keeps it once.
+ */
+export function deadLetterId(consumer: string, streamSeq: number): string {
+  return `dl-${consumer}-${streamSeq}`;
+}
 
 /** Messages whose handler kept failing: listed for a person, and replayed on request. */
 export class DeadLetters {

@@ -32,6 +32,7 @@ import {
 } from "../gen/switchboard/v1/registry_pb.js";
 import { DEFAULT_INFRASTRUCTURE, ensureBuckets, ensureDeadLetterStream, ensureEventStream, type Buckets, type InfrastructureOptions } from "./infrastructure.js";
 import { DeadLetters } from "./dead-letters.js";
+import { MaxDeliveriesWatch } from "./max-deliveries.js";
 import { Registry } from "./registry.js";
 import { RegistryView } from "./registry-view.js";
 import { SessionProjector } from "./session-projector.js";
@@ -74,6 +75,7 @@ export class Host {
   private projector: SessionProjector | undefined;
   private directory: RegistryView | undefined;
   private discovery: Discovery | undefined;
+  private maxDeliveries: MaxDeliveriesWatch | undefined;
   private streamWatch: StreamWatch | undefined;
   private readonly inflight = new Set<Promise<void>>();
   private sweepTimer: NodeJS.Timeout | undefined;
@@ -102,6 +104,8 @@ export class Host {
     await this.directory.start();
     this.projector = new SessionProjector(jetstream(this.nc), jsm, this.subjects, this.buckets.sessions, this.directory, this.logger, this.id);
     await this.projector.start();
+    this.maxDeliveries = new MaxDeliveriesWatch(this.nc, jetstream(this.nc), jsm, this.subjects, this.logger, `switchboard/host/${this.id}`);
+    this.maxDeliveries.start();
     this.streamWatch = new StreamWatch(jsm, { stream: this.subjects.eventStream, maxAgeMs: infra.eventMaxAgeMs, intervalMs: this.options.streamWatchIntervalMs ?? STREAM_WATCH_INTERVAL_MS }, this.logger);
     await this.streamWatch.start();
     // Served as the endpoint of a NATS micro service, so `$SRV.PING|INFO|STATS` find the host.
@@ -256,6 +260,7 @@ export class Host {
     await this.discovery?.close();
     await Promise.allSettled(this.inflight);
     await this.sweeping;
+    await this.maxDeliveries?.close();
     await this.streamWatch?.close();
     await this.projector?.close();
     await this.directory?.close();

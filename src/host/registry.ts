@@ -94,35 +94,76 @@ export class Registry {
   }
 
   /**
-   * Expires workers whose last heartbeat is older than the TTL, and drops from every agent type
-   * the workers that no longer exist (which also repairs what a host that died mid-update left).
+   * Expires workers whose last heartbeat is older than the TTL, drops from every agent type the
+   * workers that no longer exist (which also repairs what a host that died mid-update left), and
+   * lists again any live worker an agent type is missing.
    * `graceMs` extends the TTL by how long this host itself could not listen: heartbeats that
    * arrived meanwhile wait unread behind the sweep, so the silence is the host's, not the worker's.
+   *
+   * The sweep reads while workers register and heartbeat. It judges each worker on the record as it
+   * is when it acts, never on an earlier listing: a worker that joined, or heartbeated, after the
+   * listing is live, and a heartbeat that lands while it acts wins.
    */
   async sweep(nowMs = Date.now(), graceMs = 0): Promise<void> {
-    const live = new Set<string>();
-    for (const worker of await this.listWorkers()) {
-      const last = worker.lastHeartbeatAt ? timestampMs(worker.lastHeartbeatAt) : 0;
-      if (nowMs - last <= this.workerTtlMs + graceMs) {
-        live.add(worker.workerId);
+    const ttl = this.workerTtlMs + graceMs;
+    const isStale = (worker: WorkerRecord) => nowMs - (worker.lastHeartbeatAt ? timestampMs(worker.lastHeartbeatAt) : 0) > ttl;
+    const live = new Map<string, WorkerRecord>();
+    for (const listed of await this.listWorkers()) {
+      if (!isStale(listed)) {
+        live.set(listed.workerId, listed);
         continue;
       }
-      const entry = await this.workers.get(worker.workerId);
-      if (!entry || entry.operation !== "PUT") continue;
+      const current = await readRecord(this.workers, listed.workerId, WorkerRecordSchema);
+      if (!current) continue;
+      if (!isStale(current.value)) {
+        live.set(listed.workerId, current.value);
+        continue;
+      }
       try {
-        // Only delete the revision we judged stale: a heartbeat that just landed wins.
-        await this.workers.delete(worker.workerId, { previousSeq: entry.revision });
+        // Only delete the revision judged stale: a heartbeat that just landed wins.
+        await this.workers.delete(listed.workerId, { previousSeq: current.revision });
       } catch {
         continue;
       }
+      const last = current.value.lastHeartbeatAt ? timestampMs(current.value.lastHeartbeatAt) : 0;
       this.logger.warn(
-        { event: "worker.expired", workerId: worker.workerId, workerHost: worker.hostname, silentMs: nowMs - last },
-        `worker ${worker.workerId} expired: no heartbeat for ${Math.round((nowMs - last) / 1000)} s`,
+        { event: "worker.expired", workerId: listed.workerId, workerHost: listed.hostname, silentMs: nowMs - last },
+        `worker ${listed.workerId} expired: no heartbeat for ${Math.round((nowMs - last) / 1000)} s`,
       );
     }
     for (const agent of await this.listAgents()) {
-      const stale = agent.workerIds.filter((id) => !live.has(id));
-      if (stale.length > 0) await this.removeWorkersFromAgent(agent.spec?.type ?? "", new Set(stale));
+      const type = agent.spec?.type ?? "";
+      const gone = new Set<string>();
+      for (const id of agent.workerIds) {
+        if (live.has(id)) continue;
+        // Not in the listing: gone, or joined after it. Only the record as it is now can tell.
+        if (await readRecord(this.workers, id, WorkerRecordSchema)) continue;
+        gone.add(id);
+      }
+      if (gone.size > 0) await this.removeWorkersFromAgent(type, gone);
+    }
+    await this.relistLiveWorkers(live);
+  }
+
+  /**
+   * A worker that heartbeats must be listed by each of its agent types. A removal can race with the
+   * same worker registering again (after an expiry), and nothing else would ever add it back.
+   */
+  private async relistLiveWorkers(live: ReadonlyMap<string, WorkerRecord>): Promise<void> {
+    const agents = new Map((await this.listAgents()).map((a) => [a.spec?.type ?? "", a]));
+    for (const worker of live.values()) {
+      for (const type of worker.agentTypes) {
+        const agent = agents.get(type);
+        if (!agent || agent.workerIds.includes(worker.workerId)) continue;
+        if (!(await readRecord(this.workers, worker.workerId, WorkerRecordSchema))) continue;
+        let relisted = false;
+        await this.updateAgent(type, (current) => {
+          if (!current || current.workerIds.includes(worker.workerId)) return undefined;
+          relisted = true;
+          return { ...current, workerIds: [...current.workerIds, worker.workerId].sort(), available: true, updatedAt: timestampNow() };
+        });
+        if (relisted) this.logger.warn({ event: "agent.worker_relisted", agentType: type, workerId: worker.workerId }, `worker ${worker.workerId} was missing from agent type ${type}; listed again`);
+      }
     }
   }
 

@@ -29,6 +29,14 @@ const WRITE_CONCURRENCY = 64;
 const RETRY_INTERVAL_MS = 1_000;
 /** How often the checkpoint is written while events flow. */
 const CHECKPOINT_INTERVAL_MS = 250;
+/** How often the projector checks that it is still receiving what the stream holds. */
+const STALL_CHECK_MS = 1_000;
+/**
+ * Events stored this long ago and still not received mean the consumer is gone (its node died or
+ * the server forgot it): the projector replaces it. nats.js would notice only after two missed
+ * idle heartbeats of 30 s each.
+ */
+const STALL_AFTER_MS = 2_000;
 /** Rounds a session whose write fails for a reason that will not go away is tried before it is given up. */
 const PERMANENT_FAILURE_ATTEMPTS = 3;
 
@@ -74,6 +82,18 @@ export class SessionProjector {
   private timer: NodeJS.Timeout | undefined;
   private round: Promise<void> | undefined;
   private closed = false;
+  /** Consumers replaced so far; names each new one apart from the old. */
+  private generation = 0;
+  /** Whether `loop` is reading (it ends when its consumer is closed or fails). */
+  private reading = false;
+  /** Applying a backlog: not reading on purpose, so not stalled. */
+  private backPressure = false;
+  private watchdog: NodeJS.Timeout | undefined;
+  private checking: Promise<void> | undefined;
+  /** The sequence read when the stream was first seen ahead of it, and when. */
+  private behind: { readSeq: number; sinceMs: number } | undefined;
+  /** When the projector found itself stalled, until it reads again. */
+  private stalledAtMs: number | undefined;
   /** Sessions whose write failed for a permanent reason, with the rounds it failed in so far. */
   private readonly permanentFailures = new Map<string, number>();
 
@@ -100,33 +120,100 @@ export class SessionProjector {
       from = 0;
     }
     this.appliedSeq = this.checkpointedSeq = this.readSeq = from;
+    this.messages = await this.openConsumer();
+    this.logger.info({ event: "projector.started", fromSeq: this.appliedSeq + 1 }, "applying the event stream to session records");
+    this.loop = this.run(this.messages);
+    this.watchdog = setInterval(() => {
+      this.checking ??= this.checkProgress().finally(() => (this.checking = undefined));
+    }, STALL_CHECK_MS);
+  }
+
+  /** An ordered consumer delivering every event after the last one read. */
+  private async openConsumer(): Promise<ConsumerMessages> {
     // A push consumer with flow control: the server streams the events to this host's inbox, and
     // the host needs no pull rights over the workers' consumers.
     const consumer = await this.js.consumers.getPushConsumer(this.subjects.eventStream, {
-      name_prefix: this.subjects.projectorConsumerPrefix(this.hostId),
+      name_prefix: this.subjects.projectorConsumerPrefix(this.hostId, this.generation),
       filter_subjects: this.subjects.allTopics,
       deliver_policy: DeliverPolicy.StartSequence,
-      opt_start_seq: this.appliedSeq + 1,
+      opt_start_seq: this.readSeq + 1,
     });
-    this.messages = await consumer.consume();
-    this.logger.info({ event: "projector.started", fromSeq: this.appliedSeq + 1 }, "applying the event stream to session records");
-    this.loop = this.run(this.messages);
+    return consumer.consume();
   }
 
   private async run(messages: ConsumerMessages): Promise<void> {
-    for await (const msg of messages) {
-      this.readSeq = msg.seq;
-      const event = this.accept(msg);
-      if (event) this.buffer.push(event);
-      if (this.buffer.length >= ROUND_MAX_EVENTS) {
-        // Back-pressure: stop reading until the waiting events are applied.
-        await this.round;
-        this.startRound();
-        await this.round;
-      } else {
-        this.scheduleRound();
+    this.reading = true;
+    try {
+      for await (const msg of messages) {
+        if (this.stalledAtMs !== undefined) {
+          this.logger.info({ event: "projector.resumed", seq: msg.seq, stalledMs: Date.now() - this.stalledAtMs }, "reading the event stream again");
+          this.stalledAtMs = undefined;
+        }
+        this.readSeq = msg.seq;
+        const event = this.accept(msg);
+        if (event) this.buffer.push(event);
+        if (this.buffer.length >= ROUND_MAX_EVENTS) {
+          // Back-pressure: stop reading until the waiting events are applied.
+          this.backPressure = true;
+          await this.round;
+          this.startRound();
+          await this.round;
+          this.backPressure = false;
+        } else {
+          this.scheduleRound();
+        }
       }
+    } catch (err) {
+      if (!this.closed) this.logger.warn({ event: "projector.consumer_failed", err: errorMessage(err) }, "the event stream's consumer failed; replacing it");
+    } finally {
+      this.reading = false;
+      this.backPressure = false;
     }
+  }
+
+  /**
+   * Replaces the consumer when the stream holds events it has not delivered for a while, or when it
+   * ended. Costs a stream-info request per check only while nothing arrives.
+   */
+  private async checkProgress(): Promise<void> {
+    if (this.closed || this.backPressure) return;
+    if (this.reading) {
+      let lastSeq: number;
+      try {
+        lastSeq = (await this.jsm.streams.info(this.subjects.eventStream)).state.last_seq;
+      } catch {
+        // The stream is electing a leader or the server is away: nothing to judge yet.
+        return;
+      }
+      if (lastSeq <= this.readSeq || (this.behind && this.behind.readSeq !== this.readSeq)) {
+        this.behind = lastSeq > this.readSeq ? { readSeq: this.readSeq, sinceMs: Date.now() } : undefined;
+        return;
+      }
+      this.behind ??= { readSeq: this.readSeq, sinceMs: Date.now() };
+      if (Date.now() - this.behind.sinceMs < STALL_AFTER_MS) return;
+      this.logger.warn({ event: "projector.stalled", readSeq: this.readSeq, lastSeq, stalledMs: Date.now() - this.behind.sinceMs }, "the event stream's consumer stopped delivering; replacing it");
+    }
+    this.stalledAtMs ??= this.behind?.sinceMs ?? Date.now();
+    this.behind = undefined;
+    await this.replaceConsumer();
+  }
+
+  private async replaceConsumer(): Promise<void> {
+    const old = this.messages;
+    this.messages = undefined;
+    await old?.close();
+    await this.loop;
+    if (this.closed) return;
+    this.generation++;
+    try {
+      this.messages = await this.openConsumer();
+    } catch (err) {
+      // The next check tries again.
+      this.logger.warn({ event: "projector.consumer_failed", err: errorMessage(err) }, "could not create the event stream's consumer yet; retrying");
+      return;
+    }
+    this.logger.info({ event: "projector.consumer_replaced", fromSeq: this.readSeq + 1, generation: this.generation }, "reading the event stream through a new consumer");
+    this.loop = this.run(this.messages);
   }
 
   /** Decodes an event worth applying; the others are only counted as read. */
@@ -331,8 +418,10 @@ export class SessionProjector {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearInterval(this.watchdog);
     clearTimeout(this.timer);
     this.timer = undefined;
+    await this.checking;
     await this.messages?.close();
     await this.loop;
     await this.round;

@@ -1,7 +1,6 @@
 import { DeliverPolicy, type Consumer, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
 import { create } from "@bufbuild/protobuf";
-import { headers as natsHeaders } from "@nats-io/transport-node";
-import { DeadLetterHeader, decodeEvent, MSG_ID_HEADER } from "../core/codec.js";
+import { decodeEvent } from "../core/codec.js";
 import { DEFAULT_CONFIG } from "../core/config.js";
 import { ensureDurableConsumer } from "../core/durable-consumer.js";
 import { DecodeError, ErrorCode, errorMessage } from "../core/errors.js";
@@ -12,6 +11,7 @@ import type { AgentTypeMeter } from "../core/telemetry/metrics.js";
 import { sleep, unboundedAbortController } from "../core/sleep.js";
 import { TopicType, type Subjects } from "../core/subjects.js";
 import { ErrorEventSchema } from "../gen/switchboard/v1/conversation_pb.js";
+import { deadLetterHeaders, deadLetterId } from "../host/dead-letters.js";
 import type { AgentRuntime } from "./agent.js";
 import type { AgentInstances } from "./instances.js";
 
@@ -35,13 +35,20 @@ const PULL_EXPIRES_MS = 1_000;
  * about two seconds. The server is done with the request by then, so nothing handed to it is lost.
  */
 const PULL_GRACE_MS = 500;
+/**
+ * A stopping worker gives back what reaches it with this delay. Its last pull request may still be
+ * open on the server for up to {@link PULL_EXPIRES_MS}: a message given back at once would be
+ * delivered into that same request again, and again, burning every delivery in milliseconds.
+ * After the delay the request is gone and another worker takes the message.
+ */
+const HAND_BACK_DELAY_MS = PULL_EXPIRES_MS + PULL_GRACE_MS + 500;
 /** nats.js ends a batch with this error when the server's idle heartbeats stop. */
 const HEARTBEATS_MISSED = "heartbeats missed";
 
 export const DEFAULT_TOPIC_CONSUMER_OPTIONS: TopicConsumerOptions = {
   concurrency: DEFAULT_CONFIG.concurrency,
   maxDeliver: 5,
-  ackWaitMs: 30_000,
+  ackWaitMs: 10_000,
 };
 
 /**
@@ -117,8 +124,8 @@ export class TopicConsumer {
         watchdog = setTimeout(() => batch.stop(), PULL_EXPIRES_MS + PULL_GRACE_MS);
         for await (const msg of batch) {
           if (this.stopping) {
-            // Pulled but not started: hand it straight back so another worker takes it now.
-            msg.nak();
+            // Pulled but not started: hand it back for another worker, after this pull has ended.
+            msg.nak(HAND_BACK_DELAY_MS);
             continue;
           }
           const task = this.handle(msg).finally(() => this.inflight.delete(task));
@@ -174,6 +181,12 @@ export class TopicConsumer {
       );
       msg.ack();
     } catch (err) {
+      if (this.abort.signal.aborted) {
+        // Given up on at shutdown, not failed: another worker takes it once this pull has ended.
+        log.info({ event: "message.abandoned", ...at, agentType: this.instances.type, session: topic.source.session }, "stopping; message handed back unfinished");
+        msg.nak(HAND_BACK_DELAY_MS);
+        return;
+      }
       const exhausted = msg.info.deliveryCount >= this.options.maxDeliver;
       log.warn(
         { event: exhausted ? "message.failed" : "message.retry", ...at, agentType: this.instances.type, session: topic.source.session, deliveryCount: msg.info.deliveryCount, err: errorMessage(err) },
@@ -195,14 +208,9 @@ export class TopicConsumer {
 
   /** Keeps a message that kept failing in the dead-letter stream, for inspection and replay. */
   private async deadLetter(msg: JsMsg, topic: TopicId, error: string): Promise<void> {
-    const h = natsHeaders();
-    for (const [key, values] of msg.headers ?? []) for (const v of values) if (key !== MSG_ID_HEADER) h.append(key, v);
-    h.set(DeadLetterHeader.Subject, msg.subject);
-    h.set(DeadLetterHeader.AgentType, this.instances.type);
-    h.set(DeadLetterHeader.Deliveries, String(msg.info.deliveryCount));
-    h.set(DeadLetterHeader.Error, error.replace(/[\r\n]+/g, " ").slice(0, 500));
+    const h = deadLetterHeaders(msg.headers, { subject: msg.subject, agentType: this.instances.type, deliveries: msg.info.deliveryCount, error });
     try {
-      await this.js.publish(this.subjects.deadLetter(this.instances.type, topic), msg.data, { headers: h, msgID: `dl-${this.durableName}-${msg.info.streamSequence}` });
+      await this.js.publish(this.subjects.deadLetter(this.instances.type, topic), msg.data, { headers: h, msgID: deadLetterId(this.durableName, msg.info.streamSequence) });
       this.logger.warn({ event: "message.dead_lettered", agentType: this.instances.type, session: topic.source.session, seq: msg.info.streamSequence }, "message moved to the dead-letter stream");
     } catch (err) {
       this.logger.error({ event: "dead_letter.failed", session: topic.source.session, err: errorMessage(err) }, "could not dead-letter a failed message");

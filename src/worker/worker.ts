@@ -9,7 +9,7 @@ import { newId, validateToken } from "../core/ids.js";
 import { openBucket } from "../core/kv-records.js";
 import type { Logger } from "../core/logging.js";
 import { sleep } from "../core/sleep.js";
-import type { Subjects } from "../core/subjects.js";
+import { TopicType, type Subjects } from "../core/subjects.js";
 import { Discovery, ServiceName } from "../core/telemetry/discovery.js";
 import { routingDecisions, WorkerMetrics } from "../core/telemetry/metrics.js";
 import { RegisterWorkerRequestSchema } from "../gen/switchboard/v1/registry_pb.js";
@@ -260,7 +260,13 @@ export class Worker {
     this.logger.info({ event: "worker.stopping" }, "worker stopping: finishing in-flight messages");
     if (this.heartbeatTimer) clearTimeout(this.heartbeatTimer);
     clearInterval(this.evictionTimer);
-    const drain = Promise.all([this.discovery?.close(), ...this.consumers.map((c) => c.close()), ...this.rpcServers.map((r) => r.close())]);
+    // Output on its way to users is delivered by the user proxy's consumer: it stops last, so the
+    // replies of the handlers that finish during the stop still reach their users now rather than
+    // when another worker of the user proxy runs.
+    const towardUsers = (c: TopicConsumer) => c.topicType === TopicType.UserProxy;
+    const drain = Promise.all([this.discovery?.close(), ...this.consumers.filter((c) => !towardUsers(c)).map((c) => c.close()), ...this.rpcServers.map((r) => r.close())]).then(() =>
+      Promise.all(this.consumers.filter(towardUsers).map((c) => c.close())),
+    );
     const limit = this.options.drainTimeoutMs ?? 30_000;
     let timer: NodeJS.Timeout | undefined;
     const timedOut = await Promise.race([

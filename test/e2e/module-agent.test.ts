@@ -138,8 +138,8 @@ describe("switchboard worker --module: user agents in the shipped worker", () =>
 });
 
 describe("switchboard worker --module: modules it cannot use", () => {
-  // The modules are checked before connecting, so no server is needed.
-  const env = { NATS_URL: "nats://127.0.0.1:1" };
+  // The modules are checked before connecting, so no server is needed (and none is waited for).
+  const env = { NATS_URL: "nats://127.0.0.1:1", SB_CONNECT_WAIT_MS: "0" };
 
   it.each([
     ["throws.mjs", /cannot load agent module .*throws\.mjs .*this module fails while loading/],

@@ -5,7 +5,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openChat } from "../helpers/chat.js";
 import { runCli, runCliToEnd } from "../helpers/cli.js";
-import { TestSystem } from "../helpers/system.js";
+import { eventually, TestSystem } from "../helpers/system.js";
 import { twinDesks } from "../helpers/twin-desks.js";
 
 const PROFILES = fileURLToPath(new URL("../../../shared/routing/profiles.json", import.meta.url));
@@ -122,9 +122,14 @@ describe("routing from the command line against a running system", () => {
     try {
       await worker.waitFor((p) => p.stderr.includes('"event":"worker.started"'), 15_000, "worker start");
       expect(worker.stderr).toMatch(/"event":"router.started".*"classifier":"LlmClassifier"/);
+      // The previous test closed the only router: until the host has seen this one registered, it
+      // rightly tells the chat that a message to the router is queued.
+      const admin = await sys.hostClient();
+      await eventually(async () => (await admin.agents()).find((a) => a.spec?.type === "router")?.available === true, 10_000, "router available");
       const chat = await openChat(sys, "dave");
-      const [routed] = await chat.send("I need help with my budget");
-      expect(routed).toMatchObject({ event: "routed", agent: "finance", intent: "fallback:keyword:budget" });
+      const events = await chat.send("I need help with my budget");
+      expect(events.filter((e) => e.event !== "queued").map((e) => e.event)).toEqual(["routed", "reply"]);
+      expect(events.find((e) => e.event === "routed")).toMatchObject({ agent: "finance", intent: "fallback:keyword:budget" });
     } finally {
       expect(await worker.stop()).toBe(0);
       await agents.close();

@@ -28,11 +28,26 @@ export class TestNatsCluster {
     return this.nodes.map((n) => n.url).join(",");
   }
 
-  static async start(size = 3): Promise<TestNatsCluster> {
+  /**
+   * Starts the nodes; a free port can be taken by another process before a node binds it (tests
+   * run in parallel), so a start that fails that way is tried again on other ports.
+   */
+  static async start(size = 3, attempts = 3): Promise<TestNatsCluster> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await TestNatsCluster.startOnce(size);
+      } catch (err) {
+        if (attempt >= attempts || !/address already in use/.test(String(err))) throw err;
+      }
+    }
+  }
+
+  private static async startOnce(size: number): Promise<TestNatsCluster> {
     const dir = await mkdtemp(join(tmpdir(), "sb-cluster-"));
     const clientPorts = await Promise.all(Array.from({ length: size }, freePort));
     const routePorts = await Promise.all(Array.from({ length: size }, freePort));
-    const nodes = await Promise.all(
+    const started: TestNatsServer[] = [];
+    const results = await Promise.allSettled(
       clientPorts.map(async (port, i) => {
         const nodeDir = join(dir, `n${i + 1}`);
         await mkdir(nodeDir, { recursive: true });
@@ -41,10 +56,19 @@ export class TestNatsCluster {
           port,
           dir: nodeDir,
           extraConfig: [`server_name: n${i + 1}`, `cluster { name: sbtest, listen: 127.0.0.1:${routePorts[i]}, routes: [${routes.join(", ")}] }`].join("\n"),
+        }).then((node) => {
+          started.push(node);
+          return node;
         });
       }),
     );
-    return new TestNatsCluster(dir, nodes);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+    if (failed) {
+      await Promise.all(started.map((n) => n.stop()));
+      await rm(dir, { recursive: true, force: true });
+      throw failed.reason;
+    }
+    return new TestNatsCluster(dir, results.map((r) => (r as PromiseFulfilledResult<TestNatsServer>).value));
   }
 
   async stop(): Promise<void> {

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { SessionState } from "../../src/gen/switchboard/v1/registry_pb.js";
+import { create } from "@bufbuild/protobuf";
+import { RegisterWorkerRequestSchema, SessionState } from "../../src/gen/switchboard/v1/registry_pb.js";
 import { openChat } from "../helpers/chat.js";
 import { runCli, type CliProcess } from "../helpers/cli.js";
 import { eventually, TestSystem } from "../helpers/system.js";
@@ -24,13 +25,18 @@ describe("hosts killed and restarted", () => {
 
   it("keeps chats working while no host runs, and the restarted host has everything", async () => {
     const host = await start(["host"]);
-    await start(["worker"]);
+    const worker = await start(["worker"]);
     const admin = await sys.hostClient();
     const chat = await openChat(sys, "alice");
     await chat.send("I need help with my budget");
     const before = chat.sessionId;
 
+    // A worker that heartbeats on its own schedule: its next heartbeat is due a second after the
+    // host comes back.
+    const financeSpec = (await admin.agents()).find((a) => a.spec?.type === "finance")?.spec;
+    await admin.register(create(RegisterWorkerRequestSchema, { workerId: "w-paused", hostname: "elsewhere", pid: 1, agentTypes: financeSpec ? [financeSpec] : [] }));
     await host.stop("SIGKILL");
+    const killedAt = Date.now();
     // The host is not on the message path.
     expect((await chat.send("still there?")).map((e) => e.event)).toEqual(["reply"]);
     await chat.send("END");
@@ -38,12 +44,19 @@ describe("hosts killed and restarted", () => {
     const during = chat.sessionId;
     await expect(admin.agents({ timeoutMs: 1_000 })).rejects.toThrow(/no Switchboard host is running/);
 
-    await start(["host"]);
+    // Down for longer than the worker TTL: the worker's last recorded heartbeat is older than it.
+    await new Promise((r) => setTimeout(r, Math.max(0, 3_000 - (Date.now() - killedAt))));
+    const restarted = await start(["host"]);
     // Registry survived, and the worker was not expired for the heartbeats nobody recorded.
     const agents = await admin.agents();
     expect(agents.filter((a) => a.available).map((a) => a.spec?.type)).toEqual(["finance", "hr", "router", "user_proxy"]);
-    await new Promise((r) => setTimeout(r, 2_500));
-    expect((await admin.workers()).length).toBe(1);
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(await admin.heartbeat("w-paused")).toBe(true);
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect((await admin.workers()).filter((w) => w.workerId !== "w-paused")).toHaveLength(1);
+    // Not expired and registered again in between either.
+    expect(restarted.stderr).not.toContain('"event":"worker.expired"');
+    expect(worker.stderr).not.toContain('"event":"worker.reregister"');
     // Sessions: the one from before, and the events missed while down were caught up.
     const first = await eventually(async () => {
       const s = await admin.session(before);

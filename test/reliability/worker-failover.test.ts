@@ -2,7 +2,9 @@ import { isMessage } from "@bufbuild/protobuf";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AgentReplySchema } from "../../src/gen/switchboard/v1/conversation_pb.js";
 import { openChat } from "../helpers/chat.js";
-import { runCli, type CliProcess } from "../helpers/cli.js";
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { runCli, CliProcess } from "../helpers/cli.js";
 import { watchResponses } from "../helpers/responses.js";
 import { eventually, TestSystem } from "../helpers/system.js";
 
@@ -58,6 +60,35 @@ describe("a worker killed mid-message", () => {
     expect(finance).toMatchObject({ available: true, workerIds: [victim === a ? "w-finance-b" : "w-finance-a"] });
 
     // The session goes on with the survivor, and its turn count continued from shared state.
+    const next = await chat.send("and the forecast?");
+    expect(next.map((e) => e.event)).toEqual(["reply"]);
+    await eventually(() => wire.filter((e) => isMessage(e.message, AgentReplySchema)).length === 2, 5_000, "second reply");
+    const turns = wire.flatMap((e) => (isMessage(e.message, AgentReplySchema) ? [e.message.turn] : []));
+    expect(turns).toEqual([1, 2]);
+  });
+
+  it("shows one reply and counts the turn once when the worker dies after publishing its reply and before acking", async () => {
+    // Only the holding worker serves finance when the message arrives, so it is the one to take it.
+    for (const p of procs) if (p.args.includes("finance")) expect(await p.stop("SIGTERM")).not.toBe(1);
+    const script = fileURLToPath(new URL("../helpers/hold-ack-worker.ts", import.meta.url));
+    const holder = new CliProcess(["hold-ack-worker"], spawn(process.execPath, ["--import", "tsx", script, "w-holding"], { env: { ...process.env, ...env() }, stdio: ["pipe", "pipe", "pipe"] }));
+    procs.push(holder);
+    await holder.waitFor((p) => p.lines.includes("ready"), 30_000, "holding worker ready");
+    const chat = await openChat(sys, "bob", 20_000);
+    const wire = await watchResponses(await sys.connect(), "bob");
+
+    const turn = chat.send("I need help with my budget");
+    await holder.waitFor((p) => p.lines.some((l) => l.startsWith("published ")), 20_000, "reply published by the holding worker");
+    const survivor = await start(["worker", "--agents", "finance", "--id", "w-finance-c"], { LOG_LEVEL: "debug" });
+    await holder.stop("SIGKILL");
+
+    const events = await turn;
+    expect(events.at(-1)).toMatchObject({ event: "reply", agent: "finance", content: "Hello from finance_agent! You said: I need help with my budget" });
+    // The survivor handled the redelivered message: its reply carried the same id and was stored once.
+    await survivor.waitFor((p) => /"event":"message.handling"[^\n]*"deliveryCount":2/.test(p.stderr), 20_000, "redelivery handled by the survivor");
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(wire.filter((e) => isMessage(e.message, AgentReplySchema))).toHaveLength(1);
+
     const next = await chat.send("and the forecast?");
     expect(next.map((e) => e.event)).toEqual(["reply"]);
     await eventually(() => wire.filter((e) => isMessage(e.message, AgentReplySchema)).length === 2, 5_000, "second reply");

@@ -51,7 +51,7 @@ Options:
   --json              JSON lines mode even in a terminal
   --stream            in JSON lines mode, also "delta" events with replies in progress (the
                       interactive chat always shows replies as they are produced)
-  --timeout <ms>      how long to wait for an answer (env SB_REPLY_TIMEOUT_MS, default 30000)
+  --timeout <ms>      how long to wait for an answer (env SB_REPLY_TIMEOUT_MS, default 60000)
 ${COMMON_HELP}`;
 
 export function defaultUser(): string {

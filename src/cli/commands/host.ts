@@ -3,14 +3,16 @@ import { createLogger } from "../../core/logging.js";
 import { Role } from "../../core/roles.js";
 import { Subjects } from "../../core/subjects.js";
 import { Host } from "../../host/host.js";
-import { untilShutdown } from "../lifecycle.js";
+import { CancelledError } from "../../core/errors.js";
+import { stopGracefully, untilShutdown } from "../lifecycle.js";
 import { COMMON_HELP, configFrom, parse, warnOnStderr } from "../options.js";
 
 export const HOST_HELP = `Usage: switchboard host [options]
 
 Runs the control plane: creates the event stream and the agents/workers/sessions buckets,
 serves registration, heartbeats and admin queries, expires silent workers and keeps session
-state. Several hosts may run at once. Stops gracefully on SIGINT/SIGTERM.
+state. Several hosts may run at once. Waits for a NATS server that is not up yet (up to
+SB_CONNECT_WAIT_MS, default 60000). Stops gracefully on SIGINT/SIGTERM and exits 0.
 
 Options:
   --replicas <n>      replicas for the stream and buckets, 3 on a cluster (env SB_REPLICAS, default 1)
@@ -24,7 +26,16 @@ export async function hostCommand(args: readonly string[]): Promise<number> {
   }
   const config = configFrom(values, { replicas: values.replicas });
   const logger = createLogger("switchboard-host", { level: config.logLevel });
-  const nc = await connectNats(config, { name: "switchboard-host", role: Role.Host, warn: warnOnStderr });
+  const stop = new AbortController();
+  const shutdown = untilShutdown();
+  void shutdown.then(() => stop.abort());
+  let nc;
+  try {
+    nc = await connectNats(config, { name: "switchboard-host", role: Role.Host, warn: warnOnStderr, waitMs: config.connectWaitMs, onWait: (m) => logger.warn({ event: "host.waiting_for_nats" }, m), signal: stop.signal });
+  } catch (err) {
+    if (err instanceof CancelledError) return 0;
+    throw err;
+  }
   const host = new Host({
     nc,
     subjects: new Subjects(config.prefix),
@@ -33,10 +44,21 @@ export async function hostCommand(args: readonly string[]): Promise<number> {
     workerTtlMs: config.workerTtlMs,
     infrastructure: { replicas: config.replicas },
   });
-  await host.start();
-  const why = await untilShutdown();
+  const started = host.start().then(
+    () => true,
+    (err: unknown) => {
+      if (stop.signal.aborted) return false;
+      throw err;
+    },
+  );
+  // A stop asked for while the host is still starting (waiting for JetStream) is honoured at once.
+  if (!(await Promise.race([started, shutdown.then(() => false)]))) {
+    logger.info({ event: "host.signal" }, "stopped while starting");
+    await stopGracefully(nc, () => host.close(), logger);
+    return 0;
+  }
+  const why = await shutdown;
   logger.info({ event: "host.signal", signal: why }, "shutting down");
-  await host.close();
-  await nc.drain();
+  await stopGracefully(nc, () => host.close(), logger);
   return 0;
 }

@@ -4,7 +4,7 @@ import { llmAgent } from "../../agents/llm/llm-agent.js";
 import { chatCompletionsUrl, displayUrl } from "../../agents/llm/chat-completions.js";
 import { ROUTER_AGENT_TYPE } from "../../router/router-agent.js";
 import { connectNats } from "../../core/connection.js";
-import { ConfigError } from "../../core/errors.js";
+import { CancelledError, ConfigError } from "../../core/errors.js";
 import { createLogger } from "../../core/logging.js";
 import { DEFAULT_CONFIG, DEFAULT_RATE_LIMIT_PER_SEC } from "../../core/config.js";
 import { Role } from "../../core/roles.js";
@@ -15,14 +15,23 @@ import type { AgentTypeDefinition } from "../../worker/agent.js";
 import type { AnyAgentDefinition } from "../../agents/define-agent-runtime.js";
 import { loadAgentModules, type ModuleAgent } from "../agent-modules.js";
 import { CLASSIFIER_HELP, CLASSIFIER_OPTIONS, classifierSettings, createClassifier } from "../classifier-options.js";
-import { untilShutdown } from "../lifecycle.js";
+import { stopGracefully, untilShutdown } from "../lifecycle.js";
 import { COMMON_HELP, configFrom, parse, warnOnStderr } from "../options.js";
 
 export const WORKER_HELP = `Usage: switchboard worker [--agents ${BUILTIN_AGENT_TYPES.join(",")}] [--module ./agents.js] [options]
 
 Runs agents. Registers their types with the host, binds their topic subscriptions to durable
-consumers shared with every other worker of the same type, and heartbeats. On SIGINT/SIGTERM it
-stops taking messages, finishes those in flight, deregisters and exits 0.
+consumers shared with every other worker of the same type, and heartbeats. Waits for a NATS
+server that is not up yet (up to SB_CONNECT_WAIT_MS, default 60000). On SIGINT/SIGTERM it stops
+taking messages, finishes those in flight, deregisters and exits 0 (without a server it stops at
+once and leaves in-flight messages to redelivery).
+
+Delivery (see docs/RELIABILITY.md):
+  SB_ACK_WAIT_MS      how long the server waits for an ack before redelivering a message to
+                      another worker (default 10000); in-progress acks every third of it keep a
+                      slow handler's message
+  SB_MAX_DELIVER      deliveries before a message becomes a dead letter (default 5)
+  SB_AGENT_DELAY_MS   simulated work per message in the built-in task agents (default 0)
 
 Options:
   --agents <list>     comma-separated agent types to run (default: all built-in: ${BUILTIN_AGENT_TYPES.join(",")},
@@ -94,7 +103,16 @@ export async function workerCommand(args: readonly string[]): Promise<number> {
     const models = fileConfigs.filter((c) => names.includes(c.type)).map((c) => ({ type: c.type, model: c.model.model, url: displayUrl(chatCompletionsUrl(c.model.url)), apiKeyEnv: c.model.apiKeyEnv ?? null }));
     logger.info({ event: "worker.llm_agents", file: agentsFile, models }, `${models.length} agent(s) on a language model`);
   }
-  const nc = await connectNats(config, { name: "switchboard-worker", role: Role.Worker, warn: warnOnStderr });
+  const startAbort = new AbortController();
+  const shutdown = untilShutdown();
+  void shutdown.then(() => startAbort.abort());
+  let nc;
+  try {
+    nc = await connectNats(config, { name: "switchboard-worker", role: Role.Worker, warn: warnOnStderr, waitMs: config.connectWaitMs, onWait: (m) => logger.warn({ event: "worker.waiting_for_nats" }, m), signal: startAbort.signal });
+  } catch (err) {
+    if (err instanceof CancelledError) return 0;
+    throw err;
+  }
   const rateLimit = rateLimitFor(config, nc);
   const worker = new Worker({
     nc,
@@ -105,23 +123,18 @@ export async function workerCommand(args: readonly string[]): Promise<number> {
     rateLimit,
     ...(values.id ? { workerId: values.id } : {}),
   });
-  const startAbort = new AbortController();
-  const shutdown = untilShutdown();
-  void shutdown.then(() => startAbort.abort());
   try {
     await worker.start(startAbort.signal);
     logger.info({ event: "worker.rate_limit", perSecond: rateLimit?.perSecond ?? 0, burst: rateLimit?.burst ?? 0 }, rateLimit ? "per-user rate limit on" : "no per-user rate limit");
   } catch (err) {
     if (startAbort.signal.aborted) {
-      await worker.close();
-      await nc.drain();
+      await stopGracefully(nc, () => worker.close(), logger);
       return 0;
     }
     throw err;
   }
   const why = await shutdown;
   logger.info({ event: "worker.signal", signal: why }, "shutting down");
-  await worker.close();
-  await nc.drain();
+  await stopGracefully(nc, () => worker.close(), logger);
   return 0;
 }

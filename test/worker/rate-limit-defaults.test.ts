@@ -1,0 +1,53 @@
+import { create, isMessage, type Message } from "@bufbuild/protobuf";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { describe, expect, it } from "vitest";
+import { loadConfig } from "../../src/core/config.js";
+import { AgentReplySchema, ErrorEventSchema, UserMessageSchema } from "../../src/gen/switchboard/v1/conversation_pb.js";
+import { AgentTypeSpecSchema } from "../../src/gen/switchboard/v1/registry_pb.js";
+import type { AgentContext, AgentTypeDefinition, MessageContext } from "../../src/worker/agent.js";
+import { rateLimitFor } from "../../src/worker/rate-limit.js";
+import { watchResponses } from "../helpers/responses.js";
+import { eventually, withHostedSystem, type TestSystem } from "../helpers/system.js";
+
+const server = (authRequired: boolean) => ({ info: { auth_required: authRequired } }) as unknown as NatsConnection;
+
+describe("the per-user rate limit's default", () => {
+  it("is on where users are authenticated, off on an open server, and off when set to 0", () => {
+    expect(rateLimitFor(loadConfig({}, {}), server(true))).toEqual({ perSecond: 10, burst: 20 });
+    expect(rateLimitFor(loadConfig({}, {}), server(false))).toBeUndefined();
+    expect(rateLimitFor(loadConfig({}, { SB_RATE_LIMIT: "0" }), server(true))).toBeUndefined();
+    expect(rateLimitFor(loadConfig({}, { SB_RATE_LIMIT: "3", SB_RATE_BURST: "4" }), server(false))).toEqual({ perSecond: 3, burst: 4 });
+  });
+});
+
+/** Fails the first delivery of every message, and answers the redelivery. */
+function failsOnce(): AgentTypeDefinition {
+  return {
+    spec: create(AgentTypeSpecSchema, { type: "flaky", description: "fails once", subscriptions: ["flaky"], routable: false }),
+    create(context: AgentContext) {
+      return {
+        async onMessage(message: Message, ctx: MessageContext): Promise<Message | undefined> {
+          if (!isMessage(message, UserMessageSchema) || !ctx.topic) return undefined;
+          if (ctx.deliveryCount === 1) throw new Error("first attempt fails");
+          const reply = create(AgentReplySchema, { sessionId: message.sessionId, user: message.user, turnId: message.turnId, agentType: "flaky", content: "done" });
+          await context.runtime.publish(reply, { type: "response", source: ctx.topic.source }, { id: `${ctx.eventId}-flaky-reply` });
+          return reply;
+        },
+      };
+    },
+  };
+}
+
+describe("the per-user rate limit and redeliveries", () => {
+  let sys: TestSystem;
+  withHostedSystem((s) => (sys = s));
+
+  it("does not charge a redelivered message again: our own retry is not the user's flood", async () => {
+    // One message a second, no burst: a redelivery 0.5 s later would be over the limit if charged.
+    const worker = await sys.startWorker([failsOnce()], { rateLimit: { perSecond: 1, burst: 1 }, consumer: { ackWaitMs: 5_000 } });
+    const seen = await watchResponses(await sys.connect(), "alice");
+    await worker.runtime.publish(create(UserMessageSchema, { sessionId: "s1", user: "alice", turnId: "t1", text: "hello" }), { type: "flaky", source: { user: "alice", session: "s1" } });
+    await eventually(() => seen.some((e) => isMessage(e.message, AgentReplySchema)), 10_000, "the reply to the redelivered message");
+    expect(seen.flatMap((e) => (isMessage(e.message, ErrorEventSchema) ? [e.message.code] : []))).toEqual([]);
+  });
+});
