@@ -8,7 +8,7 @@ import { runCli, runCliToEnd } from "../helpers/cli.js";
 import { TestSystem } from "../helpers/system.js";
 import { twinDesks } from "../helpers/twin-desks.js";
 
-const PROFILES = fileURLToPath(new URL("../../../shared/routing/profiles.json", import.meta.url));
+const PROFILES = fileURLToPath(new URL("../fixtures/routing/workplace/profiles.json", import.meta.url));
 
 describe("switchboard route", () => {
   let dir: string;

@@ -5,7 +5,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import type { Classification, RoutingProfile } from "../../src/router/classifier.js";
 import { DEFAULT_AMBIGUITY_MARGIN, HybridClassifier, closeCandidates, isAmbiguous } from "../../src/router/hybrid/index.js";
 
-const routingDir = resolve(dirname(fileURLToPath(import.meta.url)), "../../../shared/routing");
+const routingDir = resolve(dirname(fileURLToPath(import.meta.url)), "../fixtures/routing/workplace");
 
 interface LabelledRequest {
   readonly text: string;
