@@ -57,6 +57,17 @@ describe("HybridClassifier", () => {
     expect(classifier.classify("Talk to HR please")).toMatchObject({ agent: "hr", intent: "keyword:hr" });
   });
 
+  it("routes a message made only of a declared keyword and courtesy words to that keyword's agent", () => {
+    // "contract" is a keyword of legal, and procurement's profile speaks of supplier contracts.
+    const c = new HybridClassifier();
+    c.setProfiles(JSON.parse(readFileSync(resolve(routingDir, "../workplace-v2/profiles.json"), "utf8")) as RoutingProfile[]);
+    for (const [text, agent] of [["contract please", "legal"], ["Hi, a question about the vendor", "procurement"], ["MFA?", "security"], ["talk to marketing", "marketing"]] as const) {
+      const result = c.classify(text);
+      expect(result, text).toMatchObject({ agent, intent: expect.stringMatching(/^keyword:/) as unknown });
+      expect(isAmbiguous(result), text).toBe(false);
+    }
+  });
+
   it("ranks every agent best first with calibrated scores", () => {
     const result = classifier.classify("My reimbursement for the conference hotel has not arrived");
     expect(result.ranked.map((r) => r.agent).sort()).toEqual(["finance", "hr"]);

@@ -12,14 +12,22 @@ export interface SignalWeights {
  * Evidence is scaled so that 1 is exactly enough to route: a declared keyword alone reaches it,
  * and so does a strong semantic match, or weaker lexical, semantic and sentence signals together.
  */
-export function evidence(signals: Signals, weights: SignalWeights): number {
-  return (
+export function evidence(signals: Signals, weights: SignalWeights, focus = 0): number {
+  // A request that only names an agent ("HR please") is for that agent whatever else matches.
+  // One more than any mix of signals can reach, so that agent wins outright.
+  if (signals.keyword && signals.keywordOnly) return 1 + weights.keyword + weights.lexical + weights.semantic + weights.sentence;
+  const sum =
     (signals.keyword ? weights.keyword : 0) +
     weights.lexical * signals.lexical +
     weights.semantic * signals.semantic +
-    weights.sentence * signals.sentence
-  );
+    weights.sentence * signals.sentence;
+  // Scaled by how much of the request is about the agent: one shared word in a request about
+  // something else ("file my tax return") must not carry it across the threshold.
+  return focus === 0 ? sum : sum * Math.min(1, signals.coverage / FULL_COVERAGE) ** focus;
 }
+
+/** Coverage at which a request counts as entirely about an agent. */
+const FULL_COVERAGE = 0.5;
 
 /**
  * Maps evidence to a confidence in (0, 1) with a logistic curve centred on the routing point, so

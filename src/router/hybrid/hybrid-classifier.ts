@@ -16,6 +16,11 @@ export interface HybridClassifierOptions {
   readonly weights: SignalWeights;
   /** Slope of the evidence → confidence curve. Default 4. */
   readonly steepness: number;
+  /**
+   * How much evidence depends on the share of the request that is about the agent (0 not at
+   * all, 1 entirely), so that one shared word does not carry an unrelated request. Default 0.5.
+   */
+  readonly focus: number;
   /** Smoothing of the word-frequency weights (a in a / (a + p(w))). Default 3e-4. */
   readonly smoothing: number;
   /** Share of unrelated words and text an agent's semantic floors must exceed. Default 0.85. */
@@ -40,6 +45,7 @@ export const DEFAULT_HYBRID_OPTIONS: Omit<HybridClassifierOptions, "vectors" | "
   threshold: 0.5,
   weights: { keyword: 1, lexical: 1, semantic: 3, sentence: 1.5 },
   steepness: 4,
+  focus: 0,
   smoothing: 3e-4,
   backgroundQuantile: 0.85,
   neighbours: 3,
@@ -137,7 +143,7 @@ export class HybridClassifier implements Classifier {
     const query = prepareQuery(text, tokens, index, this.vectors, this.weights, this.lexicon, this.cache);
     return scoreAgents(query, index, this.options)
       .map((signals, a) => {
-        const e = evidence(signals, this.options.weights);
+        const e = evidence(signals, this.options.weights, this.options.focus);
         return { agent: index.agents[a]?.type ?? "", score: confidence(e, this.options.steepness), evidence: e, signals };
       })
       .sort((a, b) => b.score - a.score);

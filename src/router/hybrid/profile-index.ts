@@ -14,8 +14,13 @@ export interface CompiledKeyword {
 export interface AgentIndex {
   readonly type: string;
   readonly keywords: readonly CompiledKeyword[];
-  /** Stems of every content word in the profile, for lexical matching. */
-  readonly stems: ReadonlySet<string>;
+  /**
+   * Stems of every content word in the profile, for lexical matching, with the trust of the
+   * most trusted text each occurs in (see {@link IndexOptions.exampleWordTrust}).
+   */
+  readonly stems: ReadonlyMap<string, number>;
+  /** Stems of the declared keywords: a request made of these alone names this agent. */
+  readonly keywordStems: ReadonlySet<string>;
   /** Rows of this agent's distinct profile words in {@link ProfileIndex.vocabulary}. */
   readonly vocabularyRows: Int32Array;
   /** Per row above: 1 for words that define the topic, less for words seen only in examples. */
@@ -137,11 +142,11 @@ export function buildProfileIndex(profiles: readonly RoutingProfile[], vectors: 
   const vocabularyWords: string[] = [];
   const rowOf = new Map<string, number>();
   const agents = profiles.map((profile): AgentIndex => {
-    const stems = new Set<string>();
+    const stems = new Map<string, number>();
     const rows = new Map<number, number>();
     for (const [text, trust] of profileTexts(profile, options.exampleWordTrust)) {
       for (const token of contentTokens(text)) {
-        stems.add(token.stem);
+        stems.set(token.stem, Math.max(trust, stems.get(token.stem) ?? 0));
         if (!vectors.vector(token.word)) continue;
         let row = rowOf.get(token.word);
         if (row === undefined) {
@@ -162,6 +167,7 @@ export function buildProfileIndex(profiles: readonly RoutingProfile[], vectors: 
       type: profile.type,
       keywords: profile.keywords.filter((k) => k.trim() !== "").map((keyword) => ({ keyword, pattern: keywordPattern(keyword) })),
       stems,
+      keywordStems: new Set(profile.keywords.flatMap((k) => contentTokens(k).map((t) => t.stem))),
       vocabularyRows: Int32Array.from(rows.keys()),
       vocabularyTrust: Float32Array.from(rows.values()),
       sentences,
@@ -186,7 +192,7 @@ export function buildProfileIndex(profiles: readonly RoutingProfile[], vectors: 
   });
   const stemAgents = new Map<string, number[]>();
   agents.forEach((agent, a) => {
-    for (const stem of agent.stems) {
+    for (const stem of agent.stems.keys()) {
       const list = stemAgents.get(stem);
       if (list) list.push(a);
       else stemAgents.set(stem, [a]);
