@@ -22,6 +22,7 @@ export interface Buckets {
   readonly workers: KV;
   readonly sessions: KV;
   readonly agentState: KV;
+  readonly routing: KV;
 }
 
 const STREAM_NAME_IN_USE = 10058;
@@ -60,7 +61,7 @@ export function ensureDeadLetterStream(jsm: JetStreamManager, subjects: Subjects
   return ensureStream(jsm, subjects.deadLetterStream, subjects.allDeadLetters, 30 * 24 * 3600_000, options);
 }
 
-/** Creates or opens the registry and session buckets. */
+/** Creates or opens the registry, session and learned-routing buckets. */
 export async function ensureBuckets(nc: NatsConnection, subjects: Subjects, options: InfrastructureOptions): Promise<Buckets> {
   const kvm = new Kvm(nc);
   const open = (name: string) => kvm.create(name, { history: 1, replicas: options.replicas, storage: StorageType.File });
@@ -69,5 +70,6 @@ export async function ensureBuckets(nc: NatsConnection, subjects: Subjects, opti
     workers: await open(subjects.workersBucket),
     sessions: await open(subjects.sessionsBucket),
     agentState: await open(subjects.agentStateBucket),
+    routing: await open(subjects.routingBucket),
   };
 }
