@@ -46,6 +46,42 @@ describe("switchboard route", () => {
     expect(lines[1]).toMatch(/ambiguous: the router would ask the user to choose between hr, finance/);
   });
 
+  it("evaluates profiles on a labelled request set with --eval: accuracy, confusion matrix and misses", async () => {
+    const set = join(dir, "set.jsonl");
+    writeFileSync(
+      set,
+      [
+        { text: "How many vacation days do I have left?", expect: "hr" },
+        { text: "Has the supplier invoice been paid?", expect: "finance" },
+        { text: "What is the capital of Australia?", expect: null },
+        { text: "Talk to HR please", expect: "finance", also: ["hr"] },
+        { text: "I need to submit my travel expenses", expect: "hr" },
+      ]
+        .map((l) => JSON.stringify(l))
+        .join("\n"),
+    );
+    const text = await runCliToEnd(["route", "--profiles", PROFILES, "--eval", set]);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toContain("in-scope:     3/4 routed to the right agent (75.0%)");
+    expect(text.stdout).toContain("out-of-scope: 1/1 rejected (100.0%)");
+    expect(text.stdout).toMatch(/\n\s+hr\s+finance\s+none\n/);
+    expect(text.stdout).toContain('expected hr, got finance  "I need to submit my travel expenses"');
+
+    const json = await runCliToEnd(["route", "--profiles", PROFILES, "--eval", set, "--json"]);
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      inScope: 4,
+      inScopeRight: 3,
+      outOfScope: 1,
+      outOfScopeRight: 1,
+      confusion: { hr: { hr: 1, finance: 1 }, finance: { finance: 1, hr: 1 }, none: { none: 1 } },
+      misses: [{ text: "I need to submit my travel expenses", expect: "hr", got: "finance" }],
+    });
+
+    const bad = await runCliToEnd(["route", "--profiles", PROFILES, "--eval", join(dir, "missing.jsonl")]);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/cannot read request set/);
+  });
+
   it("documents its options, and the worker's classifier options", async () => {
     const route = await runCliToEnd(["route", "--help"]);
     expect(route.code).toBe(0);
