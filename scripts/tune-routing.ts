@@ -43,20 +43,22 @@ const sets: RoutingSet[] = readdirSync(values.dir, { withFileTypes: true })
 interface Point {
   readonly exampleWordTrust: number;
   readonly focus: number;
+  readonly singleWordCap: number;
   readonly threshold: number;
   readonly weights: SignalWeights;
 }
 
-const TRUSTS = [1, 0.6, 0.35, 0.2];
+const TRUSTS = [1, 0.6, 0.35];
 const points: Point[] = [];
 for (const exampleWordTrust of TRUSTS)
-  for (const focus of [0, 1, 2, 3, 4])
-    for (const keyword of [1, 0.7, 0.4])
-      for (const lexical of [0, 1, 2])
-        for (const semantic of [1, 2, 3])
-          for (const sentence of [0, 1.5, 3])
-            for (const threshold of [0.5, 0.7, 0.85, 0.95])
-              points.push({ exampleWordTrust, focus, threshold, weights: { keyword, lexical, semantic, sentence } });
+  for (const focus of [0, 1])
+    for (const singleWordCap of [Infinity, 1.2, 0.9, 0.7, 0.5])
+      for (const keyword of [1, 0.5])
+        for (const lexical of [1, 2])
+          for (const semantic of [1, 2, 3])
+            for (const sentence of [0, 1.5, 3])
+              for (const threshold of [0.5, 0.7, 0.85, 0.95])
+                points.push({ exampleWordTrust, focus, singleWordCap, threshold, weights: { keyword, lexical, semantic, sentence } });
 
 // Signals per set, per trust, per request, per agent.
 const signals = new Map<number, { agent: string; signals: Signals }[][][]>();
@@ -85,7 +87,7 @@ function score(s: number, p: Point): Score {
     let best: string | undefined;
     let bestE = -Infinity;
     for (const a of perRequest[i]!) {
-      const e = evidence(a.signals, p.weights, p.focus);
+      const e = evidence(a.signals, p.weights, p.focus, p.singleWordCap);
       if (e > bestE) [best, bestE] = [a.agent, e];
     }
     const chosen = confidence(bestE, 4) >= p.threshold ? best : undefined;
@@ -100,7 +102,7 @@ function score(s: number, p: Point): Score {
 const results = points.map((p) => sets.map((_, s) => score(s, p)));
 const objective = (scores: readonly Score[]) => -scores.reduce((s, x) => s + x.shortfall, 0) + 1e-3 * scores.reduce((s, x) => s + x.inAcc + x.outAcc, 0);
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
-const show = (p: Point) => `trust ${p.exampleWordTrust} focus ${p.focus} threshold ${p.threshold} weights ${p.weights.keyword}/${p.weights.lexical}/${p.weights.semantic}/${p.weights.sentence}`;
+const show = (p: Point) => `trust ${p.exampleWordTrust} focus ${p.focus} cap ${p.singleWordCap} threshold ${p.threshold} weights ${p.weights.keyword}/${p.weights.lexical}/${p.weights.semantic}/${p.weights.sentence}`;
 
 console.log(`${points.length} grid points\nheld out        chosen on the other sets                                        held-out in / out`);
 sets.forEach((held, h) => {
@@ -114,3 +116,8 @@ sets.forEach((held, h) => {
 const order = points.map((_, p) => p).sort((a, b) => objective(results[b]!) - objective(results[a]!));
 console.log("\nbest on all sets:");
 for (const p of order.slice(0, 10)) console.log(`${show(points[p]!).padEnd(64)} ${results[p]!.map((r, s) => `${sets[s]!.name} ${pct(r.inAcc)}/${pct(r.outAcc)}`).join("  ")}`);
+const w = sets.findIndex((s) => s.name === "workplace");
+if (w >= 0) {
+  console.log("\nbest among the points that keep the workplace set on target:");
+  for (const p of order.filter((p) => results[p]![w]!.shortfall === 0).slice(0, 6)) console.log(`${show(points[p]!).padEnd(64)} ${results[p]!.map((r, s) => `${sets[s]!.name} ${pct(r.inAcc)}/${pct(r.outAcc)}`).join("  ")}`);
+}

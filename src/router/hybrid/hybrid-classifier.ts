@@ -21,6 +21,11 @@ export interface HybridClassifierOptions {
    * all, 1 entirely), so that one shared word does not carry an unrelated request. Default 0.5.
    */
   readonly focus: number;
+  /**
+   * The most evidence one word may add to what the rest of the request says, so that a word
+   * shared with a profile does not carry a request about something else. Default Infinity.
+   */
+  readonly singleWordCap: number;
   /** Smoothing of the word-frequency weights (a in a / (a + p(w))). Default 3e-4. */
   readonly smoothing: number;
   /** Share of unrelated words and text an agent's semantic floors must exceed. Default 0.85. */
@@ -43,9 +48,10 @@ export interface HybridClassifierOptions {
 
 export const DEFAULT_HYBRID_OPTIONS: Omit<HybridClassifierOptions, "vectors" | "lexicon"> = {
   threshold: 0.5,
-  weights: { keyword: 1, lexical: 1, semantic: 3, sentence: 1.5 },
+  weights: { keyword: 0.35, lexical: 0.7, semantic: 2.1, sentence: 2.1 },
   steepness: 4,
   focus: 0,
+  singleWordCap: Number.POSITIVE_INFINITY,
   smoothing: 3e-4,
   backgroundQuantile: 0.85,
   neighbours: 3,
@@ -143,7 +149,7 @@ export class HybridClassifier implements Classifier {
     const query = prepareQuery(text, tokens, index, this.vectors, this.weights, this.lexicon, this.cache);
     return scoreAgents(query, index, this.options)
       .map((signals, a) => {
-        const e = evidence(signals, this.options.weights, this.options.focus);
+        const e = evidence(signals, this.options.weights, this.options.focus, this.options.singleWordCap);
         return { agent: index.agents[a]?.type ?? "", score: confidence(e, this.options.steepness), evidence: e, signals };
       })
       .sort((a, b) => b.score - a.score);

@@ -23,6 +23,11 @@ export interface Signals {
   readonly coverage: number;
   /** The request's content words are all words of this agent's declared keywords. */
   readonly keywordOnly: boolean;
+  /**
+   * The signals again without the request's strongest word for this agent: what the rest of
+   * the request says. Near zero when one shared word is all that links the two.
+   */
+  readonly rest: { readonly keyword: boolean; readonly lexical: number; readonly semantic: number; readonly sentence: number };
   /** The request word and profile word behind the strongest semantic match, for explanations. */
   readonly bestPair: readonly [string, string] | undefined;
 }
@@ -139,6 +144,9 @@ export function scoreAgents(query: PreparedQuery, index: ProfileIndex, options: 
   const exact = new Float32Array(agents.length);
   const covered = new Float64Array(agents.length);
   const keywordWords = new Uint16Array(agents.length);
+  const bestLexical = new Float64Array(agents.length);
+  const bestWeight = new Float64Array(agents.length);
+  const bestIsKeyword = new Uint8Array(agents.length);
   let allWeight = 0;
   for (const word of query.words) {
     exact.fill(0);
@@ -185,6 +193,9 @@ export function scoreAgents(query: PreparedQuery, index: ProfileIndex, options: 
       missing[a]! *= 1 - evidence;
       if (evidence > best[a]!) {
         best[a] = evidence;
+        bestLexical[a] = exact[a] ? weight * exact[a]! : 0;
+        bestWeight[a] = weight;
+        bestIsKeyword[a] = agents[a]!.keywordStems.has(word.token.stem) ? 1 : 0;
         const row = closestRow[a]!;
         const related = relatedMatch[a];
         // A lexicon match is shown as "~stem" so explanations can tell it from a vector neighbour.
@@ -197,11 +208,21 @@ export function scoreAgents(query: PreparedQuery, index: ProfileIndex, options: 
   return agents.map((agent, a) => {
     let sentence = -1;
     if (query.vector) for (const s of agent.sentences) sentence = Math.max(sentence, dot(query.vector, s));
+    const keyword = agent.keywords.find((k) => k.pattern.test(query.text))?.keyword;
+    const sentenceSignal = Math.max(0, (sentence - agent.sentenceFloor) / (1 - agent.sentenceFloor));
+    const bestEvidence = best[a]!;
     return {
-      keyword: agent.keywords.find((k) => k.pattern.test(query.text))?.keyword,
+      keyword,
+      rest: {
+        keyword: keyword !== undefined && keywordWords[a]! - bestIsKeyword[a]! > 0,
+        lexical: (lexical[a]! - bestLexical[a]!) / coverage,
+        semantic: bestEvidence >= 1 ? 0 : 1 - missing[a]! / (1 - bestEvidence),
+        // The sentence vector is a weighted mean: the rest's share of it.
+        sentence: allWeight > 0 ? sentenceSignal * (1 - bestWeight[a]! / allWeight) : 0,
+      },
       lexical: lexical[a]! / coverage,
       semantic: 1 - missing[a]!,
-      sentence: Math.max(0, (sentence - agent.sentenceFloor) / (1 - agent.sentenceFloor)),
+      sentence: sentenceSignal,
       coverage: allWeight > 0 ? covered[a]! / allWeight : 0,
       keywordOnly: query.words.length > 0 && keywordWords[a] === query.words.length,
       bestPair: bestPair[a],
