@@ -5,7 +5,9 @@
  *
  *   npx tsx scripts/eval-routing.ts [--dir DIR] [--set NAME] [--check] [--verbose] [--options JSON]
  *
- * Prints each set's accuracy in and out of scope; --verbose adds the confusion matrix and misses.
+ * Prints each set's accuracy in and out of scope, how many requests the router would ask the user
+ * about, and how many an LLM classifier would be asked about when configured (the cascade band);
+ * --verbose adds the confusion matrix and misses.
  * With --check, exits 1 when a set is below its target: 95% in-scope and 90% out-of-scope for
  * the first workplace set, 90% and 85% for every other.
  */
@@ -17,6 +19,7 @@ import type { RoutingProfile } from "../src/router/classifier.js";
 import { evaluate, formatReport, parseLabelledRequests, ratio } from "../src/router/evaluation.js";
 import { routingDecider } from "../src/router/decide.js";
 import { HybridClassifier, type HybridClassifierOptions } from "../src/router/hybrid/index.js";
+import { DEFAULT_CASCADE_BAND, inCascadeBand } from "../src/router/llm-classifier.js";
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const { values } = parseArgs({
@@ -47,10 +50,12 @@ for (const set of readdirSync(values.dir, { withFileTypes: true }).filter((d) =>
     const inAcc = ratio(report.inScopeRight, report.inScope);
     const outAcc = ratio(report.outOfScopeRight, report.outOfScope);
     const [inTarget, outTarget] = TARGETS[set] ?? DEFAULT_TARGET;
+    // With an LLM classifier configured, these would be asked of the model (DEFAULT_CASCADE_BAND).
+    const toModel = requests.filter((r) => inCascadeBand(classifier.classify(r.text), DEFAULT_CASCADE_BAND)).length;
     const ok = inAcc >= inTarget && outAcc >= outTarget;
     if (!ok) failed = true;
     console.log(
-      `${`${set}/${file}`.padEnd(36)} in-scope ${pct(inAcc)} (${report.inScopeRight}/${report.inScope}, target ${pct(inTarget)})  out-of-scope ${pct(outAcc)} (${report.outOfScopeRight}/${report.outOfScope}, target ${pct(outTarget)})  asked ${report.asked}${ok ? "" : "  BELOW TARGET"}`,
+      `${`${set}/${file}`.padEnd(36)} in-scope ${pct(inAcc)} (${report.inScopeRight}/${report.inScope}, target ${pct(inTarget)})  out-of-scope ${pct(outAcc)} (${report.outOfScopeRight}/${report.outOfScope}, target ${pct(outTarget)})  asked ${report.asked}  to a model ${toModel}/${requests.length}${ok ? "" : "  BELOW TARGET"}`,
     );
     if (values.verbose) console.log(`${formatReport(report, profiles.map((p) => p.type))}\n`);
   }
