@@ -45,14 +45,26 @@ export async function openRoutingBucket(nc: NatsConnection, subjects: Subjects):
   return new Kvm(nc).open(subjects.routingBucket);
 }
 
-/** Every learned example, or one agent type's, newest first. */
+/**
+ * Every learned example, or one agent type's, newest first. Read with a watch (an ordered
+ * consumer, the same the routers use) rather than a key listing, which would also need to read
+ * consumer info: the admin role may watch the bucket and nothing more.
+ */
 export async function listLearned(kv: KV, subjects: Subjects, agentType?: string): Promise<LearnedExample[]> {
   const out: LearnedExample[] = [];
-  const keys = await kv.keys(subjects.learnedExamplesFilter(agentType));
-  for await (const key of keys) {
-    const entry = await kv.get(key);
-    if (entry?.operation !== "PUT") continue;
-    out.push(decodeBody(LearnedExampleSchema, entry.value));
+  if ((await kv.status()).values === 0) return out;
+  const prefix = agentType === undefined ? undefined : `${subjects.learnedExamplesFilter(agentType).slice(0, -1)}`;
+  const watcher = await kv.watch();
+  const timer = setTimeout(() => watcher.stop(), INITIAL_LOAD_TIMEOUT_MS);
+  try {
+    for await (const entry of watcher) {
+      if (entry.operation === "PUT" && (prefix === undefined || entry.key.startsWith(prefix))) out.push(decodeBody(LearnedExampleSchema, entry.value));
+      // The last entry present when the watch began: everything has been seen.
+      if (entry.delta === 0 || entry.isUpdate) break;
+    }
+  } finally {
+    clearTimeout(timer);
+    watcher.stop();
   }
   return out.sort((a, b) => learnedAt(b) - learnedAt(a));
 }
