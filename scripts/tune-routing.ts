@@ -42,15 +42,24 @@ const sets: RoutingSet[] = readdirSync(values.dir, { withFileTypes: true })
 
 interface Point {
   readonly exampleWordTrust: number;
+  readonly exampleTopicality: number;
   readonly focus: number;
   readonly singleWordCap: number;
   readonly threshold: number;
   readonly weights: SignalWeights;
 }
 
-const TRUSTS = [1, 0.6, 0.35];
+// Settings that change the signals themselves; the rest only combine them.
+const INDEXINGS = [
+  { exampleWordTrust: 1, exampleTopicality: 0 },
+  { exampleWordTrust: 0.6, exampleTopicality: 0 },
+  { exampleWordTrust: 0.35, exampleTopicality: 0 },
+  { exampleWordTrust: 0.35, exampleTopicality: 1 },
+  { exampleWordTrust: 0.1, exampleTopicality: 1 },
+] as const;
+const indexingKey = (p: { exampleWordTrust: number; exampleTopicality: number }) => `${p.exampleWordTrust}/${p.exampleTopicality}`;
 const points: Point[] = [];
-for (const exampleWordTrust of TRUSTS)
+for (const indexing of INDEXINGS)
   for (const focus of [0, 1])
     for (const singleWordCap of [Infinity, 1.2, 0.9, 0.7, 0.5])
       for (const keyword of [1, 0.5])
@@ -58,15 +67,15 @@ for (const exampleWordTrust of TRUSTS)
           for (const semantic of [1, 2, 3])
             for (const sentence of [0, 1.5, 3])
               for (const threshold of [0.5, 0.7, 0.85, 0.95])
-                points.push({ exampleWordTrust, focus, singleWordCap, threshold, weights: { keyword, lexical, semantic, sentence } });
+                points.push({ ...indexing, focus, singleWordCap, threshold, weights: { keyword, lexical, semantic, sentence } });
 
 // Signals per set, per trust, per request, per agent.
-const signals = new Map<number, { agent: string; signals: Signals }[][][]>();
-for (const trust of TRUSTS) {
+const signals = new Map<string, { agent: string; signals: Signals }[][][]>();
+for (const indexing of INDEXINGS) {
   signals.set(
-    trust,
+    indexingKey(indexing),
     sets.map((set) => {
-      const c = new HybridClassifier({ exampleWordTrust: trust });
+      const c = new HybridClassifier(indexing);
       c.setProfiles(set.profiles);
       return set.requests.map((r) => c.explain(r.text).map(({ agent, signals }) => ({ agent, signals })));
     }),
@@ -81,7 +90,7 @@ interface Score {
 
 function score(s: number, p: Point): Score {
   const set = sets[s]!;
-  const perRequest = signals.get(p.exampleWordTrust)![s]!;
+  const perRequest = signals.get(indexingKey(p))![s]!;
   let inN = 0, inR = 0, outN = 0, outR = 0;
   set.requests.forEach((request, i) => {
     let best: string | undefined;
@@ -102,7 +111,7 @@ function score(s: number, p: Point): Score {
 const results = points.map((p) => sets.map((_, s) => score(s, p)));
 const objective = (scores: readonly Score[]) => -scores.reduce((s, x) => s + x.shortfall, 0) + 1e-3 * scores.reduce((s, x) => s + x.inAcc + x.outAcc, 0);
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
-const show = (p: Point) => `trust ${p.exampleWordTrust} focus ${p.focus} cap ${p.singleWordCap} threshold ${p.threshold} weights ${p.weights.keyword}/${p.weights.lexical}/${p.weights.semantic}/${p.weights.sentence}`;
+const show = (p: Point) => `trust ${p.exampleWordTrust} topical ${p.exampleTopicality} focus ${p.focus} cap ${p.singleWordCap} threshold ${p.threshold} weights ${p.weights.keyword}/${p.weights.lexical}/${p.weights.semantic}/${p.weights.sentence}`;
 
 console.log(`${points.length} grid points\nheld out        chosen on the other sets                                        held-out in / out`);
 sets.forEach((held, h) => {

@@ -34,6 +34,8 @@ export interface HybridClassifierOptions {
   readonly neighbours: number;
   /** Trust in profile words that occur only in examples. Default 1. */
   readonly exampleWordTrust: number;
+  /** How much an example-only word's closeness to the profile's topic restores its trust. Default 0. */
+  readonly exampleTopicality: number;
   /** Word weight a request needs for full lexical coverage. Default 1.5. */
   readonly minEvidence: number;
   /** Closeness credited to a request word whose WordNet relative occurs in a profile. Default 0.2. */
@@ -56,6 +58,7 @@ export const DEFAULT_HYBRID_OPTIONS: Omit<HybridClassifierOptions, "vectors" | "
   backgroundQuantile: 0.85,
   neighbours: 3,
   exampleWordTrust: 1,
+  exampleTopicality: 0,
   minEvidence: 1.5,
   relatedCloseness: 0.2,
   similarityCacheBytes: 8 * 1024 * 1024,
@@ -68,7 +71,7 @@ const floorCaches = new WeakMap<WordVectors, Map<string, Map<string, Floors>>>()
 function sharedFloorCache(vectors: WordVectors, options: Omit<HybridClassifierOptions, "vectors" | "lexicon">): FloorCache {
   let byOptions = floorCaches.get(vectors);
   if (!byOptions) floorCaches.set(vectors, (byOptions = new Map()));
-  const optionsKey = JSON.stringify([options.backgroundQuantile, options.neighbours, options.exampleWordTrust, options.smoothing]);
+  const optionsKey = JSON.stringify([options.backgroundQuantile, options.neighbours, options.exampleWordTrust, options.exampleTopicality, options.smoothing]);
   let cache = byOptions.get(optionsKey);
   if (!cache) byOptions.set(optionsKey, (cache = new Map()));
   const entries = cache;

@@ -55,7 +55,17 @@ export interface IndexOptions {
    * filler ("I want to…", "Can you prepare…") that the description and keywords do not.
    */
   readonly exampleWordTrust: number;
+  /**
+   * Raise the trust of an example-only word by how close it is to the words that define the
+   * topic (type, description, keywords): "stolen" in a security example is about security,
+   * "morning" in the same example is not. 0 leaves every example-only word at exampleWordTrust.
+   */
+  readonly exampleTopicality: number;
 }
+
+/** Cosines with the topic's words below this make an example word incidental, above TOPICAL topical. */
+const INCIDENTAL = 0.15;
+const TOPICAL = 0.5;
 
 /** The profile's texts with the trust their words get; topic-defining texts first. */
 function profileTexts(profile: RoutingProfile, exampleTrust: number): [string, number][] {
@@ -144,10 +154,20 @@ export function buildProfileIndex(profiles: readonly RoutingProfile[], vectors: 
   const agents = profiles.map((profile): AgentIndex => {
     const stems = new Map<string, number>();
     const rows = new Map<number, number>();
-    for (const [text, trust] of profileTexts(profile, options.exampleWordTrust)) {
+    const topic: Float32Array[] = [];
+    for (const [text, textTrust] of profileTexts(profile, options.exampleWordTrust)) {
       for (const token of contentTokens(text)) {
+        const v = vectors.vector(token.word);
+        let trust = textTrust;
+        if (textTrust === 1 && v) topic.push(v);
+        else if (textTrust < 1 && options.exampleTopicality > 0 && v && !stems.has(token.stem)) {
+          let closest = 0;
+          for (const t of topic) closest = Math.max(closest, dot(v, t));
+          const topicality = Math.min(1, Math.max(0, (closest - INCIDENTAL) / (TOPICAL - INCIDENTAL)));
+          trust = textTrust + (1 - textTrust) * options.exampleTopicality * topicality;
+        }
         stems.set(token.stem, Math.max(trust, stems.get(token.stem) ?? 0));
-        if (!vectors.vector(token.word)) continue;
+        if (!v) continue;
         let row = rowOf.get(token.word);
         if (row === undefined) {
           row = vocabularyWords.length;
