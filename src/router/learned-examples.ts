@@ -66,7 +66,8 @@ export async function listLearned(kv: KV, subjects: Subjects, agentType?: string
     clearTimeout(timer);
     watcher.stop();
   }
-  return out.sort((a, b) => learnedAt(b) - learnedAt(a));
+  // The watch delivers oldest write first; reversed, the later write wins a tie of timestamps.
+  return out.reverse().sort((a, b) => learnedAt(b) - learnedAt(a));
 }
 
 export function learnedAt(e: LearnedExample): number {

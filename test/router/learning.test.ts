@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
+import { LearnedSource, learnedExampleId, listLearned, openRoutingBucket, recordLearned } from "../../src/router/learned-examples.js";
 import { openChat } from "../helpers/chat.js";
 import { runCliToEnd } from "../helpers/cli.js";
-import { eventually, withHostedSystem, type TestSystem } from "../helpers/system.js";
+import { eventually, subjects, withHostedSystem, type TestSystem } from "../helpers/system.js";
 import { twinDesks } from "../helpers/twin-desks.js";
 
 const REQUEST = "Has the supplier invoice been paid?";
@@ -105,5 +106,18 @@ describe("routing learned from use", () => {
     expect(kept).toEqual([expect.objectContaining({ agentType: "hr", text: "Actually, can HR tell me my remaining vacation days?", source: "LEARNED_SOURCE_HANDOFF", detail: "handed back by finance" })]);
     // The message that first brought the session to finance was routed without help: nothing to learn.
     expect(await learned(sys, "finance")).toEqual([]);
+  });
+
+  it("keeps each request once per agent type, the newest ones, within the bound", async () => {
+    const kv = await openRoutingBucket(await sys.connect(), subjects);
+    const learn = (agentType: string, text: string) => recordLearned(kv, subjects, { agentType, text, source: LearnedSource.OPERATOR, detail: "test" }, 3);
+    for (const n of [1, 2, 3, 4]) await learn("desk-a", `request number ${n}`);
+    // The same request, differently cased and spaced, refreshes its record instead of adding one.
+    await learn("desk-a", "  Request   number 2!");
+    await learn("desk-b", "request number 1");
+    expect((await listLearned(kv, subjects, "desk-a")).map((e) => e.text)).toEqual(["Request   number 2!", "request number 4", "request number 3"]);
+    expect(await listLearned(kv, subjects, "desk-b")).toEqual([expect.objectContaining({ id: learnedExampleId("request number 1") })]);
+    expect(await learn("desk-a", "x".repeat(501))).toBeUndefined();
+    expect(await learn("desk-a", "   ")).toBeUndefined();
   });
 });
