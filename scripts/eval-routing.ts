@@ -5,7 +5,8 @@
  *
  *   npx tsx scripts/eval-routing.ts [--dir DIR] [--set NAME] [--check] [--verbose] [--options JSON]
  *
- * Prints each set's accuracy in and out of scope, how many requests the router would ask the user
+ * Prints each set's accuracy in and out of scope, how many out-of-scope requests that share a
+ * word with a profile (near misses) are rejected, how many requests the router would ask the user
  * about, and how many an LLM classifier would be asked about when configured (the cascade band);
  * --verbose adds the confusion matrix and misses.
  * With --check, exits 1 when a set is below its target: 95% in-scope and 90% out-of-scope for
@@ -52,10 +53,13 @@ for (const set of readdirSync(values.dir, { withFileTypes: true }).filter((d) =>
     const [inTarget, outTarget] = TARGETS[set] ?? DEFAULT_TARGET;
     // With an LLM classifier configured, these would be asked of the model (DEFAULT_CASCADE_BAND).
     const toModel = requests.filter((r) => inCascadeBand(classifier.classify(r.text), DEFAULT_CASCADE_BAND)).length;
+    // Near misses: out-of-scope requests that share a word (stem) with some agent's profile.
+    const nearMisses = requests.filter((r) => r.expect === null && classifier.explain(r.text).some((e) => e.signals.lexical > 0));
+    const nearMissesRejected = nearMisses.filter((r) => classifier.classify(r.text).agent === undefined).length;
     const ok = inAcc >= inTarget && outAcc >= outTarget;
     if (!ok) failed = true;
     console.log(
-      `${`${set}/${file}`.padEnd(36)} in-scope ${pct(inAcc)} (${report.inScopeRight}/${report.inScope}, target ${pct(inTarget)})  out-of-scope ${pct(outAcc)} (${report.outOfScopeRight}/${report.outOfScope}, target ${pct(outTarget)})  asked ${report.asked}  to a model ${toModel}/${requests.length}${ok ? "" : "  BELOW TARGET"}`,
+      `${`${set}/${file}`.padEnd(36)} in-scope ${pct(inAcc)} (${report.inScopeRight}/${report.inScope}, target ${pct(inTarget)})  out-of-scope ${pct(outAcc)} (${report.outOfScopeRight}/${report.outOfScope}, target ${pct(outTarget)})  near misses rejected ${nearMissesRejected}/${nearMisses.length}  asked ${report.asked}  to a model ${toModel}/${requests.length}${ok ? "" : "  BELOW TARGET"}`,
     );
     if (values.verbose) console.log(`${formatReport(report, profiles.map((p) => p.type))}\n`);
   }
