@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from "node:fs";
 import { errorMessage } from "../core/errors.js";
+import { sleep } from "../core/sleep.js";
 
 export type ReloadOutcome = { readonly reloaded: true; readonly pid: number } | { readonly reloaded: false; readonly reason: string };
 
@@ -19,7 +20,7 @@ function looksLikeNatsServer(pid: number): boolean {
  * `nats-server --signal reload=<pid file>` sends). Changed users take effect at once; the
  * connections of removed users are closed by the server.
  */
-export function reloadNatsServer(pidFile: string): ReloadOutcome {
+export async function reloadNatsServer(pidFile: string): Promise<ReloadOutcome> {
   if (!existsSync(pidFile)) return { reloaded: false, reason: `no pid file at ${pidFile} (is nats-server running with nats.conf?)` };
   const pid = Number(readFileSync(pidFile, "utf8").trim());
   if (!Number.isInteger(pid) || pid <= 0) return { reloaded: false, reason: `${pidFile} holds no process id` };
@@ -32,8 +33,20 @@ export function reloadNatsServer(pidFile: string): ReloadOutcome {
   if (!looksLikeNatsServer(pid)) return { reloaded: false, reason: `process ${pid} from ${pidFile} is not a nats-server` };
   try {
     process.kill(pid, "SIGHUP");
-    return { reloaded: true, pid };
   } catch (err) {
     return { reloaded: false, reason: `could not signal nats-server ${pid}: ${errorMessage(err)}` };
   }
+  // nats-server 2.9 sets up the service imports of an account that a reload adds (a new chat
+  // user's) only at the next reload; until then the user's publishes find no responders. A
+  // second signal, once the server has taken the first, completes it.
+  await sleep(SECOND_RELOAD_AFTER_MS);
+  try {
+    if (looksLikeNatsServer(pid)) process.kill(pid, "SIGHUP");
+  } catch {
+    // Gone since: a restart reads the whole configuration anyway.
+  }
+  return { reloaded: true, pid };
 }
+
+/** Long enough for the server to have taken the first signal (a second one meanwhile is lost). */
+const SECOND_RELOAD_AFTER_MS = 300;

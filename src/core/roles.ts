@@ -187,18 +187,62 @@ function adminPermissions(s: Subjects): Permissions {
  */
 function clientPermissions(s: Subjects, user: string): Permissions {
   return {
+    // The server checks these after the user's account has moved the user's topics
+    // (`<prefix>.topic.<type>.<user>.<session>`) to `<prefix>.inbound.…` (see ChatUserImports):
+    // a refused publish to its own response topic is reported under that name.
     publish: {
       allow: [
-        s.userTopicsOfAnyType(user),
+        s.userInboundTopics(user),
         // After a reconnect, the last answer of its own session, read back from the stream: a
         // direct get names the subject in the API subject, so this reaches no one else's events.
-        `$JS.API.DIRECT.GET.${s.eventStream}.${s.userTopics(TopicType.Response, user)}`,
+        userLastAnswer(s, user),
       ],
-      deny: [s.userTopics(TopicType.Response, user), s.userTopics(TopicType.UserProxy, user)],
+      deny: [s.userInboundTopics(user, TopicType.Response), s.userInboundTopics(user, TopicType.UserProxy)],
     },
     subscribe: { allow: [s.userTopics(TopicType.Response, user), s.userReplyDeltas(user), `${inboxPrefix(Role.Client, user)}.>`], deny: [] },
     allowResponses: false,
   };
+}
+
+/**
+ * What a chat user's account imports from the Switchboard account, and nothing else: services
+ * (the server answers them; the answer is mapped back into the user's account whatever reply
+ * subject the user named) and streams (messages the user receives), under the subject names of
+ * the wire contract — with one exception, internal to the accounts. What the user publishes to
+ * its topics (`topicsAs`) is moved by an account mapping to `topics`, the subject the import and
+ * export use, which does not overlap the user's answers arriving in its account; otherwise each
+ * answer would be sent straight back through the service and stored twice. The Switchboard
+ * account maps `topics` back to the topic subjects (see {@link inboundMapping}).
+ *
+ * The import names the same subject on both sides on purpose: nats-server 2.9 crashes when an
+ * answer the user directed at its own topics passes through an import that renames subjects.
+ */
+export interface ChatUserImports {
+  readonly topics: string;
+  /** The subjects the user publishes its events to (the contract's names). */
+  readonly topicsAs: string;
+  readonly lastAnswer: string;
+  readonly streams: readonly string[];
+}
+
+export function chatUserImports(s: Subjects, user: string): ChatUserImports {
+  validateToken("user name", user);
+  return {
+    topics: s.userInboundTopics(user),
+    topicsAs: s.userTopicsOfAnyType(user),
+    lastAnswer: userLastAnswer(s, user),
+    streams: [s.userTopics(TopicType.Response, user), s.userReplyDeltas(user)],
+  };
+}
+
+/** The Switchboard account's mapping of what users publish back to the topic subjects the stream stores. */
+export function inboundMapping(s: Subjects): { readonly from: string; readonly to: string } {
+  return { from: s.allInboundTopics, to: s.topicPattern };
+}
+
+/** A direct get naming the subject in the API subject: it reaches none but this user's answers. */
+function userLastAnswer(s: Subjects, user: string): string {
+  return `$JS.API.DIRECT.GET.${s.eventStream}.${s.userTopics(TopicType.Response, user)}`;
 }
 
 /** The permissions of a role, each subject once; `user` names the chat user for {@link Role.Client}. */

@@ -62,6 +62,27 @@ export class Subjects {
     return `${this.prefix}.topic.*.${validateToken("user", user)}.*`;
   }
 
+  /**
+   * `<prefix>.inbound.<type>.<user>.<session>`: what a chat user publishes to its topics, under
+   * the name its account gives it on the way to the Switchboard account (which maps it back to
+   * `<prefix>.topic.…`). Apart from `<prefix>.topic.>`, so the user's answers arriving in its
+   * account are never sent back.
+   */
+  userInboundTopics(user: string, topicType?: string): string {
+    const type = topicType === undefined ? "*" : validateToken("topic type", topicType);
+    return `${this.prefix}.inbound.${type}.${validateToken("user", user)}.*`;
+  }
+
+  /** What every chat user publishes to its topics, as it reaches the Switchboard account. */
+  get allInboundTopics(): string {
+    return `${this.prefix}.inbound.*.*.*`;
+  }
+
+  /** `<prefix>.topic.*.*.*`: one token each for type, user and session. */
+  get topicPattern(): string {
+    return `${this.prefix}.topic.*.*.*`;
+  }
+
   /** Every event of every topic: the subjects of the event stream. */
   get allTopics(): string {
     return `${this.prefix}.topic.>`;

@@ -33,6 +33,7 @@ import { DeadLetters } from "./dead-letters.js";
 import { Registry } from "./registry.js";
 import { RegistryView } from "./registry-view.js";
 import { SessionProjector } from "./session-projector.js";
+import { StreamWatch } from "./stream-watch.js";
 
 export interface HostOptions {
   readonly nc: NatsConnection;
@@ -45,7 +46,11 @@ export interface HostOptions {
   readonly infrastructure?: Partial<InfrastructureOptions>;
   /** Default: a fresh random id. */
   readonly hostId?: string;
+  /** How often the event stream's first sequence is checked for an unexpected jump. */
+  readonly streamWatchIntervalMs?: number;
 }
+
+const STREAM_WATCH_INTERVAL_MS = 30_000;
 
 const MAX_SESSIONS_LISTED = 1_000;
 
@@ -64,6 +69,7 @@ export class Host {
   private registry: Registry | undefined;
   private projector: SessionProjector | undefined;
   private directory: RegistryView | undefined;
+  private streamWatch: StreamWatch | undefined;
   private sub: Subscription | undefined;
   private readonly inflight = new Set<Promise<void>>();
   private sweepTimer: NodeJS.Timeout | undefined;
@@ -86,12 +92,14 @@ export class Host {
     this.jsm = jsm;
     await ensureEventStream(jsm, this.subjects, infra);
     await ensureDeadLetterStream(jsm, this.subjects, infra);
-    this.buckets = await ensureBuckets(this.nc, this.subjects, infra);
+    this.buckets = await ensureBuckets(this.nc, jsm, this.subjects, infra);
     this.registry = new Registry(jsm, this.subjects, this.buckets.agents, this.buckets.workers, this.options.workerTtlMs, this.logger);
     this.directory = new RegistryView(this.nc, this.subjects, this.logger);
     await this.directory.start();
     this.projector = new SessionProjector(jetstream(this.nc), jsm, this.subjects, this.buckets.sessions, this.directory, this.logger, this.id);
     await this.projector.start();
+    this.streamWatch = new StreamWatch(jsm, { stream: this.subjects.eventStream, maxAgeMs: infra.eventMaxAgeMs, intervalMs: this.options.streamWatchIntervalMs ?? STREAM_WATCH_INTERVAL_MS }, this.logger);
+    await this.streamWatch.start();
     this.sub = this.nc.subscribe(this.subjects.hostAll, {
       queue: this.subjects.hostQueue,
       callback: (err, msg) => {
@@ -211,6 +219,7 @@ export class Host {
     if (this.sub && !this.sub.isClosed()) await this.sub.drain();
     await Promise.allSettled(this.inflight);
     await this.sweeping;
+    await this.streamWatch?.close();
     await this.projector?.close();
     await this.directory?.close();
     this.logger.info({ event: "host.stopped" }, "host stopped");

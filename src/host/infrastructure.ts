@@ -53,18 +53,37 @@ async function ensureStream(jsm: JetStreamManager, name: string, subject: string
 export function ensureEventStream(jsm: JetStreamManager, subjects: Subjects, options: InfrastructureOptions): Promise<void> {
   // Direct gets name the subject in the API subject, so a chat user can be allowed to read back
   // the last event of its own sessions (after a reconnect) and nothing else.
-  return ensureStream(jsm, subjects.eventStream, subjects.allTopics, options.eventMaxAgeMs, options, { allow_direct: true });
+  // Nothing removes events but their age: no purge, no message deletes, even for the services.
+  // (A stream cannot take these back; recreate it to.)
+  return ensureStream(jsm, subjects.eventStream, subjects.allTopics, options.eventMaxAgeMs, options, { allow_direct: true, deny_purge: true, deny_delete: true });
 }
 
 /** Where messages go whose handler kept failing; kept 30 days for inspection and replay. */
 export function ensureDeadLetterStream(jsm: JetStreamManager, subjects: Subjects, options: InfrastructureOptions): Promise<void> {
-  return ensureStream(jsm, subjects.deadLetterStream, subjects.allDeadLetters, 30 * 24 * 3600_000, options);
+  // A replayed dead letter is deleted (message by message); purging them all is never needed.
+  return ensureStream(jsm, subjects.deadLetterStream, subjects.allDeadLetters, 30 * 24 * 3600_000, options, { deny_purge: true });
+}
+
+/**
+ * A bucket's keys are written and deleted by messages (a delete is a marker, not the stream's
+ * delete API), so its stream may refuse purges and message deletes. Roll-ups (what `kv.purge(key)`
+ * sends) need the purge permission; nothing here uses them, so they are turned off.
+ */
+async function protectBucket(jsm: JetStreamManager, kv: KV): Promise<void> {
+  const status = await kv.status();
+  const { config } = status.streamInfo;
+  if (config.deny_delete && config.deny_purge && !config.allow_rollup_hdrs) return;
+  await jsm.streams.update(config.name, { ...config, deny_delete: true, deny_purge: true, allow_rollup_hdrs: false });
 }
 
 /** Creates or opens the registry, session and learned-routing buckets. */
-export async function ensureBuckets(nc: NatsConnection, subjects: Subjects, options: InfrastructureOptions): Promise<Buckets> {
+export async function ensureBuckets(nc: NatsConnection, jsm: JetStreamManager, subjects: Subjects, options: InfrastructureOptions): Promise<Buckets> {
   const kvm = new Kvm(nc);
-  const open = (name: string) => kvm.create(name, { history: 1, replicas: options.replicas, storage: StorageType.File });
+  const open = async (name: string) => {
+    const kv = await kvm.create(name, { history: 1, replicas: options.replicas, storage: StorageType.File });
+    await protectBucket(jsm, kv);
+    return kv;
+  };
   return {
     agents: await open(subjects.agentsBucket),
     workers: await open(subjects.workersBucket),

@@ -33,22 +33,29 @@ describe("credentials files", () => {
 });
 
 describe("the server's user list", () => {
-  it("names public keys only, in one account with JetStream, and no anonymous user", () => {
+  it("names public keys only, services in one account with JetStream, each chat user in its own, and no anonymous user", () => {
     const subjects = new Subjects("sb");
     const ids = [createCredentials(Role.Host), createCredentials(Role.Client, "alice")];
     const conf = renderAccountsConfig(ids, subjects);
-    expect(conf).toContain("jetstream: enabled");
+    expect(conf.match(/jetstream: enabled/g)).toHaveLength(1);
     expect(conf).toContain(`nkey: "${publicKey(ids[0]!)}"`);
     for (const c of ids) expect(conf).not.toContain(c.seed);
     expect(conf).not.toMatch(/no_auth_user|authorization\s*{/);
-    expect(conf).toContain('"sb.topic.*.alice.*"');
+    const aliceAccount = conf.slice(conf.indexOf('"USER_alice" {'));
+    expect(aliceAccount).toContain(`nkey: "${publicKey(ids[1]!)}"`);
+    expect(aliceAccount).toContain('{ service: { account: "SWITCHBOARD", subject: "sb.inbound.*.alice.*" } }');
+    expect(aliceAccount).toContain('{ stream: { account: "SWITCHBOARD", subject: "sb.topic.response.alice.*" } }');
+    expect(aliceAccount).toContain('"sb.topic.*.alice.*": "sb.inbound.{{split(1,*)}}.alice.{{split(2,*)}}"');
+    expect(conf).toContain('{ service: "sb.inbound.*.alice.*", accounts: ["USER_alice"] }');
+    expect(conf).toContain('"sb.inbound.*.*.*": "sb.topic.{{wildcard(1)}}.{{wildcard(2)}}.{{wildcard(3)}}"');
   });
 
   it("confines a chat user to its own sessions under any prefix", () => {
     const p = permissionsFor(Role.Client, new Subjects("acme"), "bob");
-    expect(p.publish.allow).toEqual(["acme.topic.*.bob.*", "$JS.API.DIRECT.GET.ACME_EVENTS.acme.topic.response.bob.*"]);
-    expect(p.publish.deny).toEqual(["acme.topic.response.bob.*", "acme.topic.user_proxy.bob.*"]);
-    expect(p.subscribe.allow).toEqual(["acme.topic.response.bob.*", "_INBOX_u_bob.>"]);
+    // Checked after the user's account moved `acme.topic.<type>.bob.<session>` to `acme.inbound.…`.
+    expect(p.publish.allow).toEqual(["acme.inbound.*.bob.*", "$JS.API.DIRECT.GET.ACME_EVENTS.acme.topic.response.bob.*"]);
+    expect(p.publish.deny).toEqual(["acme.inbound.response.bob.*", "acme.inbound.user_proxy.bob.*"]);
+    expect(p.subscribe.allow).toEqual(["acme.topic.response.bob.*", "acme.delta.bob.*", "_INBOX_u_bob.>"]);
     expect(p.allowResponses).toBe(false);
   });
 });

@@ -42,3 +42,14 @@ export async function expectSubscribeDenied(nc: NatsConnection, subject: string,
   const failure = await subscribeOutcome(nc, subject, queue);
   if (!failure || !isPermissionError(failure)) throw new Error(`expected subscribing to ${subject} to be denied, got ${failure ? failure.message : "no error"}`);
 }
+
+/** The server's refusals (`-ERR 'Permissions Violation …'`) reported on a connection, as they arrive. */
+export function collectRefusals(nc: NatsConnection): string[] {
+  const refusals: string[] = [];
+  void (async () => {
+    for await (const s of nc.status()) {
+      if (s.type === "error" && isPermissionError(s.error)) refusals.push(s.error.message);
+    }
+  })();
+  return refusals;
+}

@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -37,6 +37,8 @@ export interface SecureServerOptions {
   /** Configuration appended to the shipped one (a tls block, say). */
   readonly extra?: string;
   readonly tlsCa?: string;
+  /** Replaces the generated accounts file before the server starts (an older version's, say). */
+  readonly accountsFile?: (store: AuthStore) => string;
 }
 
 /** A real nats-server running the shipped nats.conf with freshly generated credentials. */
@@ -51,6 +53,7 @@ export class SecureTestServer {
     const store = new AuthStore(join(dir, "auth"));
     store.init("sb");
     for (const user of options.users ?? ["alice", "bob"]) store.addUser(user);
+    if (options.accountsFile) await writeFile(store.accountsFile, options.accountsFile(store), { mode: 0o600 });
     await mkdir(join(dir, "js"), { recursive: true });
     const conf = await shippedConfig(dir, store.dir, options.extra ?? "");
     const server = await TestNatsServer.start({ dir, config: () => conf, requiresAuth: true, ...(options.tlsCa ? { tlsCa: options.tlsCa } : {}) });

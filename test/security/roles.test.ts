@@ -17,7 +17,7 @@ import { Host } from "../../src/host/host.js";
 import { HostClient } from "../../src/host/client.js";
 import { RegistryView } from "../../src/host/registry-view.js";
 import { Worker } from "../../src/worker/worker.js";
-import { expectDenied, expectSubscribeDenied, subscribeOutcome } from "../helpers/permissions.js";
+import { collectRefusals, expectDenied, expectSubscribeDenied, subscribeOutcome } from "../helpers/permissions.js";
 import { ProbeAgentType } from "../helpers/probe-agent.js";
 import { watchResponses } from "../helpers/responses.js";
 import { SecureTestServer } from "../helpers/secure-server.js";
@@ -132,14 +132,22 @@ describe("least privilege on the bus", () => {
       for (const topic of [
         { type: "default", source: { user: "bob", session: "s1" } },
         { type: "finance", source: { user: "bob", session: "s1" } },
-        { type: "response", source: { user: "alice", session: "s1" } },
-        { type: "user_proxy", source: { user: "alice", session: "s1" } },
       ]) {
         const err = await expectDenied(publishEvent(js, subjects, userMessage(topic.source.user, "s1"), topic, { source: "test", retryForMs: 0 }));
         expect(err).toBeInstanceOf(PermissionDeniedError);
         expect((err as Error).message).toMatch(/permission denied publishing to sb\.topic\..*: .*may publish only into its own sessions/);
       }
       await expectDenied(alice.request("sb.topic.default.bob.s1", new Uint8Array(1), { timeout: 2_000 }));
+      // Its own topics are moved inside its account before the check, so the server names them so.
+      const refusals = collectRefusals(alice);
+      for (const type of ["response", "user_proxy"]) {
+        const forged = encodeEvent(UserMessageSchema, userMessage("alice", "s1"), { source: "forged" });
+        alice.publish(subjects.topic({ type, source: { user: "alice", session: "s-forged" } }), forged.data, { headers: forged.headers });
+      }
+      await eventually(() => refusals.length >= 2, 5_000, "both refused");
+      expect(refusals).toEqual([expect.stringContaining('Publish to "sb.inbound.response.alice.s-forged"'), expect.stringContaining('Publish to "sb.inbound.user_proxy.alice.s-forged"')]);
+      const { state } = await (await jetstreamManager(await as(Role.Host))).streams.info(subjects.eventStream, { subjects_filter: "sb.topic.*.alice.s-forged" });
+      expect(state.subjects ?? {}).toEqual({});
     });
 
     it("cannot read another user's replies, every reply, or anyone's inbox", async () => {

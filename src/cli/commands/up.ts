@@ -66,7 +66,7 @@ function prepareCredentials(config: SwitchboardConfig, user: string, progress: (
  * A server that requires credentials is running (one that \`up\` started before, say) and the
  * chat user has none yet: create them and have the server re-read its users.
  */
-function addChatUser(config: SwitchboardConfig, user: string, progress: (m: string) => void): boolean {
+async function addChatUser(config: SwitchboardConfig, user: string, progress: (m: string) => void): Promise<boolean> {
   const store = new AuthStore(config.authDir);
   if (!store.isInitialized()) return false;
   // A server started by an older version may hold permissions this version's processes outgrew.
@@ -74,7 +74,7 @@ function addChatUser(config: SwitchboardConfig, user: string, progress: (m: stri
   const adding = config.credsFile === "" && !store.hasUser(user);
   if (adding) store.addUser(user);
   if (!adding && !permissionsUpdated) return false;
-  const outcome = reloadNatsServer(NATS_PID_FILE);
+  const outcome = await reloadNatsServer(NATS_PID_FILE);
   const what = adding ? `Added chat user ${user}` : "Updated the roles' permissions";
   progress(outcome.reloaded ? what : `${what}, but ${outcome.reason}`);
   return adding;
@@ -155,7 +155,7 @@ export async function upCommand(args: readonly string[]): Promise<number> {
       progress("Starting nats-server");
       nc = await startNats(config, children);
     } else if (nc.info?.auth_required === true) {
-      userAdded = addChatUser(config, user, progress);
+      userAdded = await addChatUser(config, user, progress);
     }
     // The children find their own credentials in the auth directory; the chat's are not theirs.
     const { SB_CREDS: _chatCredentials, ...inherited } = process.env;

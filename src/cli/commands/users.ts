@@ -13,15 +13,17 @@ const RELOAD_HELP = `  --no-reload         do not ask nats-server to re-read its
 
 export const USERS_HELP = `Usage: switchboard users <add NAME | remove NAME | rotate NAME | list> [options]
 
-Chat users and their credentials. Each user may chat only in its own sessions: it publishes to
-sb.topic.<type>.NAME.<session> and reads sb.topic.response.NAME.*, nothing else.
+Chat users and their credentials. Each user has an account of its own on the server and may
+chat only in its own sessions: it publishes to sb.topic.<type>.NAME.<session> and reads
+sb.topic.response.NAME.*, nothing else.
   add NAME            create NAME's credentials (users/NAME.nk in the auth directory, mode 0600)
   remove NAME         delete them; the server closes NAME's connections when it reloads
   rotate NAME         new credentials for NAME; the old file stops working
   list                the users there are
 
 After a change the server's user list (accounts.conf) is rewritten and nats-server is told to
-re-read it (SIGHUP to the pid in its pid file, as \`nats-server --signal reload=<pid file>\` does).
+re-read it (SIGHUP, twice, to the pid in its pid file, as \`nats-server --signal reload=<pid file>\`
+does; nats-server 2.9 completes a new user's account only at the second).
 Give a user its file; it chats with \`switchboard chat --creds FILE\` (or --user NAME on this machine).
 
 Options:
@@ -48,13 +50,13 @@ function print(line: string): void {
 }
 
 /** Applies a change to the running server, or says how to. */
-function reload(values: { "no-reload"?: boolean | undefined; "pid-file"?: string | undefined }): void {
+async function reload(values: { "no-reload"?: boolean | undefined; "pid-file"?: string | undefined }): Promise<void> {
   const pidFile = values["pid-file"] ?? NATS_PID_FILE;
   if (values["no-reload"]) {
     print(`not reloaded; run \`nats-server --signal reload=${pidFile}\` (or kill -HUP <pid>) for the change to take effect`);
     return;
   }
-  const outcome = reloadNatsServer(pidFile);
+  const outcome = await reloadNatsServer(pidFile);
   if (outcome.reloaded) print(`nats-server ${outcome.pid} reloaded its configuration`);
   else print(`nats-server not reloaded: ${outcome.reason}. The change takes effect when it (re)starts, or after \`nats-server --signal reload=<pid file>\``);
 }
@@ -82,7 +84,7 @@ export async function usersCommand(args: readonly string[]): Promise<number> {
         store.removeUser(name);
         print(`removed user ${name}`);
       }
-      reload(values);
+      await reload(values);
       return 0;
     }
     default:
@@ -112,11 +114,11 @@ export async function authCommand(args: readonly string[]): Promise<number> {
         throw new ConfigError(`usage: switchboard auth rotate ${SERVICE_ROLES.join("|")} (chat users: switchboard users rotate NAME)`);
       }
       print(`new credentials in ${store.rotate({ role })}; restart the ${role} processes with them`);
-      reload(values);
+      await reload(values);
       return 0;
     }
     case "reload":
-      reload(values);
+      await reload(values);
       return 0;
     default:
       throw new ConfigError(`unknown auth command "${what}"; use init, rotate ROLE or reload`);
