@@ -22,7 +22,6 @@ export interface Buckets {
   readonly workers: KV;
   readonly sessions: KV;
   readonly agentState: KV;
-  readonly routing: KV;
 }
 
 const STREAM_NAME_IN_USE = 10058;
@@ -76,7 +75,7 @@ async function protectBucket(jsm: JetStreamManager, kv: KV): Promise<void> {
   await jsm.streams.update(config.name, { ...config, deny_delete: true, deny_purge: true, allow_rollup_hdrs: false });
 }
 
-/** Creates or opens the registry, session and learned-routing buckets. */
+/** Creates or opens the registry and session buckets. */
 export async function ensureBuckets(nc: NatsConnection, jsm: JetStreamManager, subjects: Subjects, options: InfrastructureOptions): Promise<Buckets> {
   const kvm = new Kvm(nc);
   const open = async (name: string) => {
@@ -89,6 +88,16 @@ export async function ensureBuckets(nc: NatsConnection, jsm: JetStreamManager, s
     workers: await open(subjects.workersBucket),
     sessions: await open(subjects.sessionsBucket),
     agentState: await open(subjects.agentStateBucket),
-    routing: await open(subjects.routingBucket),
   };
+}
+
+/**
+ * Creates or opens the bucket of routing learned from use. Apart from the others: a host whose
+ * credentials predate it (an accounts file not yet brought up to date) runs without it, and the
+ * routers then route without learning.
+ */
+export async function ensureRoutingBucket(nc: NatsConnection, jsm: JetStreamManager, subjects: Subjects, options: InfrastructureOptions): Promise<KV> {
+  const kv = await new Kvm(nc).create(subjects.routingBucket, { history: 1, replicas: options.replicas, storage: StorageType.File });
+  await protectBucket(jsm, kv);
+  return kv;
 }
