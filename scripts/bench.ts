@@ -92,7 +92,8 @@ class Bench {
     mkdirSync(this.outDir, { recursive: true });
     const profileDir = o.profile ? join(this.outDir, "profiles") : undefined;
     log(`starting nats-server, host, ${o.workers} worker(s)${o.systems.some((s) => s !== "switchboard") ? ` and ${o.workers} relay process(es)` : ""}`);
-    this.env = await BenchEnvironment.start({ logLevel: o.logLevel, profileDir });
+    const workerEnv: Record<string, string> = { SB_AGENT_DELAY_MS: String(o.agentDelayMs), ...(o.workerConcurrency ? { SB_CONCURRENCY: String(o.workerConcurrency) } : {}) };
+    this.env = await BenchEnvironment.start({ logLevel: o.logLevel, profileDir, workerEnv });
     await this.startSystems();
     // Memory first, on the workers as freshly started: replacing a worker later would measure a
     // restart as well, and their load-phase sessions would blur the baseline.
@@ -260,12 +261,26 @@ class Bench {
     if (r.traffic?.length) lines.push("", formatTraffic(r.traffic), "");
     for (const x of r.routing ?? []) lines.push(`routing (${x.classifier}): setup ${x.setupMs} ms; classify p50 ${x.classifyUs.p50} us, p99 ${x.classifyUs.p99} us, mean ${x.classifyUs.mean} us`);
     if (r.profile) lines.push("", "worker CPU profile:", formatSummary({ ...r.profile, selfTop: r.profile.selfTop.slice(0, 15), inclusiveTop: r.profile.inclusiveTop.slice(0, 15) }));
-    const targets = checkTargets(r.runs, r.memory?.bytesPerSession, this.opts.thinkMs === 0);
+    if (this.opts.agentDelayMs > 0) lines.push("", ...idealLines(r.runs, this.opts.agentDelayMs, this.opts.workers));
+    const targets = this.opts.agentDelayMs > 0 ? [] : checkTargets(r.runs, r.memory?.bytesPerSession, this.opts.thinkMs === 0);
     if (targets.length) lines.push("", "targets:", ...targets.map((t) => `  [${t.met ? "met" : "NOT met"}] ${t.target}: ${t.measured}`));
     if (this.opts.thinkMs > 0) lines.push("  (throughput and latency targets are defined for users without pauses, --think-ms 0; not checked)");
     lines.push("", `results: ${resolve(this.opts.out)}`, `chart:   ${join(this.outDir, "latency-vs-load.svg")}`);
     console.log(lines.join("\n"));
   }
+}
+
+/**
+ * With agents that take `delayMs` per reply, a closed-loop user can send at most one message per
+ * delay: users / delay is the most any number of workers could carry.
+ */
+function idealLines(runs: readonly RoundRun[], delayMs: number, workers: number): string[] {
+  const lines = [`agent delay ${delayMs} ms, ${workers} worker(s): measured turns/s against the ideal (users / delay)`];
+  for (const r of runs.filter((x) => x.system === "switchboard")) {
+    const ideal = r.concurrency / (delayMs / 1000);
+    lines.push(`  ${String(r.concurrency).padStart(5)} users: ${r.turnsPerS.toFixed(1).padStart(7)} turns/s of ideal ${ideal.toFixed(1).padStart(6)} = ${(r.turnsPerS / ideal).toFixed(2)}x; p50 ${Math.round(r.latencyMs.p50)} ms, p99 ${Math.round(r.latencyMs.p99)} ms`);
+  }
+  return lines;
 }
 
 async function main(): Promise<number> {

@@ -110,6 +110,15 @@ describe("text from the network reaching a terminal", () => {
     expect(line).not.toMatch(/[\u0000-\u001f\u007f-\u009f]/);
     expect(JSON.parse(line)).toEqual({ event: "reply", content: hostile });
   });
+
+  it("escapes bidirectional controls in JSON and removes them from terminal text", () => {
+    const bidi = "invoice\u202etxt.exe\u202c \u2066a\u2069 \u200eb\u200f \u061cc \u202a\u202b\u202d\u2067\u2068";
+    const line = jsonLine({ content: bidi });
+    expect(line).not.toMatch(/[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/);
+    expect(line).toContain("\\u202e");
+    expect(JSON.parse(line)).toEqual({ content: bidi });
+    expect(sanitizeForTerminal(bidi)).toBe("invoicetxt.exe a b c ");
+  });
 });
 
 describe("the per-user token bucket", () => {

@@ -69,6 +69,8 @@ export interface EnvironmentOptions {
   readonly logLevel: string;
   /** Where `--cpu-prof` writes host and worker profiles; undefined = no profiling. */
   readonly profileDir: string | undefined;
+  /** Extra environment of the worker processes (agent delay, concurrency). */
+  readonly workerEnv?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -131,7 +133,7 @@ export class BenchEnvironment {
     return this.group.spawn({
       name: id,
       args: [...prof, ...probe, CLI, "worker", "--id", id],
-      env: { ...this.env(), SB_BENCH_HEAP_FILE: this.heapFile(id) },
+      env: { ...this.env(), ...this.options.workerEnv, SB_BENCH_HEAP_FILE: this.heapFile(id) },
       logFile: join(this.dir, "logs", `${id}.log`),
     });
   }

@@ -27,6 +27,10 @@ export interface BenchOptions {
   readonly profile: boolean;
   readonly logLevel: string;
   readonly out: string;
+  /** Simulated work per message in the workers' task agents (SB_AGENT_DELAY_MS); 0: none. */
+  readonly agentDelayMs: number;
+  /** Messages each worker handles at once per agent type (SB_CONCURRENCY); undefined: its default. */
+  readonly workerConcurrency: number | undefined;
 }
 
 export const HELP = `Usage: npm run bench -- [options]      (or: npx tsx scripts/bench.ts [options])
@@ -77,6 +81,12 @@ Options:
   --traffic-sessions <n>  after the timed runs, this many sessions per system (10 users) with a
                           wiretap on every subject: messages and header/payload bytes per turn by
                           kind of traffic (default 100; 0 skips)
+  --agent-delay-ms <ms>   each task agent reply takes this long (SB_AGENT_DELAY_MS in the workers,
+                          default 0): the load of agents that wait on a backend or a model. Each
+                          level then also reports the ideal turns/s (users / delay) and the share
+                          of it measured; the bus-limit targets are not checked
+  --worker-concurrency <n> messages each worker handles at once per agent type (SB_CONCURRENCY;
+                          default: the worker's own default)
   --profile               run the host and the workers under \`node --cpu-prof\` and summarize
                           the workers' profile (all written to <out dir>/profiles/)
   --log-level <lvl>       log level of host and worker processes (default info, as deployed);
@@ -134,6 +144,8 @@ export function parseOptions(argv: readonly string[]): BenchOptions | undefined 
         "routing-requests": { type: "string", default: "5000" },
         "traffic-sessions": { type: "string", default: "100" },
         profile: { type: "boolean", default: false },
+        "agent-delay-ms": { type: "string", default: "0" },
+        "worker-concurrency": { type: "string" },
         "log-level": { type: "string", default: "info" },
         out: { type: "string", default: "bench-results/bench.json" },
         help: { type: "boolean", short: "h", default: false },
@@ -162,5 +174,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions | undefined 
     profile: values.profile,
     logLevel: values["log-level"],
     out: values.out,
+    agentDelayMs: positiveInt("--agent-delay-ms", values["agent-delay-ms"], true),
+    workerConcurrency: values["worker-concurrency"] === undefined ? undefined : positiveInt("--worker-concurrency", values["worker-concurrency"]),
   };
 }

@@ -9,6 +9,7 @@ import { publishEvent } from "../core/publish.js";
 import { sleep } from "../core/sleep.js";
 import { TopicType, type Subjects } from "../core/subjects.js";
 import {
+  AgentReplyDeltaSchema,
   AgentReplySchema,
   EndReason,
   ErrorEventSchema,
@@ -18,6 +19,7 @@ import {
   UserMessageSchema,
 } from "../gen/switchboard/v1/conversation_pb.js";
 import { ClarifyAnswerSchema, ClarifySchema } from "../gen/switchboard/v1/routing_pb.js";
+import { ReplyAssembler } from "./reply-deltas.js";
 
 /** One agent the user may choose after a `clarify` event. */
 export interface ClarifyChoice {
@@ -38,7 +40,12 @@ export type ChatEvent =
   | { readonly event: "error"; readonly session: string; readonly code: string; readonly message: string }
   /** Nobody serves the recipient right now; the message waits durably and the turn goes on. */
   | { readonly event: "queued"; readonly session: string; readonly agent: string | null; readonly message: string }
-  | { readonly event: "timeout"; readonly session: string; readonly agent: string | null; readonly message: string };
+  | { readonly event: "timeout"; readonly session: string; readonly agent: string | null; readonly message: string }
+  /**
+   * Text of a reply in progress, in order, only with {@link ChatSessionOptions.streamReplies}. The
+   * `reply` event that follows carries the whole answer, this text included.
+   */
+  | { readonly event: "delta"; readonly session: string; readonly agent: string; readonly text: string };
 
 /** Events after which a turn is complete and the user may type again. */
 const FINAL_EVENTS: ReadonlySet<ChatEvent["event"]> = new Set(["reply", "no_agent", "ended", "error", "timeout", "clarify"]);
@@ -72,6 +79,8 @@ export interface ChatSessionOptions {
   readonly logger: Logger;
   /** How long to wait for the answer to one message. */
   readonly replyTimeoutMs: number;
+  /** Emit `delta` events with the text of replies in progress. Default false. */
+  readonly streamReplies?: boolean;
 }
 
 interface PendingTurn {
@@ -82,7 +91,7 @@ interface PendingTurn {
 
 /** How often a turn still waiting for its answer looks for it in the stream. */
 const RECHECK_INTERVAL_MS = 3_000;
-const END_REASONS: Record<number, string> = { [EndReason.USER_REQUEST]: "user_request", [EndReason.UNSPECIFIED]: "unspecified" };
+const END_REASONS: Record<number, string> = { [EndReason.USER_REQUEST]: "user_request", [EndReason.AGENT_FINISHED]: "agent_finished", [EndReason.UNSPECIFIED]: "unspecified" };
 
 /**
  * One user's conversation with Switchboard, without any rendering: the chat front-ends (Clack and
@@ -103,6 +112,8 @@ export class ChatSession {
   private stopStatus: (() => void) | undefined;
   private statusLoop: Promise<void> | undefined;
   private clarification: PendingClarification | undefined;
+  private deltaSub: Subscription | undefined;
+  private readonly assembler = new ReplyAssembler();
 
   constructor(private readonly options: ChatSessionOptions) {
     this.user = validateToken("user name", options.user);
@@ -146,7 +157,44 @@ export class ChatSession {
     if (refused) {
       throw new PermissionDeniedError("subscribe", subject, `the credentials in use are not user "${this.user}"'s (each user may read only its own answers); chat with that user's credentials (--creds FILE)`, { cause: refused });
     }
+    if (this.options.streamReplies) await this.subscribeToDeltas();
     this.statusLoop = this.watchConnection();
+  }
+
+  /**
+   * Reply deltas come over core NATS on their own subject. They are an extra: a server whose
+   * permissions predate them refuses the subscription, and the chat goes on without streaming.
+   */
+  private async subscribeToDeltas(): Promise<void> {
+    const subject = this.subjects.userReplyDeltas(this.user);
+    let warned = false;
+    this.deltaSub = this.nc.subscribe(subject, {
+      callback: (err, msg) => {
+        if (err) {
+          if (!warned) this.logger.warn({ event: "chat.delta_subscription_error", err: errorMessage(err) }, "replies will not stream; whole answers still arrive");
+          warned = true;
+          return;
+        }
+        this.receiveDelta(msg);
+      },
+    });
+    await this.nc.flush();
+  }
+
+  private receiveDelta(raw: Parameters<typeof decodeEvent>[0]): void {
+    let decoded;
+    try {
+      decoded = decodeEvent(raw);
+    } catch (err) {
+      this.logger.debug({ event: "chat.bad_delta", err: errorMessage(err) }, "ignored an unreadable reply delta");
+      return;
+    }
+    const delta = decoded.message;
+    if (!isMessage(delta, AgentReplyDeltaSchema) || delta.sessionId !== this.sessionIdValue || delta.user !== this.user) return;
+    const pending = this.pending;
+    if (!pending || delta.turnId !== pending.turnId) return;
+    const text = this.assembler.accept({ turnId: delta.turnId, sequence: delta.sequence, text: delta.text });
+    if (text !== "") pending.onEvent({ event: "delta", session: this.sessionIdValue, agent: delta.agentType, text });
   }
 
   /**
@@ -368,6 +416,7 @@ export class ChatSession {
     this.stopStatus?.();
     await this.statusLoop;
     if (this.sub && !this.sub.isClosed()) await this.sub.drain();
+    if (this.deltaSub && !this.deltaSub.isClosed()) await this.deltaSub.drain();
   }
 }
 

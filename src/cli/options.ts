@@ -3,6 +3,8 @@ import { ConfigError } from "../core/errors.js";
 import { loadConfig, type ConfigFlags, type SwitchboardConfig } from "../core/config.js";
 
 type OptionSpecs = NonNullable<ParseArgsConfig["options"]>;
+/** Spelled out so that the declaration build can name it. */
+type ParsedArgs<O extends OptionSpecs> = ReturnType<typeof parseArgs<{ args: string[]; options: typeof COMMON_OPTIONS & O; allowPositionals: true; strict: true }>>;
 
 /** Flags every command takes. */
 export const COMMON_OPTIONS = {
@@ -34,7 +36,7 @@ export function warnOnStderr(message: string): void {
 }
 
 /** Parses a command's arguments; unknown flags are errors that name the command's help. */
-export function parse<const O extends OptionSpecs>(command: string, args: readonly string[], options: O) {
+export function parse<const O extends OptionSpecs>(command: string, args: readonly string[], options: O): ParsedArgs<O> {
   try {
     return parseArgs({ args: [...args], options: { ...COMMON_OPTIONS, ...options }, allowPositionals: true, strict: true });
   } catch (err) {

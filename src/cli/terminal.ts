@@ -9,16 +9,17 @@ export function sanitizeForTerminal(text: string): string {
     .replace(/(?:\u001b\[|\u009b)[0-?]*[ -/]*[@-~]/g, "")
     .replace(/(?:\u001b[\]PX^_]|[\u0090\u0098\u009d\u009e\u009f])[\s\S]*?(?:\u0007|\u001b\\|\u009c|$)/g, "")
     .replace(/\u001b[ -/]*[0-~]?/g, "")
-    .replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, "");
+    .replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, "");
 }
 
 /**
  * One JSON line for a program to read. JSON.stringify escapes C0 controls but leaves C1 controls
- * (U+0080-U+009F, which some terminals obey) and line separators as they are; escape those too,
- * so a JSON line shown in a terminal is inert. The value read back is unchanged.
+ * (U+0080-U+009F, which some terminals obey), line separators and bidirectional controls (which
+ * reorder what a terminal or editor shows) as they are; escape those too, so a JSON line shown
+ * anywhere is inert and reads as it is. The value read back is unchanged.
  */
 export function jsonLine(value: unknown, space?: number): string {
-  return JSON.stringify(value, null, space).replace(/[\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  return JSON.stringify(value, null, space).replace(/[\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }
 
 /** Renders rows as an aligned plain-text table. */

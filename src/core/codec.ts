@@ -88,20 +88,54 @@ interface RawMessage {
   readonly data: Uint8Array;
 }
 
-function requireHeader(h: MsgHdrs | undefined, name: string): string {
-  const value = h?.get(name) ?? "";
-  if (value === "") throw new DecodeError(ErrorCode.MissingHeader, `event has no ${name} header`);
-  return value;
+/** CloudEvents `specversion` this binding speaks; events naming another are refused. */
+export const CLOUDEVENTS_SPEC_VERSION = "1.0";
+
+/** Longest `ce-id`, `ce-source` or `ce-type` accepted. */
+const MAX_ATTRIBUTE_CHARS = 256;
+/** Printable, without spaces: what an id, a URI reference or a type name looks like. */
+const ATTRIBUTE = /^[\x21-\x7e]+$/;
+const TYPE_NAME = /^[A-Za-z_][A-Za-z0-9_.]*$/;
+const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}:\d{2})$/;
+
+/**
+ * The CloudEvents attributes of an event, checked: every required header present and well formed,
+ * each failure with its own code so a client can tell which header to fix.
+ */
+function checkedAttributes(h: MsgHdrs | undefined): EventAttributes {
+  const get = (name: string): string => h?.get(name) ?? "";
+  const quoted = (value: string): string => JSON.stringify(value.slice(0, 80));
+  const specVersion = get(CloudEventHeader.SpecVersion);
+  if (specVersion !== CLOUDEVENTS_SPEC_VERSION) {
+    throw new DecodeError(ErrorCode.InvalidSpecVersion, specVersion === "" ? `event has no ${CloudEventHeader.SpecVersion} header (must be ${CLOUDEVENTS_SPEC_VERSION})` : `unsupported ${CloudEventHeader.SpecVersion} ${quoted(specVersion)}: only ${CLOUDEVENTS_SPEC_VERSION} is accepted`);
+  }
+  const attribute = (name: string, code: ErrorCode, what: string, shape = ATTRIBUTE): string => {
+    const value = get(name);
+    if (value === "") throw new DecodeError(code, `event has no ${name} header`);
+    if (value.length > MAX_ATTRIBUTE_CHARS || !ATTRIBUTE.test(value) || !shape.test(value)) {
+      throw new DecodeError(code, `malformed ${name} ${quoted(value)}: ${what}, at most ${MAX_ATTRIBUTE_CHARS} characters`);
+    }
+    return value;
+  };
+  const id = attribute(CloudEventHeader.Id, ErrorCode.InvalidEventId, "use printable characters without spaces");
+  const source = attribute(CloudEventHeader.Source, ErrorCode.InvalidSource, "use a URI reference such as switchboard/chat/<user>");
+  const type = attribute(CloudEventHeader.Type, ErrorCode.InvalidEventType, "use a full protobuf message name such as switchboard.v1.UserMessage", TYPE_NAME);
+  const time = get(CloudEventHeader.Time);
+  if (time === "") throw new DecodeError(ErrorCode.InvalidTime, `event has no ${CloudEventHeader.Time} header`);
+  if (!RFC3339.test(time) || Number.isNaN(Date.parse(time))) {
+    throw new DecodeError(ErrorCode.InvalidTime, `malformed ${CloudEventHeader.Time} ${quoted(time)}: use an RFC 3339 time such as 2026-01-01T12:00:00.000Z`);
+  }
+  const contentType = get(CloudEventHeader.DataContentType) || PROTOBUF_CONTENT_TYPE;
+  if (contentType !== PROTOBUF_CONTENT_TYPE) {
+    throw new DecodeError(ErrorCode.UnsupportedContentType, `unsupported ${CloudEventHeader.DataContentType} ${quoted(contentType)}: only ${PROTOBUF_CONTENT_TYPE} is accepted`);
+  }
+  return { id, source, type, time };
 }
 
 /** Decodes a CloudEvents-over-NATS message; throws {@link DecodeError} on anything malformed. */
 export function decodeEvent(msg: RawMessage): DecodedEvent {
-  const type = requireHeader(msg.headers, CloudEventHeader.Type);
-  const id = requireHeader(msg.headers, CloudEventHeader.Id);
-  const contentType = msg.headers?.get(CloudEventHeader.DataContentType) || PROTOBUF_CONTENT_TYPE;
-  if (contentType !== PROTOBUF_CONTENT_TYPE) {
-    throw new DecodeError(ErrorCode.InvalidMessage, `unsupported ce-datacontenttype ${JSON.stringify(contentType)}: only ${PROTOBUF_CONTENT_TYPE} is accepted`);
-  }
+  const attributes = checkedAttributes(msg.headers);
+  const type = attributes.type;
   const schema = wireRegistry.getMessage(type);
   if (!schema) throw new DecodeError(ErrorCode.UnknownType, `unknown ce-type ${JSON.stringify(type.slice(0, 120))}`);
   let message: Message;
@@ -110,15 +144,7 @@ export function decodeEvent(msg: RawMessage): DecodedEvent {
   } catch (err) {
     throw new DecodeError(ErrorCode.InvalidMessage, `malformed ${type} body (${msg.data.length} bytes)`, { cause: err });
   }
-  return {
-    attributes: {
-      id,
-      type,
-      source: msg.headers?.get(CloudEventHeader.Source) ?? "",
-      time: msg.headers?.get(CloudEventHeader.Time) ?? "",
-    },
-    message,
-  };
+  return { attributes, message };
 }
 
 /** Encodes a plain protobuf body (request/reply payloads and KV values). */

@@ -46,6 +46,11 @@ export interface SwitchboardConfig {
   readonly rateLimitPerSec: number | undefined;
   /** Messages a user may send at once before the rate applies. `SB_RATE_BURST`. */
   readonly rateBurst: number;
+  /**
+   * Messages a worker handles at once per agent type (per subscription). A worker answers about
+   * `concurrency / reply time` turns per second. `--concurrency` / `SB_CONCURRENCY`.
+   */
+  readonly concurrency: number;
 }
 
 export const DEFAULT_RATE_LIMIT_PER_SEC = 10;
@@ -71,7 +76,11 @@ export const DEFAULT_CONFIG: SwitchboardConfig = {
   tlsKey: "",
   rateLimitPerSec: undefined,
   rateBurst: 20,
+  concurrency: 64,
 };
+
+/** Most messages one worker may hold unacknowledged per agent type (the consumer's max_ack_pending). */
+export const MAX_CONCURRENCY = 10_000;
 
 type StringSetting = { [K in keyof SwitchboardConfig]: SwitchboardConfig[K] extends string ? K : never }[keyof SwitchboardConfig];
 type IntSetting = Exclude<{ [K in keyof SwitchboardConfig]: SwitchboardConfig[K] extends number ? K : never }[keyof SwitchboardConfig], undefined>;
@@ -97,6 +106,7 @@ const ENV_NAMES: Record<keyof SwitchboardConfig, string> = {
   tlsKey: "SB_TLS_KEY",
   rateLimitPerSec: "SB_RATE_LIMIT",
   rateBurst: "SB_RATE_BURST",
+  concurrency: "SB_CONCURRENCY",
 };
 
 function positiveInt(name: string, raw: string | number, min = 1): number {
@@ -136,11 +146,13 @@ export function loadConfig(flags: ConfigFlags = {}, env: Env = process.env): Swi
     tlsKey: str("tlsKey"),
     rateLimitPerSec: pick("rateLimitPerSec") === undefined ? undefined : positiveInt(ENV_NAMES.rateLimitPerSec, pick("rateLimitPerSec") ?? 0, 0),
     rateBurst: int("rateBurst"),
+    concurrency: int("concurrency"),
   };
   if (config.workerTtlMs <= config.heartbeatIntervalMs) {
     throw new ConfigError(`SB_WORKER_TTL_MS (${config.workerTtlMs}) must be longer than SB_HEARTBEAT_MS (${config.heartbeatIntervalMs})`);
   }
   if ((config.tlsCert === "") !== (config.tlsKey === "")) throw new ConfigError("SB_TLS_CERT and SB_TLS_KEY go together: set both for a client certificate, or neither");
+  if (config.concurrency > MAX_CONCURRENCY) throw new ConfigError(`SB_CONCURRENCY must be at most ${MAX_CONCURRENCY}, got ${config.concurrency}`);
   if (config.replicas > 5) throw new ConfigError(`SB_REPLICAS must be between 1 and 5, got ${config.replicas}`);
   return config;
 }
@@ -148,4 +160,14 @@ export function loadConfig(flags: ConfigFlags = {}, env: Env = process.env): Swi
 /** Server URLs as nats.js wants them. */
 export function natsServers(config: SwitchboardConfig): string[] {
   return config.natsUrl.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
+}
+
+/**
+ * The value of an environment variable that a configuration file names (an API key, say), so
+ * that secrets stay out of files and this module stays the one that reads the environment.
+ * Undefined when unset or empty.
+ */
+export function secretFromEnv(name: string, env: Env = process.env): string | undefined {
+  const value = env[name];
+  return value === undefined || value === "" ? undefined : value;
 }

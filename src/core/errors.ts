@@ -7,7 +7,13 @@ export const ErrorCode = {
   InvalidMessage: "invalid_message",
   InvalidChoice: "invalid_choice",
   UnknownType: "unknown_type",
-  MissingHeader: "missing_header",
+  InvalidSpecVersion: "invalid_specversion",
+  InvalidEventId: "invalid_event_id",
+  InvalidSource: "invalid_source",
+  InvalidEventType: "invalid_event_type",
+  InvalidTime: "invalid_time",
+  UnsupportedContentType: "unsupported_content_type",
+  TypeNotAllowed: "type_not_allowed",
   Timeout: "timeout",
   NoResponders: "no_responders",
   Cancelled: "cancelled",
@@ -21,6 +27,10 @@ export const ErrorCode = {
   PermissionDenied: "permission_denied",
   RateLimited: "rate_limited",
   Remote: "remote",
+  AgentFailed: "agent_failed",
+  ModelUnreachable: "model_unreachable",
+  ModelTimeout: "model_timeout",
+  ModelError: "model_error",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

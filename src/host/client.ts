@@ -71,9 +71,18 @@ export class HostClient {
     return res.workers;
   }
 
+  /** The newest `limit` sessions, read a page at a time (each reply stays under max_payload). */
   async sessions(limit = 50, options: HostCallOptions = {}): Promise<SessionRecord[]> {
-    const res = await requestProto(this.nc, this.subjects.host(HostVerb.ListSessions), ListSessionsRequestSchema, create(ListSessionsRequestSchema, { limit }), ListSessionsResponseSchema, this.opts("listing sessions", options));
-    return res.sessions;
+    const sessions: SessionRecord[] = [];
+    let offset = 0;
+    do {
+      const page = create(ListSessionsRequestSchema, { limit: limit - sessions.length, offset });
+      const res = await requestProto(this.nc, this.subjects.host(HostVerb.ListSessions), ListSessionsRequestSchema, page, ListSessionsResponseSchema, this.opts("listing sessions", options));
+      sessions.push(...res.sessions);
+      // A host that does not page answers once with everything it sends.
+      offset = res.sessions.length > 0 ? res.nextOffset : 0;
+    } while (offset > 0 && sessions.length < limit);
+    return sessions;
   }
 
   async deadLetters(limit = 50, options: HostCallOptions = {}): Promise<DeadLetter[]> {

@@ -22,6 +22,7 @@ import {
   ListAgentsResponseSchema,
   ListSessionsRequestSchema,
   ListSessionsResponseSchema,
+  type ListSessionsResponse,
   ListWorkersResponseSchema,
   RegisterWorkerRequestSchema,
   RegisterWorkerResponseSchema,
@@ -53,6 +54,8 @@ export interface HostOptions {
 const STREAM_WATCH_INTERVAL_MS = 30_000;
 
 const MAX_SESSIONS_LISTED = 1_000;
+/** Bytes of session records in one `admin.sessions` reply: half the server's 1 MB max_payload. */
+const MAX_REPLY_BYTES = 512 * 1024;
 
 /**
  * The control plane: creates the stream and buckets, serves registration, heartbeats and admin
@@ -172,9 +175,8 @@ export class Host {
       case HostVerb.ListWorkers:
         return encodeBody(ListWorkersResponseSchema, create(ListWorkersResponseSchema, { workers: await registry.listWorkers() }));
       case HostVerb.ListSessions: {
-        const { limit } = decodeBody(ListSessionsRequestSchema, data);
-        const sessions = await this.listSessions(limit > 0 ? Math.min(limit, MAX_SESSIONS_LISTED) : 50);
-        return encodeBody(ListSessionsResponseSchema, create(ListSessionsResponseSchema, { sessions }));
+        const { limit, offset } = decodeBody(ListSessionsRequestSchema, data);
+        return encodeBody(ListSessionsResponseSchema, await this.listSessions(limit > 0 ? Math.min(limit, MAX_SESSIONS_LISTED) : 50, Math.max(0, offset)));
       }
       case HostVerb.GetSession: {
         const { sessionId } = decodeBody(GetSessionRequestSchema, data);
@@ -203,12 +205,30 @@ export class Host {
     return new DeadLetters(this.jsm, jetstream(this.nc), this.subjects);
   }
 
-  private async listSessions(limit: number): Promise<SessionRecord[]> {
+  /**
+   * One page of sessions, newest first: from `offset`, at most `limit`, and no more than fit in
+   * {@link MAX_REPLY_BYTES}, so a reply never exceeds the server's max_payload whatever the
+   * records hold. A record too large for a page on its own is listed without its transcript
+   * (`admin.session` reads it whole).
+   */
+  private async listSessions(limit: number, offset: number): Promise<ListSessionsResponse> {
     const { buckets, jsm } = this;
-    if (!buckets || !jsm) return [];
+    if (!buckets || !jsm) return create(ListSessionsResponseSchema);
     const records = await readAllRecords(jsm, buckets.sessions, this.subjects.sessionsBucket, SessionRecordSchema, this.subjects.sessionKeysFilter);
     const updated = (s: SessionRecord) => (s.updatedAt ? timestampMs(s.updatedAt) : 0);
-    return records.sort((a, b) => updated(b) - updated(a)).slice(0, limit);
+    const newest = records.sort((a, b) => updated(b) - updated(a)).slice(offset, offset + limit);
+    const sessions: SessionRecord[] = [];
+    let bytes = 0;
+    for (const record of newest) {
+      let size = encodeBody(SessionRecordSchema, record).length;
+      const listed = size > MAX_REPLY_BYTES ? { ...record, transcript: [] } : record;
+      if (listed !== record) size = encodeBody(SessionRecordSchema, listed).length;
+      if (sessions.length > 0 && bytes + size > MAX_REPLY_BYTES) break;
+      sessions.push(listed);
+      bytes += size;
+    }
+    const next = offset + sessions.length;
+    return create(ListSessionsResponseSchema, { sessions, nextOffset: sessions.length < newest.length && next < records.length ? next : 0 });
   }
 
   /** Stops serving, finishes requests in flight, stops the projector. Idempotent. */

@@ -4,12 +4,13 @@ import { DeliverPolicy, type ConsumerMessages, type JetStreamClient, type JetStr
 import type { KV } from "@nats-io/kv";
 import { decodeEvent, encodeBody } from "../core/codec.js";
 import { namesAnotherSource } from "../core/event-source.js";
-import { ErrorCode, errorMessage } from "../core/errors.js";
+import { DecodeError, ErrorCode, errorMessage } from "../core/errors.js";
 import { CachedRecords, readRecord } from "../core/kv-records.js";
 import type { TopicId } from "../core/ids.js";
 import type { Logger } from "../core/logging.js";
 import { publishEvent } from "../core/publish.js";
 import { TopicType, type Subjects } from "../core/subjects.js";
+import { isUserWritableTopic, userPublishable } from "../core/user-input.js";
 import { EndReason, ErrorEventSchema, UserMessageSchema, type UserMessage } from "../gen/switchboard/v1/conversation_pb.js";
 import { ProjectorCheckpointSchema, SessionRecordSchema } from "../gen/switchboard/v1/registry_pb.js";
 import type { RegistryView } from "./registry-view.js";
@@ -28,6 +29,17 @@ const WRITE_CONCURRENCY = 64;
 const RETRY_INTERVAL_MS = 1_000;
 /** How often the checkpoint is written while events flow. */
 const CHECKPOINT_INTERVAL_MS = 250;
+/** Rounds a session whose write fails for a reason that will not go away is tried before it is given up. */
+const PERMANENT_FAILURE_ATTEMPTS = 3;
+
+/**
+ * A write that fails the same way however often it is tried: the stored record does not decode,
+ * or the new one is larger than the server accepts. Anything else (time-outs, a bucket without a
+ * leader) may pass, and is retried for as long as it takes.
+ */
+function isPermanentFailure(err: unknown): boolean {
+  return err instanceof DecodeError || /max_payload|maximum payload|message size exceeds|exceeds maximum/i.test(errorMessage(err));
+}
 
 interface PendingEvent {
   readonly seq: number;
@@ -62,6 +74,8 @@ export class SessionProjector {
   private timer: NodeJS.Timeout | undefined;
   private round: Promise<void> | undefined;
   private closed = false;
+  /** Sessions whose write failed for a permanent reason, with the rounds it failed in so far. */
+  private readonly permanentFailures = new Map<string, number>();
 
   constructor(
     private readonly js: JetStreamClient,
@@ -131,6 +145,12 @@ export class SessionProjector {
       decoded = decodeEvent(msg);
     } catch (err) {
       this.logger.warn({ event: "event.rejected", seq, session: topic.source.session, err: errorMessage(err) }, "undecodable event; ignored");
+      return undefined;
+    }
+    if (isUserWritableTopic(topic.type) && !userPublishable(decoded.message.$typeName, topic.type)) {
+      // The workers refused it (and logged it, a few times a second per user): it must not reach
+      // the record either.
+      if (this.logger.isLevelEnabled("debug")) this.logger.debug({ event: "event.rejected", seq, reason: ErrorCode.TypeNotAllowed, type: decoded.message.$typeName, topicType: topic.type }, "type not accepted on this topic; ignored");
       return undefined;
     }
     if (namesAnotherSource(decoded.message, topic.source)) {
@@ -225,14 +245,37 @@ export class SessionProjector {
         return changes.length > 0 ? record : undefined;
       });
     } catch (err) {
+      if (isPermanentFailure(err)) {
+        const attempts = (this.permanentFailures.get(session) ?? 0) + 1;
+        this.permanentFailures.set(session, attempts);
+        if (attempts >= PERMANENT_FAILURE_ATTEMPTS) {
+          this.permanentFailures.delete(session);
+          this.deadLetter(session, events, err);
+          return true;
+        }
+      }
       this.logger.warn({ event: "session.apply_failed", session, events: events.length, err: errorMessage(err) }, "could not apply events; will retry");
       return false;
     }
+    this.permanentFailures.delete(session);
     for (const applied of changes) this.logChanges(applied);
     for (const { topic, message, eventId } of events) {
       if (isMessage(message, UserMessageSchema)) await this.checkRecipient(message, topic.type, eventId);
     }
     return true;
+  }
+
+  /**
+   * Gives up on a session's events that can never be applied, once, loudly: they stay in the event
+   * stream (where `seqs` finds them), the record keeps what it had, and the checkpoint moves on so
+   * that every other session keeps being projected.
+   */
+  private deadLetter(session: string, events: readonly PendingEvent[], err: unknown): void {
+    const seqs = events.map((e) => e.seq);
+    this.logger.error(
+      { event: "session.dead_lettered", session, user: events[0]?.topic.source.user, events: events.length, firstSeq: seqs[0], lastSeq: seqs.at(-1), err: errorMessage(err) },
+      `session ${session} cannot be updated; ${events.length} event(s) left out of its record`,
+    );
   }
 
   private async writeCheckpoint(): Promise<void> {

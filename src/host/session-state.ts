@@ -2,6 +2,7 @@ import { create, isMessage, type Message } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type { TopicId } from "../core/ids.js";
 import { TopicType } from "../core/subjects.js";
+import { MAX_USER_TEXT_CHARS } from "../core/user-input.js";
 import {
   AgentReplySchema,
   ErrorEventSchema,
@@ -16,12 +17,26 @@ import {
   TranscriptEntrySchema,
   TranscriptRole,
   type SessionRecord,
+  type TranscriptEntry,
 } from "../gen/switchboard/v1/registry_pb.js";
 
 /** Transcript entries kept per session; older ones are dropped. */
 export const TRANSCRIPT_LIMIT = 50;
 /** Applied stream sequences remembered per session, to skip redelivered events. */
 const APPLIED_LIMIT = 200;
+/**
+ * Longest transcript text kept per entry, in characters; the rest is replaced by a marker. The
+ * workers refuse longer user text, but the stream holds whatever a client published.
+ */
+export const MAX_ENTRY_CHARS = MAX_USER_TEXT_CHARS;
+/**
+ * UTF-8 bytes of transcript text kept per session; the oldest entries are dropped beyond it. With
+ * the ids and sequences around them a record stays far below the server's 1 MB `max_payload`, and
+ * a page of `admin sessions` holds at least one whole record.
+ */
+export const MAX_TRANSCRIPT_BYTES = 256 * 1024;
+/** Longest id-like field (turn id, author) kept in a transcript entry. */
+const MAX_ENTRY_ID_CHARS = 64;
 
 export interface EventPosition {
   /** Stream sequence of the event. */
@@ -77,6 +92,7 @@ export function applyEvent(current: SessionRecord | undefined, message: Message,
     const index = next.transcript.findIndex((e) => e.seq > entry.seq);
     next.transcript.splice(index === -1 ? next.transcript.length : index, 0, entry);
     if (next.transcript.length > TRANSCRIPT_LIMIT) next.transcript.splice(0, next.transcript.length - TRANSCRIPT_LIMIT);
+    trimTranscript(next.transcript);
     if (entry.role === TranscriptRole.USER) {
       next.turns += 1;
       changes.push("turn");
@@ -102,8 +118,33 @@ export function applyEvent(current: SessionRecord | undefined, message: Message,
   return { record: next, changes };
 }
 
+/** Text cut to {@link MAX_ENTRY_CHARS}, with a marker saying how much was left out. */
+export function truncatedText(text: string, max = MAX_ENTRY_CHARS): string {
+  if (text.length <= max) return text;
+  return `${text.slice(0, max)} … [${text.length - max} more characters not kept]`;
+}
+
 function entry(turnId: string, role: TranscriptRole, author: string, text: string, at: EventPosition) {
-  return create(TranscriptEntrySchema, { turnId, role, author, text, at: timestampFromMs(at.atMs), seq: at.seq });
+  return create(TranscriptEntrySchema, {
+    turnId: turnId.slice(0, MAX_ENTRY_ID_CHARS),
+    role,
+    author: author.slice(0, MAX_ENTRY_ID_CHARS),
+    text: truncatedText(text),
+    at: timestampFromMs(at.atMs),
+    seq: at.seq,
+  });
+}
+
+/** Drops the oldest entries until the transcript's text fits {@link MAX_TRANSCRIPT_BYTES}; keeps the newest. */
+function trimTranscript(transcript: TranscriptEntry[]): void {
+  let bytes = 0;
+  for (let i = transcript.length - 1; i >= 0; i--) {
+    bytes += Buffer.byteLength(transcript[i]!.text, "utf8");
+    if (bytes > MAX_TRANSCRIPT_BYTES && i < transcript.length - 1) {
+      transcript.splice(0, i + 1);
+      return;
+    }
+  }
 }
 
 /**

@@ -1,4 +1,6 @@
 import { performance } from "node:perf_hooks";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { DEFAULT_RATE_LIMIT_PER_SEC, type SwitchboardConfig } from "../core/config.js";
 
 export interface RateLimitOptions {
   /** Sustained messages per second per key. */
@@ -51,4 +53,13 @@ export class TokenBuckets {
   get size(): number {
     return this.buckets.size;
   }
+}
+
+/**
+ * The per-user limit: as configured, or by default only where users are authenticated (on an open
+ * server anyone can claim any user name, so a per-user limit would protect nothing).
+ */
+export function rateLimitFor(config: SwitchboardConfig, nc: NatsConnection): RateLimitOptions | undefined {
+  const perSecond = config.rateLimitPerSec ?? (nc.info?.auth_required === true ? DEFAULT_RATE_LIMIT_PER_SEC : 0);
+  return perSecond > 0 ? { perSecond, burst: config.rateBurst } : undefined;
 }

@@ -3,6 +3,7 @@ import { decodeEvent, encodeEvent, errorHeaders, wireRegistry } from "../core/co
 import { DecodeError, ErrorCode, errorMessage } from "../core/errors.js";
 import type { Logger } from "../core/logging.js";
 import type { Subjects } from "../core/subjects.js";
+import { unboundedAbortController } from "../core/sleep.js";
 import type { AgentInstances } from "./instances.js";
 
 /**
@@ -12,7 +13,11 @@ import type { AgentInstances } from "./instances.js";
 export class RpcServer {
   private sub: Subscription | undefined;
   private readonly inflight = new Set<Promise<void>>();
-  private readonly abort = new AbortController();
+  /**
+   * Shared by every in-flight handler, each of which may listen to it (a sleep, a request): as many
+   * listeners as messages in flight is expected, not a leak, so Node's warning past 10 is off.
+   */
+  private readonly abort = unboundedAbortController();
 
   constructor(
     private readonly nc: NatsConnection,

@@ -2,18 +2,19 @@ import { DeliverPolicy, type Consumer, type ConsumerMessages, type JetStreamClie
 import { create } from "@bufbuild/protobuf";
 import { headers as natsHeaders } from "@nats-io/transport-node";
 import { DeadLetterHeader, decodeEvent, MSG_ID_HEADER } from "../core/codec.js";
+import { DEFAULT_CONFIG } from "../core/config.js";
 import { ensureDurableConsumer } from "../core/durable-consumer.js";
 import { DecodeError, ErrorCode, errorMessage } from "../core/errors.js";
 import type { TopicId } from "../core/ids.js";
 import type { Logger } from "../core/logging.js";
-import { sleep } from "../core/sleep.js";
+import { sleep, unboundedAbortController } from "../core/sleep.js";
 import { TopicType, type Subjects } from "../core/subjects.js";
 import { ErrorEventSchema } from "../gen/switchboard/v1/conversation_pb.js";
 import type { AgentRuntime } from "./agent.js";
 import type { AgentInstances } from "./instances.js";
 
 export interface TopicConsumerOptions {
-  /** Messages handled at once by this worker for this subscription. */
+  /** Messages handled at once by this worker for this subscription (`SB_CONCURRENCY`). */
   readonly concurrency: number;
   /** Deliveries before a failing message is given up on. */
   readonly maxDeliver: number;
@@ -34,7 +35,7 @@ const PULL_GRACE_MS = 500;
 const HEARTBEATS_MISSED = "heartbeats missed";
 
 export const DEFAULT_TOPIC_CONSUMER_OPTIONS: TopicConsumerOptions = {
-  concurrency: 64,
+  concurrency: DEFAULT_CONFIG.concurrency,
   maxDeliver: 5,
   ackWaitMs: 30_000,
 };
@@ -51,7 +52,11 @@ export class TopicConsumer {
   private keepAlive: NodeJS.Timeout | undefined;
   private readonly inflight = new Set<Promise<void>>();
   private stopping = false;
-  private readonly abort = new AbortController();
+  /**
+   * Shared by every in-flight handler, each of which may listen to it (a sleep, a request): as many
+   * listeners as messages in flight is expected, not a leak, so Node's warning past 10 is off.
+   */
+  private readonly abort = unboundedAbortController();
 
   constructor(
     private readonly js: JetStreamClient,

@@ -12,8 +12,9 @@ import { sleep } from "../core/sleep.js";
 import type { Subjects } from "../core/subjects.js";
 import { RegisterWorkerRequestSchema } from "../gen/switchboard/v1/registry_pb.js";
 import { HostClient } from "../host/client.js";
-import type { AgentRuntime, AgentState, AgentTypeDefinition } from "./agent.js";
+import type { AgentRuntime, AgentState } from "./agent.js";
 import { KvAgentState } from "./agent-state.js";
+import { toAgentTypeDefinition, type AnyAgentDefinition } from "../agents/define-agent-runtime.js";
 import { guardAgentType } from "./inbound-guard.js";
 import { AgentInstances } from "./instances.js";
 import type { RateLimitOptions } from "./rate-limit.js";
@@ -25,7 +26,8 @@ export interface WorkerOptions {
   readonly nc: NatsConnection;
   readonly subjects: Subjects;
   readonly logger: Logger;
-  readonly agents: readonly AgentTypeDefinition[];
+  /** Agent types to host: `defineAgent` results or low-level definitions. */
+  readonly agents: readonly AnyAgentDefinition[];
   /** Default: a fresh random id. */
   readonly workerId?: string;
   readonly consumer?: Partial<TopicConsumerOptions>;
@@ -73,8 +75,9 @@ export class Worker {
     this.subjects = options.subjects;
     this.logger = options.logger.child({ component: "worker", workerId: this.id });
     this.host = new HostClient(this.nc, this.subjects);
+    const agents = options.agents.map(toAgentTypeDefinition);
     const types = new Set<string>();
-    for (const def of options.agents) {
+    for (const def of agents) {
       validateToken("agent type", def.spec.type);
       if (types.has(def.spec.type)) throw new Error(`agent type ${def.spec.type} is listed twice`);
       types.add(def.spec.type);
@@ -82,7 +85,7 @@ export class Worker {
     const js = jetstream(this.nc);
     this.runtime = new NatsAgentRuntime(this.nc, js, this.subjects, `switchboard/worker/${this.id}`);
     // Every event is checked (identity, rate) before an agent sees it.
-    const guarded = options.agents.map((def) => guardAgentType(def, { rateLimit: options.rateLimit, logger: this.logger }));
+    const guarded = agents.map((def) => guardAgentType(def, { rateLimit: options.rateLimit, logger: this.logger }));
     this.instances = guarded.map(
       (def) => new AgentInstances(def, this.runtime, this.logger.child({ agentType: def.spec.type }), (key) => this.stateFor(def.spec.type, key)),
     );

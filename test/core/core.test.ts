@@ -83,10 +83,37 @@ describe("codec", () => {
     const event = encodeEvent(UserMessageSchema, msg, { source: "test" });
     expect(() => decodeEvent({ data: event.data })).toThrow(DecodeError);
     const unknown = headers();
-    unknown.set("ce-id", "x");
+    for (const [k, v] of event.headers) unknown.set(k, v[0] ?? "");
     unknown.set("ce-type", "evil.Type");
     expect(thrown(() => decodeEvent({ headers: unknown, data: event.data }))).toMatchObject({ code: ErrorCode.UnknownType });
     expect(thrown(() => decodeEvent({ headers: event.headers, data: new Uint8Array([0x0a, 0xff, 0xff]) }))).toMatchObject({ code: ErrorCode.InvalidMessage });
+  });
+
+  it("requires every CloudEvents header the protocol names, each failure with its own code", () => {
+    const event = encodeEvent(UserMessageSchema, msg, { source: "switchboard/chat/alice" });
+    const edited = (edit: (h: ReturnType<typeof headers>) => void): unknown => {
+      const h = headers();
+      for (const [k, v] of event.headers) h.set(k, v[0] ?? "");
+      edit(h);
+      return thrown(() => decodeEvent({ headers: h, data: event.data }));
+    };
+    expect(edited((h) => h.delete("ce-specversion"))).toMatchObject({ code: ErrorCode.InvalidSpecVersion });
+    expect(edited((h) => h.set("ce-specversion", "0.3"))).toMatchObject({ code: ErrorCode.InvalidSpecVersion });
+    expect(edited((h) => h.delete("ce-id"))).toMatchObject({ code: ErrorCode.InvalidEventId });
+    expect(edited((h) => h.set("ce-id", "two words"))).toMatchObject({ code: ErrorCode.InvalidEventId });
+    expect(edited((h) => h.delete("ce-source"))).toMatchObject({ code: ErrorCode.InvalidSource });
+    expect(edited((h) => h.set("ce-source", "x".repeat(300)))).toMatchObject({ code: ErrorCode.InvalidSource });
+    expect(edited((h) => h.delete("ce-type"))).toMatchObject({ code: ErrorCode.InvalidEventType });
+    expect(edited((h) => h.set("ce-type", "switchboard.v1/UserMessage"))).toMatchObject({ code: ErrorCode.InvalidEventType });
+    expect(edited((h) => h.delete("ce-time"))).toMatchObject({ code: ErrorCode.InvalidTime });
+    expect(edited((h) => h.set("ce-time", "2026-13-45T99:00:00Z"))).toMatchObject({ code: ErrorCode.InvalidTime });
+    expect(edited((h) => h.set("ce-time", "2026-01-01 12:00:00"))).toMatchObject({ code: ErrorCode.InvalidTime });
+    expect(edited((h) => h.set("ce-datacontenttype", "application/json"))).toMatchObject({ code: ErrorCode.UnsupportedContentType });
+    // What the protocol's example sends, with an offset instead of Z and no fraction, is accepted.
+    const ok = headers();
+    for (const [k, v] of event.headers) ok.set(k, v[0] ?? "");
+    ok.set("ce-time", "2026-01-01T12:00:00+02:00");
+    expect(decodeEvent({ headers: ok, data: event.data }).attributes.time).toBe("2026-01-01T12:00:00+02:00");
   });
 });
 

@@ -49,7 +49,7 @@ Options:
 ${COMMON_HELP}`;
 
 const STATES: Record<number, string> = { [SessionState.OPEN]: "open", [SessionState.ROUTED]: "routed", [SessionState.ENDED]: "ended" };
-const REASONS: Record<number, string> = { [EndReason.USER_REQUEST]: "user_request" };
+const REASONS: Record<number, string> = { [EndReason.USER_REQUEST]: "user_request", [EndReason.AGENT_FINISHED]: "agent_finished" };
 const ROLES: Record<number, string> = { [TranscriptRole.USER]: "user", [TranscriptRole.AGENT]: "agent", [TranscriptRole.SYSTEM]: "system" };
 
 const when = (t: Timestamp | undefined) => (t ? ago(timestampMs(t)) : "-");
@@ -142,9 +142,12 @@ export async function adminCommand(args: readonly string[]): Promise<number> {
   }
 }
 
-function printJson(value: unknown): number {
-  print(jsonLine(value, 2));
-  return 0;
+/**
+ * Resolves once the output is handed to the OS: the process exits right after a command, and a
+ * large listing written to a pipe would otherwise be cut short.
+ */
+function printJson(value: unknown): Promise<number> {
+  return new Promise((resolve, reject) => process.stdout.write(`${jsonLine(value, 2)}\n`, (err) => (err ? reject(err) : resolve(0))));
 }
 
 function truncate(s: string, n: number): string {

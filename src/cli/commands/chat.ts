@@ -10,6 +10,7 @@ import { Subjects } from "../../core/subjects.js";
 import type { SwitchboardConfig } from "../../core/config.js";
 import { ChatSession, InvalidChoiceError, type ChatEvent } from "../chat-session.js";
 import { COMMON_HELP, configFrom, parse, warnOnStderr } from "../options.js";
+import { StreamedReplyPrinter } from "../streamed-reply.js";
 import { jsonLine, sanitizeForTerminal } from "../terminal.js";
 
 export const CHAT_HELP = `Usage: switchboard chat [--user NAME] [--json] [options]
@@ -29,12 +30,16 @@ After a "clarify" event the next line is the answer: an agent type from the opti
 1-based number. An invalid answer prints an "error" event (code invalid_choice) and the
 "clarify" event again, and the line after that is read as the answer.
 A "routed" event with "from" means the agent holding the conversation handed it over.
+With --stream, an agent that streams its answer also gives {"event":"delta","agent":...,"text":...}
+lines with the answer's text as it is produced, in order; the "reply" that follows carries all of it.
 
 Options:
   --user <name>       who is chatting (default: the user of --creds, else your login name) [A-Za-z0-9_-]
                       On a server that requires credentials, a user may chat only as itself: with
                       its own file (--creds FILE, or data/auth/users/NAME.nk on this machine).
   --json              JSON lines mode even in a terminal
+  --stream            in JSON lines mode, also "delta" events with replies in progress (the
+                      interactive chat always shows replies as they are produced)
   --timeout <ms>      how long to wait for an answer (env SB_REPLY_TIMEOUT_MS, default 30000)
 ${COMMON_HELP}`;
 
@@ -62,7 +67,7 @@ export function chatIdentity(config: SwitchboardConfig, userFlag: string | undef
 }
 
 export async function chatCommand(args: readonly string[]): Promise<number> {
-  const { values } = parse("chat", args, { user: { type: "string" }, json: { type: "boolean" }, timeout: { type: "string" } });
+  const { values } = parse("chat", args, { user: { type: "string" }, json: { type: "boolean" }, timeout: { type: "string" }, stream: { type: "boolean" } });
   if (values.help) {
     console.log(CHAT_HELP);
     return 0;
@@ -74,21 +79,21 @@ export async function chatCommand(args: readonly string[]): Promise<number> {
   const logger = createLogger("switchboard-chat", { level: values["log-level"] ?? "warn" });
   const nc = await connectNats(config, { name: `switchboard-chat-${user}`, role: Role.Client, user, ...(credentials ? { credentials } : {}), warn: warnOnStderr });
   try {
-    return json ? await runJsonChat(nc, config, user, logger) : await runInteractiveChat(nc, config, user, logger);
+    return json ? await runJsonChat(nc, config, user, logger, { stream: values.stream === true }) : await runInteractiveChat(nc, config, user, logger);
   } finally {
     await nc.drain();
   }
 }
 
-async function openSession(nc: NatsConnection, config: SwitchboardConfig, user: string, logger: Logger): Promise<ChatSession> {
-  const session = new ChatSession({ nc, subjects: new Subjects(config.prefix), user, logger, replyTimeoutMs: config.replyTimeoutMs });
+async function openSession(nc: NatsConnection, config: SwitchboardConfig, user: string, logger: Logger, streamReplies = false): Promise<ChatSession> {
+  const session = new ChatSession({ nc, subjects: new Subjects(config.prefix), user, logger, replyTimeoutMs: config.replyTimeoutMs, streamReplies });
   await session.start();
   return session;
 }
 
 /** One stdin line in, one JSON line per event out. */
-export async function runJsonChat(nc: NatsConnection, config: SwitchboardConfig, user: string, logger: Logger): Promise<number> {
-  const session = await openSession(nc, config, user, logger);
+export async function runJsonChat(nc: NatsConnection, config: SwitchboardConfig, user: string, logger: Logger, options: { readonly stream?: boolean } = {}): Promise<number> {
+  const session = await openSession(nc, config, user, logger, options.stream === true);
   const lines = createInterface({ input: process.stdin, crlfDelay: Infinity });
   const print = (event: ChatEvent) => process.stdout.write(`${jsonLine(event)}\n`);
   try {
@@ -127,14 +132,15 @@ async function answerInteractive(session: ChatSession, spin: () => ReturnType<ty
     if (clack.isCancel(choice)) return false;
     const s = spin();
     s.start(`Connecting you to ${sanitizeForTerminal(choice)}`);
-    await session.answerClarification(choice, (event) => render(event, s), signal);
+    const streamed = new StreamedReplyPrinter();
+    await session.answerClarification(choice, (event) => streamed.handle(event, s) || render(event, s), signal);
   }
   return true;
 }
 
 /** The Clack front-end. */
 export async function runInteractiveChat(nc: NatsConnection, config: SwitchboardConfig, user: string, logger: Logger): Promise<number> {
-  const session = await openSession(nc, config, user, logger);
+  const session = await openSession(nc, config, user, logger, true);
   clack.intro(`Switchboard — chatting as ${user}`);
   clack.log.info("Say what you need; you will be connected to the right agent. Type END to finish a conversation, Ctrl-C to leave.");
   try {
@@ -151,7 +157,8 @@ export async function runInteractiveChat(nc: NatsConnection, config: Switchboard
       const spin = clack.spinner();
       spin.start(session.agent ? `Waiting for ${sanitizeForTerminal(session.agent)}` : "Routing");
       try {
-        await session.send(input.trim(), (event) => render(event, spin), abort.signal);
+        const streamed = new StreamedReplyPrinter();
+        await session.send(input.trim(), (event) => streamed.handle(event, spin) || render(event, spin), abort.signal);
         if (!(await answerInteractive(session, () => clack.spinner(), abort.signal))) break;
       } catch (err) {
         if (err instanceof CancelledError) {

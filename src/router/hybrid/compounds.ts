@@ -1,5 +1,4 @@
-import stem from "wink-porter2-stemmer";
-import type { Token } from "./text.js";
+import { MAX_WORD_CHARS, stemWord, type Token } from "./text.js";
 import type { WordVectors } from "./word-vectors.js";
 
 const MIN_PART = 3;
@@ -7,9 +6,12 @@ const MIN_PART = 3;
 /**
  * Splits a word the vectors do not know into two words they do ("timesheet" → "time" +
  * "sheet"), so closed compounds and run-together words still carry meaning.
- * Of the possible splits, the one whose rarer half is most frequent wins.
+ * Of the possible splits, the one whose rarer half is most frequent wins. Words over
+ * MAX_WORD_CHARS are not split: each split point costs a copy of the word, so the work would grow
+ * with the square of its length.
  */
 export function splitCompound(word: string, vectors: WordVectors): [string, string] | undefined {
+  if (word.length > MAX_WORD_CHARS) return undefined;
   let best: [string, string] | undefined;
   let bestRank = Infinity;
   for (let i = MIN_PART; i <= word.length - MIN_PART; i++) {
@@ -29,6 +31,6 @@ export function expandCompounds(tokens: readonly Token[], vectors: WordVectors):
   return tokens.flatMap((token) => {
     if (vectors.rank(token.word) !== undefined) return [token];
     const parts = splitCompound(token.word, vectors);
-    return parts ? parts.map((word) => ({ word, stem: stem(word) })) : [token];
+    return parts ? parts.map((word) => ({ word, stem: stemWord(word) })) : [token];
   });
 }

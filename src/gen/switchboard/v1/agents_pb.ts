@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file switchboard/v1/agents.proto.
  */
 export const file_switchboard_v1_agents: GenFile = /*@__PURE__*/
-  fileDesc("Chtzd2l0Y2hib2FyZC92MS9hZ2VudHMucHJvdG8SDnN3aXRjaGJvYXJkLnYxIjUKDlRhc2tBZ2VudFN0YXRlEg0KBXR1cm5zGAEgASgFEhQKDGxhc3RfdHVybl9pZBgCIAEoCWIGcHJvdG8z");
+  fileDesc("Chtzd2l0Y2hib2FyZC92MS9hZ2VudHMucHJvdG8SDnN3aXRjaGJvYXJkLnYxIjUKDlRhc2tBZ2VudFN0YXRlEg0KBXR1cm5zGAEgASgFEhQKDGxhc3RfdHVybl9pZBgCIAEoCSI7CgxIaXN0b3J5RW50cnkSDAoEcm9sZRgBIAEoCRIMCgR0ZXh0GAIgASgJEg8KB3R1cm5faWQYAyABKAkiewoRRGVmaW5lZEFnZW50U3RhdGUSDQoFdHVybnMYASABKAUSFAoMbGFzdF90dXJuX2lkGAIgASgJEi0KB2hpc3RvcnkYAyADKAsyHC5zd2l0Y2hib2FyZC52MS5IaXN0b3J5RW50cnkSEgoKc3RhdGVfanNvbhgEIAEoCWIGcHJvdG8z");
 
 /**
  * Written and read by the built-in task agents (hr, finance).
@@ -39,4 +39,77 @@ export type TaskAgentState = Message<"switchboard.v1.TaskAgentState"> & {
  */
 export const TaskAgentStateSchema: GenMessage<TaskAgentState> = /*@__PURE__*/
   messageDesc(file_switchboard_v1_agents, 0);
+
+/**
+ * One message of a conversation as an agent defined with `defineAgent` remembers it.
+ *
+ * @generated from message switchboard.v1.HistoryEntry
+ */
+export type HistoryEntry = Message<"switchboard.v1.HistoryEntry"> & {
+  /**
+   * "user" or "agent".
+   *
+   * @generated from field: string role = 1;
+   */
+  role: string;
+
+  /**
+   * @generated from field: string text = 2;
+   */
+  text: string;
+
+  /**
+   * @generated from field: string turn_id = 3;
+   */
+  turnId: string;
+};
+
+/**
+ * Describes the message switchboard.v1.HistoryEntry.
+ * Use `create(HistoryEntrySchema)` to create a new message.
+ */
+export const HistoryEntrySchema: GenMessage<HistoryEntry> = /*@__PURE__*/
+  messageDesc(file_switchboard_v1_agents, 1);
+
+/**
+ * Written and read by agents defined with `defineAgent`, one record per session.
+ *
+ * @generated from message switchboard.v1.DefinedAgentState
+ */
+export type DefinedAgentState = Message<"switchboard.v1.DefinedAgentState"> & {
+  /**
+   * User messages this agent has answered in the session.
+   *
+   * @generated from field: int32 turns = 1;
+   */
+  turns: number;
+
+  /**
+   * The last turn answered, so a redelivered message is neither counted nor remembered twice.
+   *
+   * @generated from field: string last_turn_id = 2;
+   */
+  lastTurnId: string;
+
+  /**
+   * The most recent messages of the session with this agent, oldest first (bounded).
+   *
+   * @generated from field: repeated switchboard.v1.HistoryEntry history = 3;
+   */
+  history: HistoryEntry[];
+
+  /**
+   * The agent's own per-session state, as JSON (empty: none yet).
+   *
+   * @generated from field: string state_json = 4;
+   */
+  stateJson: string;
+};
+
+/**
+ * Describes the message switchboard.v1.DefinedAgentState.
+ * Use `create(DefinedAgentStateSchema)` to create a new message.
+ */
+export const DefinedAgentStateSchema: GenMessage<DefinedAgentState> = /*@__PURE__*/
+  messageDesc(file_switchboard_v1_agents, 2);
 

@@ -1,0 +1,56 @@
+import { PassThrough } from "node:stream";
+import { describe, expect, it } from "vitest";
+import { StreamedReplyPrinter } from "../../src/cli/streamed-reply.js";
+
+/** The printed text without colours, and the spinner's last message. */
+function harness() {
+  const out = new PassThrough();
+  let printed = "";
+  out.on("data", (d: Buffer) => (printed += d.toString()));
+  const spin = { stopped: [] as string[], stop: (m?: string) => void spin.stopped.push(m ?? "") };
+  const printer = new StreamedReplyPrinter(out);
+  return { printer, spin, text: () => printed.replace(/\x1b\[[0-9;]*m/g, "") };
+}
+
+const session = "s-1";
+const delta = (text: string) => ({ event: "delta" as const, session, agent: "hr", text });
+const reply = (content: string) => ({ event: "reply" as const, session, agent: "hr", name: "hr_agent", content });
+
+describe("printing a streamed reply in the terminal", () => {
+  it("prints deltas as they come, then only what the reply adds, in the chat's gutter", () => {
+    const { printer, spin, text } = harness();
+    expect(printer.handle(delta("Hello, "), spin)).toBe(true);
+    expect(spin.stopped).toEqual(["hr"]);
+    expect(printer.handle(delta("wor"), spin)).toBe(true);
+    expect(text()).toBe("│\n│  Hello, wor");
+    expect(printer.handle(reply("Hello, world\nSecond line"), spin)).toBe(true);
+    expect(text()).toBe("│\n│  Hello, world\n│  Second line\n");
+    expect(printer.active).toBe(false);
+  });
+
+  it("leaves replies that did not stream, and other events, to the chat's rendering", () => {
+    const { printer, spin } = harness();
+    expect(printer.handle(reply("whole"), spin)).toBe(false);
+    expect(printer.handle({ event: "routed", session, agent: "hr", intent: "x", score: 1 }, spin)).toBe(false);
+  });
+
+  it("shows the delivered reply whole when the stream diverged from it", () => {
+    const { printer, spin, text } = harness();
+    printer.handle(delta("Helo"), spin);
+    printer.handle(reply("Hello"), spin);
+    expect(text()).toBe("│\n│  Helo\n│  (the answer as delivered:)\n│  Hello\n");
+  });
+
+  it("ends the broken-off line before an error is shown", () => {
+    const { printer, spin, text } = harness();
+    printer.handle(delta("Half an ans"), spin);
+    expect(printer.handle({ event: "error", session, code: "model_error", message: "boom" }, spin)).toBe(false);
+    expect(text()).toBe("│\n│  Half an ans\n");
+  });
+
+  it("strips escape sequences from streamed text", () => {
+    const { printer, spin, text } = harness();
+    printer.handle(delta("ok\u001b[2J\u001b]0;pwned\u0007 done"), spin);
+    expect(text()).toBe("│\n│  ok done");
+  });
+});
