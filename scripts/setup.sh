@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
 # Installs what Switchboard needs on this machine, then builds it:
 #   npm dependencies (when missing), nats-server (via the OS package manager when missing),
-#   the TypeScript build, and the credentials nats.conf requires (data/auth, owner-only; kept
+#   the TypeScript build (when a source changed since the last one), and the credentials nats.conf requires (data/auth, owner-only; kept
 #   when they exist).
 # Safe to run again; it skips what is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 say() { printf 'setup: %s\n' "$*" >&2; }
+
+# Supported: the Node.js versions in package.json's engines. Older ones often still run, but
+# dependencies (@nats-io/nuid among them) require 22, and Node.js 20 is past its end of life.
+if ! node scripts/check-engines.mjs --running-only >/dev/null 2>&1; then
+  say "warning: Node.js $(node --version) is not supported; use Node.js 22 or 24 (see README)"
+fi
 
 if [ ! -d node_modules/@nats-io/transport-node ] || [ ! -d node_modules/vitest ]; then
   say "installing npm dependencies"
@@ -43,8 +49,16 @@ if ! find_nats >/dev/null; then
   find_nats >/dev/null || { say "nats-server still not found after installing it"; exit 1; }
 fi
 
-say "building"
-npx tsc -p . >&2
+# Build only when something the build reads changed since the last one: `npm start` should not
+# spend a dozen seconds compiling what is already compiled.
+stamp=dist/.build-stamp
+if [ -f "$stamp" ] && [ -z "$(find src tsconfig.json package.json package-lock.json -newer "$stamp" -print -quit 2>/dev/null)" ]; then
+  say "build is up to date"
+else
+  say "building"
+  npx tsc -p . >&2
+  touch "$stamp"
+fi
 
 # nats.conf includes the generated user list; nats-server refuses to start without it.
 node bin/switchboard.js auth init >&2

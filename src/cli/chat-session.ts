@@ -4,6 +4,7 @@ import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { decodeEvent } from "../core/codec.js";
 import { CancelledError, ErrorCode, errorMessage, PermissionDeniedError, SwitchboardError } from "../core/errors.js";
 import { isValidToken, newId, validateToken } from "../core/ids.js";
+import { containsEndWord } from "../agents/end-word.js";
 import type { Logger } from "../core/logging.js";
 import { publishEvent } from "../core/publish.js";
 import { sleep } from "../core/sleep.js";
@@ -28,8 +29,19 @@ export interface ClarifyChoice {
   readonly score: number;
 }
 
+/**
+ * Where an event belongs: when the chat received it (`ts`, ISO 8601), the turn — one user message
+ * and what answers it — it is part of, and `late` when it answers a turn that had already timed
+ * out. The session stamps these on every event it hands out.
+ */
+export interface ChatEventContext {
+  readonly ts?: string;
+  readonly turn?: string;
+  readonly late?: true;
+}
+
 /** What the user sees, one value per event. This is also the `--json` line format. */
-export type ChatEvent =
+export type ChatEvent = ChatEventContext & (
   /** `from` is set when an agent handed the session over to another (or back to itself). */
   | { readonly event: "routed"; readonly session: string; readonly agent: string; readonly intent: string; readonly score: number; readonly from?: string }
   /** Several agents fit; the turn waits for {@link ChatSession.answerClarification}. */
@@ -40,12 +52,14 @@ export type ChatEvent =
   | { readonly event: "error"; readonly session: string; readonly code: string; readonly message: string }
   /** Nobody serves the recipient right now; the message waits durably and the turn goes on. */
   | { readonly event: "queued"; readonly session: string; readonly agent: string | null; readonly message: string }
-  | { readonly event: "timeout"; readonly session: string; readonly agent: string | null; readonly message: string }
+  /** `text` is (the start of) the user's message that went unanswered. */
+  | { readonly event: "timeout"; readonly session: string; readonly agent: string | null; readonly message: string; readonly text?: string }
   /**
    * Text of a reply in progress, in order, only with {@link ChatSessionOptions.streamReplies}. The
    * `reply` event that follows carries the whole answer, this text included.
    */
-  | { readonly event: "delta"; readonly session: string; readonly agent: string; readonly text: string };
+  | { readonly event: "delta"; readonly session: string; readonly agent: string; readonly text: string }
+);
 
 /** Events after which a turn is complete and the user may type again. */
 const FINAL_EVENTS: ReadonlySet<ChatEvent["event"]> = new Set(["reply", "no_agent", "ended", "error", "timeout", "clarify"]);
@@ -81,6 +95,17 @@ export interface ChatSessionOptions {
   readonly replyTimeoutMs: number;
   /** Emit `delta` events with the text of replies in progress. Default false. */
   readonly streamReplies?: boolean;
+  /**
+   * Receives the answer to a turn that had already timed out, when it arrives (marked `late`). The
+   * turn's session may no longer be the current one; the answer never counts for a newer turn.
+   */
+  readonly onLateEvent?: (event: ChatEvent) => void;
+}
+
+/** A turn that timed out and may still be answered. */
+interface LateTurn {
+  readonly session: string;
+  readonly text: string;
 }
 
 interface PendingTurn {
@@ -88,6 +113,11 @@ interface PendingTurn {
   readonly onEvent: (event: ChatEvent) => void;
   readonly finish: (event: ChatEvent) => void;
 }
+
+/** Timed-out turns whose answers are still shown when they come; older ones are forgotten. */
+const MAX_LATE_TURNS = 100;
+/** How much of the user's message a `timeout` event repeats. */
+const TIMEOUT_TEXT_CHARS = 80;
 
 /** How often a turn still waiting for its answer looks for it in the stream. */
 const RECHECK_INTERVAL_MS = 3_000;
@@ -114,6 +144,7 @@ export class ChatSession {
   private clarification: PendingClarification | undefined;
   private deltaSub: Subscription | undefined;
   private readonly assembler = new ReplyAssembler();
+  private readonly lateTurns = new Map<string, LateTurn>();
 
   constructor(private readonly options: ChatSessionOptions) {
     this.user = validateToken("user name", options.user);
@@ -194,7 +225,7 @@ export class ChatSession {
     const pending = this.pending;
     if (!pending || delta.turnId !== pending.turnId) return;
     const text = this.assembler.accept({ turnId: delta.turnId, sequence: delta.sequence, text: delta.text });
-    if (text !== "") pending.onEvent({ event: "delta", session: this.sessionIdValue, agent: delta.agentType, text });
+    if (text !== "") pending.onEvent({ event: "delta", session: this.sessionIdValue, agent: delta.agentType, text, ...stamp(pending.turnId) });
   }
 
   /**
@@ -213,6 +244,7 @@ export class ChatSession {
   }
 
   private async catchUp(): Promise<void> {
+    for (const session of new Set([...this.lateTurns.values()].map((t) => t.session))) await this.readLatestResponse(session);
     const pending = this.pending;
     if (!pending) return;
     for (let attempt = 0; attempt < 10 && this.pending === pending; attempt++) {
@@ -226,8 +258,8 @@ export class ChatSession {
    * Reads the session's latest response event from the stream and takes it as if it had arrived
    * on the subscription. False when the stream could not be read.
    */
-  private async readLatestResponse(): Promise<boolean> {
-    const subject = this.subjects.topic({ type: TopicType.Response, source: { user: this.user, session: this.sessionIdValue } });
+  private async readLatestResponse(session = this.sessionIdValue): Promise<boolean> {
+    const subject = this.subjects.topic({ type: TopicType.Response, source: { user: this.user, session } });
     try {
       // A direct get names the subject in the API subject: the one read a chat user may do.
       const jsm = await jetstreamManager(this.nc, { checkAPI: false });
@@ -235,14 +267,16 @@ export class ChatSession {
       if (stored) this.receive(stored.subject, { headers: stored.header, data: stored.data });
       return true;
     } catch (err) {
-      this.logger.debug({ event: "chat.catch_up_retry", session: this.sessionIdValue, err: errorMessage(err) }, "could not read missed events yet");
+      this.logger.debug({ event: "chat.catch_up_retry", session, err: errorMessage(err) }, "could not read missed events yet");
       return false;
     }
   }
 
   private receive(subject: string, raw: Parameters<typeof decodeEvent>[0]): void {
     const topic = this.subjects.parseTopic(subject);
-    if (!topic || topic.source.session !== this.sessionIdValue) return;
+    if (!topic) return;
+    const current = topic.source.session === this.sessionIdValue;
+    if (!current && ![...this.lateTurns.values()].some((t) => t.session === topic.source.session)) return;
     let decoded;
     try {
       decoded = decodeEvent(raw);
@@ -256,15 +290,44 @@ export class ChatSession {
     if (this.seen.size > 10_000) this.seen.clear();
     const pending = this.pending;
     const turnId = turnIdOf(decoded.message);
-    if (!pending || turnId !== pending.turnId) return;
+    if (turnId !== undefined && this.lateTurns.has(turnId)) {
+      this.receiveLate(turnId, topic.source.session, decoded.message);
+      return;
+    }
+    if (!current || !pending || turnId !== pending.turnId) return;
     const event = this.toChatEvent(decoded.message);
     if (!event) return;
     if (FINAL_EVENTS.has(event.event)) pending.finish(event);
     else pending.onEvent(event);
   }
 
-  private toChatEvent(message: Message): ChatEvent | undefined {
-    const session = this.sessionIdValue;
+  /**
+   * An answer to a turn that timed out: shown for what it is, never taken as the answer to the
+   * turn in progress. A late routing still tells where the session's follow-ups go.
+   */
+  private receiveLate(turnId: string, session: string, message: Message): void {
+    const late = this.lateTurns.get(turnId);
+    if (!late || late.session !== session) return;
+    const event = this.toChatEvent(message, session);
+    if (!event) return;
+    if (event.event === "routed") {
+      if (session === this.sessionIdValue && !this.pending) this.agentValue = event.agent;
+      return;
+    }
+    // Still waiting in a queue, or a question nobody is there to answer any more.
+    if (!FINAL_EVENTS.has(event.event) || event.event === "clarify") return;
+    if (event.event === "ended" && session === this.sessionIdValue && !this.pending) this.newSession();
+    this.logger.debug({ event: "chat.late_answer", session, turn: turnId }, "an answer came after the turn timed out");
+    this.options.onLateEvent?.({ ...event, ...stamp(turnId), late: true });
+    this.lateTurns.delete(turnId);
+  }
+
+  /** Turns that timed out and whose answers would still be shown. */
+  get unansweredTurns(): number {
+    return this.lateTurns.size;
+  }
+
+  private toChatEvent(message: Message, session = this.sessionIdValue): ChatEvent | undefined {
     if (isMessage(message, RoutedSchema)) {
       // Follow-ups go to the agent's topic: a name that cannot be a subject token cannot be followed.
       if (!isValidToken(message.agentType)) return { event: "error", session, code: ErrorCode.InvalidId, message: "the router named an invalid agent type" };
@@ -344,7 +407,8 @@ export class ChatSession {
     const final = new Promise<ChatEvent>((resolve) => {
       this.pending = {
         turnId,
-        onEvent: (event) => {
+        onEvent: (received) => {
+          const event: ChatEvent = { ...received, ...stamp(turnId) };
           events.push(event);
           if (event.event === "routed") this.agentValue = event.agent;
           onEvent(event);
@@ -363,7 +427,8 @@ export class ChatSession {
               event: "timeout",
               session,
               agent: this.agentValue ?? null,
-              message: `no answer from ${this.agentValue ? `the ${this.agentValue} agent` : "the router"} within ${Math.round(this.options.replyTimeoutMs / 1000)} s; is a worker running? (switchboard admin workers)`,
+              message: `no answer from ${this.agentValue ? `the ${this.agentValue} agent` : "the router"} within ${seconds(this.options.replyTimeoutMs)} s; is a worker running? (switchboard admin workers) The answer is shown if it still comes.`,
+              text: text.length > TIMEOUT_TEXT_CHARS ? `${text.slice(0, TIMEOUT_TEXT_CHARS - 1)}…` : text,
             }),
           this.options.replyTimeoutMs,
         );
@@ -382,7 +447,7 @@ export class ChatSession {
         reading = true;
         void this.readLatestResponse().finally(() => (reading = false));
       }, RECHECK_INTERVAL_MS);
-      const event = await Promise.race([final, timeout, aborted]);
+      const event: ChatEvent = { ...(await Promise.race([final, timeout, aborted])), ...stamp(turnId) };
       this.applyFinal(event, turnId, text);
       events.push(event);
       onEvent(event);
@@ -396,13 +461,28 @@ export class ChatSession {
   }
 
   private applyFinal(event: ChatEvent, turnId: string, text: string): void {
-    if (event.event === "ended") this.newSession();
+    if (event.event === "timeout") this.rememberUnanswered(turnId, text);
+    // An END that timed out may still end the session: the next conversation must not join it.
+    if (event.event === "ended" || (event.event === "timeout" && containsEndWord(text))) this.newSession();
     else if (event.event === "no_agent") this.agentValue = undefined;
     else if (event.event === "clarify") {
       // The router forwarded nothing: the session is unassigned until the user chooses.
       this.agentValue = undefined;
       this.clarification = { turnId, text, options: event.options };
     }
+  }
+
+  private rememberUnanswered(turnId: string, text: string): void {
+    this.lateTurns.set(turnId, { session: this.sessionIdValue, text });
+    for (const oldest of this.lateTurns.keys()) {
+      if (this.lateTurns.size <= MAX_LATE_TURNS) break;
+      this.lateTurns.delete(oldest);
+    }
+  }
+
+  /** The message of a timed-out turn, for saying what a late answer answers. */
+  unansweredText(turnId: string): string | undefined {
+    return this.lateTurns.get(turnId)?.text;
   }
 
   /** Leaves the current session; the next message starts a new one at the router. */
@@ -425,6 +505,15 @@ export function resolveChoice(answer: string, options: readonly ClarifyChoice[])
   const trimmed = answer.trim();
   if (/^[0-9]+$/.test(trimmed)) return options[Number(trimmed) - 1]?.agent;
   return options.find((o) => o.agent.toLowerCase() === trimmed.toLowerCase())?.agent;
+}
+
+/** "30", "1.5": whole seconds when they are. */
+function seconds(ms: number): string {
+  return ms % 1000 === 0 ? String(ms / 1000) : (ms / 1000).toFixed(1);
+}
+
+function stamp(turn: string): { ts: string; turn: string } {
+  return { ts: new Date().toISOString(), turn };
 }
 
 function turnIdOf(message: Message): string | undefined {

@@ -2,9 +2,14 @@ import { ConfigError, errorMessage, SwitchboardError } from "../core/errors.js";
 import { adminCommand } from "./commands/admin.js";
 import { chatCommand } from "./commands/chat.js";
 import { hostCommand } from "./commands/host.js";
+import { logsCommand } from "./commands/logs.js";
 import { routeCommand } from "./commands/route.js";
 import { upCommand } from "./commands/up.js";
 import { sanitizeForTerminal } from "./terminal.js";
+import { didYouMean } from "./suggest.js";
+import { PROJECT_ROOT } from "./paths.js";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { authCommand, usersCommand } from "./commands/users.js";
 import { workerCommand } from "./commands/worker.js";
 
@@ -17,6 +22,7 @@ const COMMANDS: Record<string, (args: readonly string[]) => Promise<number>> = {
   route: routeCommand,
   users: usersCommand,
   auth: authCommand,
+  logs: logsCommand,
 };
 
 export const MAIN_HELP = `Switchboard: a distributed agent runtime on NATS.
@@ -33,9 +39,18 @@ Commands:
   route               show where the router would send messages, and why (--profiles FILE or live)
   users               chat users and their credentials: add NAME | remove NAME | rotate NAME | list
   auth                credentials of the services: init | rotate ROLE | reload
+  logs                the logs of what \`up\` started: host | worker | nats (latest run)
+
+Exit codes: 0 success, 1 failure at run time, 2 wrong usage. \`switchboard --version\` prints the version.
 
 Every command takes --nats <url> (or NATS_URL) and --creds <file> (or SB_CREDS; by default its
 role's credentials in data/auth, when there are any). Run \`switchboard <command> --help\` for details.`;
+
+/** This package's version, from its package.json. */
+export function version(): string {
+  const pkg = JSON.parse(readFileSync(join(PROJECT_ROOT, "package.json"), "utf8")) as { version?: string };
+  return pkg.version ?? "unknown";
+}
 
 export async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -43,9 +58,15 @@ export async function main(argv: readonly string[]): Promise<number> {
     console.log(MAIN_HELP);
     return command ? 0 : 2;
   }
+  if (command === "--version" || command === "-V" || command === "version") {
+    console.log(`switchboard ${version()} (Node.js ${process.versions.node})`);
+    return 0;
+  }
   const run = COMMANDS[command];
   if (!run) {
-    process.stderr.write(`switchboard: unknown command "${command}"\n\n${MAIN_HELP}\n`);
+    const guess = didYouMean(command, Object.keys(COMMANDS));
+    const hint = guess ? `; did you mean \`switchboard ${guess}\`?` : "";
+    process.stderr.write(`switchboard: unknown command "${sanitizeForTerminal(command)}"${hint}\n\n${MAIN_HELP}\n`);
     return 2;
   }
   return run(rest);

@@ -1,6 +1,7 @@
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { ConfigError } from "../core/errors.js";
 import { loadConfig, type ConfigFlags, type SwitchboardConfig } from "../core/config.js";
+import { didYouMean } from "./suggest.js";
 
 type OptionSpecs = NonNullable<ParseArgsConfig["options"]>;
 /** Spelled out so that the declaration build can name it. */
@@ -37,11 +38,29 @@ export function warnOnStderr(message: string): void {
 
 /** Parses a command's arguments; unknown flags are errors that name the command's help. */
 export function parse<const O extends OptionSpecs>(command: string, args: readonly string[], options: O): ParsedArgs<O> {
+  const all: OptionSpecs = { ...COMMON_OPTIONS, ...options };
   try {
     return parseArgs({ args: [...args], options: { ...COMMON_OPTIONS, ...options }, allowPositionals: true, strict: true });
   } catch (err) {
-    throw new ConfigError(`${err instanceof Error ? err.message : String(err)} (see \`switchboard ${command} --help\`)`);
+    throw new ConfigError(`${readableArgsError(err, all)} (see \`switchboard ${command} --help\`)`);
   }
+}
+
+/** Node's parseArgs messages, said the way the rest of the CLI speaks, with a guess at typos. */
+function readableArgsError(err: unknown, options: OptionSpecs): string {
+  const message = err instanceof Error ? err.message : String(err);
+  const code = (err as { code?: unknown } | null)?.code;
+  const unknown = /^Unknown option '(-{1,2})([^'=]+)/.exec(message);
+  if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION" && unknown) {
+    const [, dashes = "--", name = ""] = unknown;
+    const guess = didYouMean(name, Object.keys(options));
+    return `unknown option ${dashes}${name}${guess ? `; did you mean --${guess}?` : ""}`;
+  }
+  const missing = /^Option '(?:-\w, )?(--[\w-]+) <value>' argument missing/.exec(message);
+  if (missing) return `${missing[1]} needs a value`;
+  const noValue = /^Option '(?:-\w, )?(--[\w-]+)' does not take an argument/.exec(message);
+  if (noValue) return `${noValue[1]} takes no value`;
+  return message;
 }
 
 /** Config from the common flags plus the environment. */

@@ -6,7 +6,7 @@ import { sanitizeForTerminal } from "./terminal.js";
 
 /** The part of a Clack spinner the printer uses. */
 interface Spinner {
-  stop(message?: string): void;
+  stop(message: string): void;
 }
 
 /**

@@ -31,6 +31,7 @@ export const ErrorCode = {
   ModelUnreachable: "model_unreachable",
   ModelTimeout: "model_timeout",
   ModelError: "model_error",
+  StartupFailed: "startup_failed",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -123,6 +124,14 @@ export class ConfigError extends SwitchboardError {
   override name = "ConfigError";
   constructor(message: string) {
     super(ErrorCode.Config, message);
+  }
+}
+
+/** A process that had to start did not (its log says why); a failure at run time, not of usage. */
+export class StartupFailedError extends SwitchboardError {
+  override name = "StartupFailedError";
+  constructor(message: string) {
+    super(ErrorCode.StartupFailed, message);
   }
 }
 

@@ -17,8 +17,10 @@ export interface LoggerOptions {
 export function createLogger(name: string, options: LoggerOptions = {}): Logger {
   const level = options.level ?? "info";
   const usePretty = options.pretty ?? process.stderr.isTTY === true;
+  // ISO 8601 times: a log file read by a person (or grepped for a minute) needs no conversion.
+  const timestamp = pino.stdTimeFunctions.isoTime;
   if (usePretty) {
-    return pino({ name, level }, pretty({ destination: 2, colorize: true, ignore: "pid,hostname", sync: true }));
+    return pino({ name, level, timestamp }, pretty({ destination: 2, colorize: true, ignore: "pid,hostname", translateTime: "SYS:HH:MM:ss.l", sync: true }));
   }
-  return pino({ name, level }, pino.destination({ dest: 2, sync: true }));
+  return pino({ name, level, timestamp }, pino.destination({ dest: 2, sync: true }));
 }

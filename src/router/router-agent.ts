@@ -109,7 +109,8 @@ export class RouterAgentType implements AgentTypeDefinition {
     }
     this.view = new RegistryView(env.nc, env.subjects, env.logger, (profiles) => this.update(classifier, profiles, env));
     await this.view.start();
-    env.logger.info({ event: "router.started", classifier: classifier.constructor.name, agentTypes: this.profiles.map((p) => p.type) }, "router ready");
+    // The agent types come from the registry as workers join; `router.index_rebuilt` names them.
+    env.logger.info({ event: "router.started", classifier: classifier.constructor.name }, "router ready");
   }
 
   /**
@@ -130,7 +131,7 @@ export class RouterAgentType implements AgentTypeDefinition {
     const started = performance.now();
     classifier.setProfiles(profiles);
     this.indexedKey = key;
-    env.logger.debug(
+    env.logger.info(
       { event: "router.index_rebuilt", agentTypes: profiles.map((p) => p.type), durationMs: Math.round(performance.now() - started) },
       "routing index rebuilt",
     );
@@ -197,7 +198,7 @@ class RouterAgent implements Agent {
     } else if (isMessage(message, HandoffSchema)) {
       this.context.logger.info(
         { event: "router.handoff", session: message.sessionId, turn: message.turnId, fromAgentType: message.fromAgentType, reason: message.reason },
-        `${message.fromAgentType} handed the session back`,
+        `${message.fromAgentType} handed the session over; routing the message again`,
       );
       const routed = await this.route({ sessionId: message.sessionId, user: message.user, turnId: message.turnId, text: message.text }, ctx, message.fromAgentType);
       // The agent that had it says it is not theirs; where it went instead is worth remembering.

@@ -6,7 +6,9 @@ import { AgentTypeSpecSchema } from "../../src/gen/switchboard/v1/registry_pb.js
 import type { Agent, AgentContext, AgentTypeDefinition, MessageContext } from "../../src/worker/agent.js";
 import { Keys, TerminalCli } from "../helpers/terminal.js";
 import { TestSystem } from "../helpers/system.js";
+import { TestNatsServer } from "../helpers/nats-server.js";
 import { twinDesks } from "../helpers/twin-desks.js";
+import { TaskAgentType } from "../../src/agents/task-agent.js";
 
 /** Clears the screen, retitles the window and hides a link, if a terminal lets it. */
 const HOSTILE = "ok\u001b[2J\u001b[H\u001b]0;pwned\u0007\u001b]8;;http://evil\u001b\\link\u001b]8;;\u001b\\done";
@@ -27,12 +29,15 @@ class MischiefDesk implements AgentTypeDefinition {
   }
 }
 
+/** A desk that takes its time: longer than the chat waits in the tests that use it. */
+const slowDesk = (delayMs: number) => new TaskAgentType({ type: "slowdesk", description: "Slow questions.", keywords: ["slowly"], examples: [] }, { delayMs });
+
 /** `switchboard chat` in a terminal, driven by keystrokes as a person would. */
 describe("the interactive chat", () => {
   let sys: TestSystem;
   const terminals: TerminalCli[] = [];
-  const chat = (user: string) => {
-    const t = TerminalCli.start(["chat", "--user", user], { NATS_URL: sys.url });
+  const chat = (user: string, ...args: string[]) => {
+    const t = TerminalCli.start(["chat", "--user", user, ...args], { NATS_URL: sys.url });
     terminals.push(t);
     return t;
   };
@@ -93,6 +98,134 @@ describe("the interactive chat", () => {
     t.type(Keys.Down + Keys.Enter);
     await t.waitFor(`Hello from ${second}_agent! You said: Has the supplier invoice been paid?`);
     await t.waitFor(`You → ${second}`);
+    t.type(Keys.CtrlC);
+    await t.waitFor("Bye.");
+    expect(await t.exited).toBe(0);
+  });
+
+  it("clears the line on Esc and leaves only on a second Ctrl-C, or one at an empty prompt", async () => {
+    await sys.startWorker(["hr", "finance"]);
+    const t = chat("dave");
+    await t.waitFor("e.g. I need help with my budget");
+    t.type("something I did not mean");
+    await t.waitFor("something I did not mean");
+    t.type(Keys.Esc);
+    // The prompt comes back empty, and what is typed next is sent alone.
+    await t.waitFor("e.g. I need help with my budget", 2);
+    t.type(Keys.Esc);
+    await t.waitFor("e.g. I need help with my budget", 3);
+    t.type(`I need help with my budget${Keys.Enter}`);
+    await t.waitFor("Hello from finance_agent! You said: I need help with my budget");
+    t.type("half a thought");
+    await t.waitFor("half a thought");
+    t.type(Keys.CtrlC);
+    await t.waitFor("Press Ctrl-C again to leave.");
+    expect(t.screen).not.toContain("Bye.");
+    t.type(Keys.CtrlC);
+    await t.waitFor("Bye.");
+    expect(await t.exited).toBe(0);
+  });
+
+  it("closes the list of agents on Esc and goes on chatting", async () => {
+    await sys.startWorker(twinDesks());
+    const t = chat("erin");
+    await t.waitFor("e.g. I need help with my budget");
+    t.type(`Has the supplier invoice been paid?${Keys.Enter}`);
+    await t.waitFor("Which agent should take it?");
+    await t.waitFor("desk-b");
+    t.type(Keys.Esc);
+    await t.waitFor("No agent chosen.");
+    await t.waitFor("e.g. I need help with my budget", 2);
+    t.type(`Has the supplier invoice been paid?${Keys.Enter}`);
+    // The list is drawn again (the first one's closed frame also says "Which agent").
+    await t.waitFor("to navigate", 2);
+    t.type(Keys.Enter);
+    await t.waitFor("_agent! You said: Has the supplier invoice been paid?");
+    t.type(Keys.CtrlC);
+    await t.waitFor("Bye.");
+    expect(await t.exited).toBe(0);
+  });
+
+  it("shows an answer that comes after its time-out, saying what it answers", async () => {
+    await sys.startWorker([slowDesk(4_000)]);
+    const t = chat("frank", "--timeout", "1500");
+    await t.waitFor("e.g. I need help with my budget");
+    t.type(`please answer slowly${Keys.Enter}`);
+    await t.waitFor("No answer yet");
+    await t.waitFor("no answer from the slowdesk agent within 1.5 s");
+    // The chat is free meanwhile; the answer appears when it comes, on its own.
+    await t.waitFor("Late answer to “please answer slowly” from slowdesk_agent:", 1, 20_000);
+    await t.waitFor("Hello from slowdesk_agent! You said: please answer slowly");
+    t.type(Keys.CtrlC);
+    await t.waitFor("Bye.");
+    expect(await t.exited).toBe(0);
+  });
+
+  it("says so when an agent hands the conversation to another", async () => {
+    await sys.startWorker(["hr", "finance"]);
+    const t = chat("grace");
+    await t.waitFor("e.g. I need help with my budget");
+    t.type(`I need help with my budget${Keys.Enter}`);
+    await t.waitFor("Hello from finance_agent! You said: I need help with my budget");
+    t.type(`Actually, can HR tell me my remaining vacation days?${Keys.Enter}`);
+    await t.waitFor("↪ finance handed you to hr");
+    await t.waitFor("Hello from hr_agent! You said: Actually, can HR tell me my remaining vacation days?");
+    await t.waitFor("You → hr");
+    t.type(Keys.CtrlC);
+    await t.waitFor("Bye.");
+    expect(await t.exited).toBe(0);
+  });
+
+  it("echoes a long message in short and keeps answers inside the border", async () => {
+    await sys.startWorker(["hr", "finance"]);
+    const t = chat("heidi");
+    await t.waitFor("e.g. I need help with my budget");
+    const long = `budget ${"numbers and more numbers ".repeat(200)}`.trim();
+    t.type(`${long}${Keys.Enter}`);
+    await t.waitFor("Hello from finance_agent!", 1, 20_000);
+    await t.waitFor(`(${long.length.toLocaleString("en-US")} characters)`);
+    await t.waitFor("You → finance");
+    // The terminal is 120 columns wide: the answer (which repeats the message) is wrapped inside
+    // the border, every line of it starting with the border.
+    const answer = t.screen.slice(t.screen.indexOf("Hello from finance_agent!"), t.screen.lastIndexOf("You → finance"));
+    const lines = answer.split(/\r?\n/).filter((l) => l.includes("numbers"));
+    expect(lines.length).toBeGreaterThan(30);
+    expect(lines.filter((l) => l.length > 120)).toEqual([]);
+    expect(lines.slice(1).filter((l) => !l.startsWith("│  "))).toEqual([]);
+    t.type(Keys.CtrlC);
+    await t.waitFor("Bye.");
+    expect(await t.exited).toBe(0);
+  });
+});
+
+describe("the interactive chat and its server", () => {
+  let server: TestNatsServer;
+  let sys: TestSystem;
+  let t: TerminalCli | undefined;
+  beforeEach(async () => {
+    server = await TestNatsServer.start();
+    sys = TestSystem.on(server.url);
+    await sys.startHost();
+    await sys.startWorker(["router", "user_proxy", "hr", "finance"]);
+  });
+  afterEach(async () => {
+    await t?.stop();
+    await sys.close();
+    await server.stop();
+  });
+
+  it("says when the connection is lost and when it is back, without waiting for a message", async () => {
+    t = TerminalCli.start(["chat", "--user", "nina"], { NATS_URL: server.url });
+    await t.waitFor("e.g. I need help with my budget");
+    t.type("typed before the outage");
+    await t.waitFor("typed before the outage");
+    await server.kill();
+    await t.waitFor("Lost the connection to NATS; reconnecting…");
+    await server.restart();
+    await t.waitFor("Reconnected to NATS.", 1, 30_000);
+    // What was being typed is still there; the message goes through.
+    t.type(`, budget${Keys.Enter}`);
+    await t.waitFor("Hello from finance_agent! You said: typed before the outage, budget", 1, 30_000);
     t.type(Keys.CtrlC);
     await t.waitFor("Bye.");
     expect(await t.exited).toBe(0);

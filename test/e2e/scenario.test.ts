@@ -100,7 +100,8 @@ describe("end to end: host, worker and chat as separate processes", () => {
     const chat = runCli(["chat", "--user", "bob", "--timeout", "1500"], env);
     chat.write("budget please");
     chat.endInput();
-    expect(await chat.exited).toBe(0);
+    // A message left with only a `timeout` is a failure a script can see.
+    expect(await chat.exited).toBe(1);
     expect(chat.events.map((e) => e["event"])).toEqual(["queued", "timeout"]);
     expect(await host.stop("SIGTERM")).toBe(0);
   });
@@ -124,6 +125,9 @@ describe("end to end: `switchboard up`", () => {
     expect(await up.exited, up.stderr).toBe(0);
     expect(up.events.map((e) => e["event"])).toEqual(["routed", "reply", "ended"]);
     expect(up.stderr).toContain("Switchboard is up");
+    // It says it reuses a server it did not start, and that this one lets anyone in.
+    expect(up.stderr).toContain(`Using the NATS server already running at ${server.url}`);
+    expect(up.stderr).toContain("that server requires no credentials");
     // The worker it started deregistered on the way out; a fresh host answers with no workers.
     const host = runCli(["host"], env);
     await host.waitFor((p) => p.stderr.includes("host.started"), 15_000, "host start");

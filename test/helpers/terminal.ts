@@ -8,6 +8,7 @@ export const Keys = {
   Enter: "\r",
   Down: "\x1b[B",
   CtrlC: "\x03",
+  Esc: "\x1b",
 } as const;
 
 /**
@@ -43,6 +44,11 @@ export class TerminalCli {
       stdio: ["pipe", "pipe", "pipe"],
     });
     return new TerminalCli(args, proc);
+  }
+
+  /** The pid of `script`, whose child runs the command. */
+  get pid(): number | undefined {
+    return this.proc.pid;
   }
 
   /** Everything written to the terminal so far, escape sequences included. */

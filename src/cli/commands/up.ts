@@ -1,7 +1,7 @@
-import * as clack from "@clack/prompts";
-import { resolve } from "node:path";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { AuthenticationFailedError, connectNats, ConnectionFailedError, type NatsConnection } from "../../core/connection.js";
-import { ConfigError, errorMessage } from "../../core/errors.js";
+import { ConfigError, errorMessage, StartupFailedError } from "../../core/errors.js";
 import type { NatsCredentials } from "../../core/credentials.js";
 import { Role } from "../../core/roles.js";
 import { createLogger } from "../../core/logging.js";
@@ -10,19 +10,27 @@ import { Subjects } from "../../core/subjects.js";
 import type { SwitchboardConfig } from "../../core/config.js";
 import { BUILTIN_PROFILES } from "../../agents/builtin.js";
 import { HostClient } from "../../host/client.js";
-import { findExecutable, startChild, stopChild, type Child } from "../children.js";
+import { findExecutable, isRunning, Supervisor, type Child } from "../children.js";
+import { NoticeBoard } from "../chat-notices.js";
+import { WaitIndicator } from "../chat-spinner.js";
 import { AuthStore } from "../auth-store.js";
-import { AUTH_DIR, BIN_PATH, LOG_DIR, NATS_CONF, NATS_PID_FILE, PROJECT_ROOT } from "../paths.js";
+import { AUTH_DIR, BIN_PATH, DATA_DIR, LOG_DIR, NATS_CONF, NATS_PID_FILE, PROJECT_ROOT } from "../paths.js";
 import { COMMON_HELP, configFrom, parse, warnOnStderr } from "../options.js";
 import { reloadNatsServer } from "../reload.js";
-import { chatIdentity, runInteractiveChat, runJsonChat } from "./chat.js";
+import { chatIdentity, leaveOnSignals, runInteractiveChat, runJsonChat } from "./chat.js";
 
-export const UP_HELP = `Usage: switchboard up [--user NAME] [options]
+export const UP_HELP = `Usage: switchboard up [--user NAME] [--port N] [options]
 
 The one-terminal demo. Starts nats-server with ${NATS_CONF}
-(unless a server already answers at --nats), a host and a worker with every built-in agent,
-then the chat. Everything it started is stopped when you leave the chat.
-Logs of the started processes go to ${LOG_DIR}/.
+(unless a server already answers at --nats: then it says so, and warns when that server lets
+anyone in), a host and a worker with every built-in agent, then the chat. It owns what it
+started: leaving the chat (Ctrl-C twice, or at an empty prompt), SIGTERM or a crash stops all of
+it; a process that stops on its own meanwhile is reported in the chat and started again.
+Logs of the started processes go to ${LOG_DIR}/ (see \`switchboard logs\`).
+
+To run beside another server, give it another port: \`--port 14222\` or
+\`--nats nats://127.0.0.1:14222\` starts nats-server on that port (monitoring on a free port,
+JetStream data in data/jetstream-14222).
 
 When it starts nats-server it first creates the credentials that nats.conf requires (in
 ${AUTH_DIR}/, owner-only: host, worker, admin, and a chat user for --user), so the bus it
@@ -30,6 +38,7 @@ starts accepts no one else. Each process it starts connects with its own role's 
 
 Options:
   --user <name>       who is chatting (default: your login name)
+  --port <n>          the local port of the NATS server to use or start (same as --nats nats://127.0.0.1:N)
   --json              JSON lines chat (see \`switchboard chat --help\`)
 ${COMMON_HELP}`;
 
@@ -37,6 +46,20 @@ const READY_TIMEOUT_MS = 30_000;
 
 function isLocal(url: string): boolean {
   return /^(nats:\/\/)?(127\.0\.0\.1|localhost|\[::1\])(:\d+)?$/.test(url.trim());
+}
+
+const DEFAULT_NATS_PORT = 4222;
+
+/** The client port of a local URL (4222 when it names none). */
+export function portOf(url: string): number {
+  const match = /:(\d+)$/.exec(url.trim());
+  return match ? Number(match[1]) : DEFAULT_NATS_PORT;
+}
+
+function parsePort(raw: string): number {
+  const port = Number(raw);
+  if (!Number.isInteger(port) || port < 1 || port > 65_535) throw new ConfigError(`--port must be a port number (1-65535), got ${JSON.stringify(raw)}`);
+  return port;
 }
 
 /** A connection for watching the system come up, or undefined when no server answers. */
@@ -93,57 +116,81 @@ async function connectChat(config: SwitchboardConfig, user: string, credentials:
   }
 }
 
-async function startNats(config: SwitchboardConfig, children: Child[]): Promise<NatsConnection> {
+/**
+ * nats.conf as it is for port 4222; for another port, a copy in the data directory with that
+ * port, a free monitoring port, and its own JetStream store and pid file, so that it can run
+ * beside a server started from nats.conf (nats-server refuses a store directory given twice, in
+ * the file and on the command line).
+ */
+export function natsConfigFor(port: number): string {
+  if (port === DEFAULT_NATS_PORT) return NATS_CONF;
+  const conf = readFileSync(NATS_CONF, "utf8")
+    .replace(/^port:.*$/m, `port: ${port}`)
+    .replace(/^http:.*$/m, "http: 127.0.0.1:-1")
+    .replace(/^pid_file:.*$/m, `pid_file: "./data/nats-server-${port}.pid"`)
+    .replace(/store_dir:.*$/m, `store_dir: "./data/jetstream-${port}"`)
+    // Includes are relative to the file that includes them, and the copy lives in data/.
+    .replace(/^(\s*include\s+")data\//gm, "$1");
+  const file = join(DATA_DIR, `nats-${port}.conf`);
+  mkdirSync(DATA_DIR, { recursive: true });
+  writeFileSync(file, `# Written by \`switchboard up --port ${port}\` from nats.conf; rewritten at every start.\n${conf}`);
+  return file;
+}
+
+async function startNats(config: SwitchboardConfig, supervisor: Supervisor, signal: AbortSignal): Promise<NatsConnection> {
   if (!isLocal(config.natsUrl)) throw new ConfigError(`no NATS server answers at ${config.natsUrl}, and \`up\` only starts one locally`);
   const binary = findExecutable("nats-server");
   if (!binary) {
-    throw new ConfigError(
+    throw new StartupFailedError(
       "nats-server is not installed. Install it with `sudo apt-get install nats-server` (Debian/Ubuntu) or `brew install nats-server` (macOS), or run `npm start`, which installs it where it can.",
     );
   }
-  const nats = startChild("nats-server", binary, ["-c", NATS_CONF], { cwd: PROJECT_ROOT });
-  children.push(nats);
+  const nats = supervisor.start({ name: "nats-server", command: binary, args: ["-c", natsConfigFor(portOf(config.natsUrl))], cwd: PROJECT_ROOT });
   for (let waited = 0; waited < 10_000; waited += 250) {
-    if (nats.process.exitCode !== null) break;
+    if (!isRunning(nats)) break;
     const nc = await tryConnect(config);
     if (nc) return nc;
-    await sleep(250);
+    await sleep(250, signal);
   }
-  throw new ConfigError(`nats-server did not start; see ${nats.logFile}`);
+  throw new StartupFailedError(`nats-server did not start at ${config.natsUrl}; see ${nats.logFile}`);
 }
 
-async function waitForAgents(nc: NatsConnection, config: SwitchboardConfig, children: readonly Child[]): Promise<void> {
+async function waitForAgents(nc: NatsConnection, config: SwitchboardConfig, children: () => readonly Child[], signal: AbortSignal): Promise<void> {
   const host = new HostClient(nc, new Subjects(config.prefix), 2_000);
   const wanted = BUILTIN_PROFILES.map((p) => p.type);
   const deadline = Date.now() + READY_TIMEOUT_MS;
   let last = "";
   while (Date.now() < deadline) {
-    const dead = children.find((c) => c.process.exitCode !== null);
-    if (dead) throw new ConfigError(`${dead.name} exited early; see ${dead.logFile}`);
+    const dead = children().find((c) => !isRunning(c));
+    if (dead) throw new StartupFailedError(`${dead.name} exited early; see ${dead.logFile}`);
     try {
       const agents = await host.agents();
       if (wanted.every((t) => agents.some((a) => a.spec?.type === t && a.available))) return;
     } catch (err) {
       last = errorMessage(err);
     }
-    await sleep(250);
+    await sleep(250, signal);
   }
-  throw new ConfigError(`agents did not become available within ${READY_TIMEOUT_MS / 1000} s (${last}); see the logs in ${LOG_DIR}`);
+  throw new StartupFailedError(`agents did not become available within ${READY_TIMEOUT_MS / 1000} s (${last}); see the logs in ${LOG_DIR}`);
 }
 
 export async function upCommand(args: readonly string[]): Promise<number> {
-  const { values } = parse("up", args, { user: { type: "string" }, json: { type: "boolean" } });
+  const { values } = parse("up", args, { user: { type: "string" }, json: { type: "boolean" }, port: { type: "string" } });
   if (values.help) {
     console.log(UP_HELP);
     return 0;
   }
-  const config = configFrom(values);
+  if (values.port !== undefined && values.nats !== undefined) throw new ConfigError("give either --port or --nats, not both");
+  const config = configFrom(values.port !== undefined ? { ...values, nats: `nats://127.0.0.1:${parsePort(values.port)}` } : values);
   const { user, credentials } = chatIdentity(config, values.user);
   const interactive = values.json !== true && process.stdin.isTTY === true && process.stdout.isTTY === true;
-  const children: Child[] = [];
-  const spin = interactive ? clack.spinner() : undefined;
+  // From here on, every way out stops what `up` started: a signal, leaving the chat, an error, a crash.
+  const leave = leaveOnSignals();
+  const supervisor = new Supervisor();
+  const notices = new NoticeBoard();
+  const spin = interactive ? new WaitIndicator() : undefined;
   const progress = (m: string) => (spin ? spin.message(m) : process.stderr.write(`${m}\n`));
-  spin?.start("Starting Switchboard");
+  spin?.start("Starting Switchboard", () => leave.abort());
   let nc: NatsConnection | undefined;
   let chatNc: NatsConnection | undefined;
   try {
@@ -152,31 +199,57 @@ export async function upCommand(args: readonly string[]): Promise<number> {
     nc = await tryConnect(config);
     if (!nc) {
       prepareCredentials(config, user, progress);
-      progress("Starting nats-server");
-      nc = await startNats(config, children);
-    } else if (nc.info?.auth_required === true) {
-      userAdded = await addChatUser(config, user, progress);
+      progress(`Starting nats-server on port ${portOf(config.natsUrl)}`);
+      nc = await startNats(config, supervisor, leave.signal);
+    } else {
+      const open = nc.info?.auth_required !== true;
+      const reuse = `Using the NATS server already running at ${config.natsUrl} (${nc.info?.server_name ?? "a server"} ${nc.info?.version ?? ""}); \`up\` did not start it and will not stop it. To start a separate one: \`switchboard up --port 14222\``;
+      if (spin) spin.message("Found a running NATS server");
+      if (spin) notices.post({ level: "info", text: reuse });
+      else process.stderr.write(`${reuse}\n`);
+      if (open) {
+        const warning = `that server requires no credentials: anyone who reaches ${config.natsUrl} can read and write every conversation, and the per-user rate limit is off. Start the secured one with \`switchboard up --port 14222\` (or stop the open server).`;
+        if (spin) notices.post({ level: "warn", text: `Warning: ${warning}` });
+        else warnOnStderr(warning);
+      } else userAdded = await addChatUser(config, user, progress);
     }
     // The children find their own credentials in the auth directory; the chat's are not theirs.
     const { SB_CREDS: _chatCredentials, ...inherited } = process.env;
     const childEnv = { ...inherited, NATS_URL: config.natsUrl, SB_PREFIX: config.prefix, LOG_LEVEL: config.logLevel, SB_AUTH_DIR: config.authDir, ...(config.tlsCa !== "" ? { SB_TLS_CA: config.tlsCa } : {}) };
     progress("Starting host and worker");
-    children.push(startChild("host", process.execPath, [BIN_PATH, "host"], { env: childEnv }));
-    children.push(startChild("worker", process.execPath, [BIN_PATH, "worker"], { env: childEnv }));
+    supervisor.start({ name: "host", command: process.execPath, args: [BIN_PATH, "host"], env: childEnv, jsonLog: true });
+    supervisor.start({ name: "worker", command: process.execPath, args: [BIN_PATH, "worker"], env: childEnv, jsonLog: true });
     progress("Waiting for the agents to register");
-    await waitForAgents(nc, config, children);
+    const watcher = nc;
+    await waitForAgents(watcher, config, () => supervisor.children, leave.signal);
     chatNc = await connectChat(config, user, credentials, userAdded);
-    spin?.stop(`Switchboard is up (logs in ${LOG_DIR})`);
-    if (!interactive) process.stderr.write(`Switchboard is up (logs in ${LOG_DIR})\n`);
+    if (leave.signal.aborted) {
+      spin?.stop("Stopped");
+      return 0;
+    }
+    const where = `Started ${supervisor.children.map((c) => `${c.name} (pid ${c.process.pid ?? "?"})`).join(", ")}. Their logs are in ${LOG_DIR}/: \`switchboard logs worker\` shows this run's.`;
+    spin?.stop("Switchboard is up");
+    if (interactive) notices.post({ level: "info", text: where });
+    else process.stderr.write(`Switchboard is up. ${where}\n`);
+    supervisor.watch(
+      (n) => notices.post(n),
+      (name) => (name === "nats-server" ? Promise.resolve() : waitForAgents(watcher, config, () => [], leave.signal)),
+    );
     const logger = createLogger("switchboard-chat", { level: "warn" });
-    return interactive ? await runInteractiveChat(chatNc, config, user, logger) : await runJsonChat(chatNc, config, user, logger);
+    const options = { signal: leave.signal, notices };
+    return interactive ? await runInteractiveChat(chatNc, config, user, logger, options) : await runJsonChat(chatNc, config, user, logger, options);
   } catch (err) {
-    spin?.stop("Could not start");
+    spin?.stop(leave.signal.aborted ? "Stopped" : "Could not start", !leave.signal.aborted);
+    if (leave.signal.aborted) return 0;
     throw err;
   } finally {
-    await chatNc?.drain().catch(() => undefined);
-    await nc?.drain().catch(() => undefined);
+    const stopping = supervisor.children.some(isRunning);
+    if (stopping) process.stderr.write("Stopping what `up` started…\n");
+    const drain = (c: NatsConnection | undefined) => (c ? Promise.race([c.drain().catch(() => undefined), sleep(2_000)]) : Promise.resolve());
+    await drain(chatNc);
+    await drain(nc);
     // Workers first (they deregister with the host), the server last.
-    for (const child of [...children].reverse()) await stopChild(child);
+    await supervisor.stopAll();
+    leave.dispose();
   }
 }

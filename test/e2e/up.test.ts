@@ -1,0 +1,118 @@
+import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { rm } from "node:fs/promises";
+import { connect as tcpConnect, createServer } from "node:net";
+import { afterEach, describe, expect, it } from "vitest";
+import { DATA_DIR } from "../../src/cli/paths.js";
+import { eventually } from "../helpers/system.js";
+import { Keys, TerminalCli } from "../helpers/terminal.js";
+
+/** A TCP port nothing listens on right now. */
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
+    });
+  });
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The first line a NATS server sends on `port` (INFO {...}). */
+async function natsInfo(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = tcpConnect(port, "127.0.0.1");
+    socket.once("error", reject);
+    socket.once("data", (d) => {
+      socket.destroy();
+      resolve(d.toString().split("\r\n")[0] ?? "");
+    });
+  });
+}
+
+/** The pids `up` printed when it was ready, by name. */
+function startedPids(screen: string): Record<string, number> {
+  const flat = screen.replace(/\r?\n│\s*/g, " ");
+  const match = /Started nats-server \(pid (\d+)\), host \(pid (\d+)\), worker \(pid (\d+)\)/.exec(flat);
+  if (!match) throw new Error(`no pids on the screen:\n${screen.slice(-2000)}`);
+  return { nats: Number(match[1]), host: Number(match[2]), worker: Number(match[3]) };
+}
+
+/** The `switchboard up` process: the child of `script` (which runs it through `sh -c … exec`). */
+function upPid(t: TerminalCli): number {
+  const out = execFileSync("ps", ["-o", "pid=", "--ppid", String(t.pid)]).toString().trim();
+  return Number(out.split(/\s+/)[0]);
+}
+
+/** `switchboard up` in a terminal, on a port of its own (beside any server on 4222). */
+describe("switchboard up", { timeout: 120_000 }, () => {
+  const terminals: TerminalCli[] = [];
+  const pids: number[] = [];
+  const ports: number[] = [];
+  const up = async (env: Record<string, string> = {}) => {
+    const port = await freePort();
+    ports.push(port);
+    const t = TerminalCli.start(["up", "--port", String(port), "--user", "uptester"], { NATS_URL: "", ...env });
+    terminals.push(t);
+    return { t, port };
+  };
+  afterEach(async () => {
+    for (const t of terminals.splice(0)) await t.stop();
+    for (const pid of pids.splice(0)) if (alive(pid)) process.kill(pid, "SIGKILL");
+    for (const port of ports.splice(0)) {
+      await rm(`${DATA_DIR}/jetstream-${port}`, { recursive: true, force: true });
+      await rm(`${DATA_DIR}/nats-${port}.conf`, { force: true });
+      await rm(`${DATA_DIR}/nats-server-${port}.pid`, { force: true });
+    }
+  });
+
+  it("starts nats-server on the port asked for, restarts a worker that dies, and stops everything on Ctrl-C during a reply", async () => {
+    const { t, port } = await up({ SB_AGENT_DELAY_MS: "3000" });
+    await t.waitFor("Switchboard is up", 1, 60_000);
+    await t.waitFor("e.g. I need help with my budget");
+    const started = startedPids(t.screen);
+    pids.push(...Object.values(started));
+    // The server it started is the one on that port, with the configuration written for it.
+    expect(await natsInfo(port)).toMatch(/^INFO /);
+    expect(readFileSync(`/proc/${started["nats"]}/cmdline`, "utf8")).toContain(`nats-${port}.conf`);
+
+    process.kill(started["worker"] ?? 0, "SIGKILL");
+    await t.waitFor("The worker stopped (killed by SIGKILL); restarting it (1 of 3).");
+    await t.waitFor("The worker is back (pid", 1, 40_000);
+    const restarted = Number(/The worker is back \(pid (\d+)\)/.exec(t.screen)?.[1]);
+    pids.push(restarted);
+    expect(alive(restarted)).toBe(true);
+
+    t.type(`I need help with my budget${Keys.Enter}`);
+    await t.waitFor("Hello from finance_agent! You said: I need help with my budget", 1, 30_000);
+    t.type(`and the travel costs?${Keys.Enter}`);
+    await t.waitFor("Waiting for finance");
+    // Ctrl-C while the spinner waits for the answer: the chat leaves and `up` stops what it started.
+    t.type(Keys.CtrlC);
+    expect(await t.exited).toBe(0);
+    for (const pid of [started["nats"] ?? 0, started["host"] ?? 0, restarted]) {
+      await eventually(() => !alive(pid), 15_000, `pid ${pid} to be gone`);
+    }
+  });
+
+  it("stops everything it started on SIGTERM at the prompt", async () => {
+    const { t } = await up();
+    await t.waitFor("Switchboard is up", 1, 60_000);
+    await t.waitFor("e.g. I need help with my budget");
+    const started = startedPids(t.screen);
+    pids.push(...Object.values(started));
+    process.kill(upPid(t), "SIGTERM");
+    expect(await t.exited).toBe(0);
+    for (const pid of Object.values(started)) await eventually(() => !alive(pid), 15_000, `pid ${pid} to be gone`);
+  });
+});
