@@ -135,6 +135,11 @@ function hostPermissions(s: Subjects): Permissions {
         // An operator with the host's credentials may run every admin command, replay included.
         ...ADMIN_QUERIES.map((v) => s.host(v)),
         s.host(HostVerb.ReplayDeadLetter),
+        // Creates the learned-routing bucket; an operator with the host's credentials may add and
+        // remove learned examples.
+        ...streamOwner(JS.kvStream(s.routingBucket)),
+        ...kvRead(s.routingBucket),
+        JS.kvKeys(s.routingBucket),
       ],
       deny: [],
     },
@@ -156,6 +161,9 @@ function workerPermissions(s: Subjects): Permissions {
         JS.kvKeys(s.agentStateBucket),
         // The router and the hand-off policy follow the registry.
         ...kvRead(s.agentsBucket),
+        // The router follows and records the routing examples learned from use.
+        ...kvRead(s.routingBucket),
+        JS.kvKeys(s.routingBucket),
         s.allTopics,
         s.allReplyDeltas,
         s.allDeadLetters,
@@ -174,7 +182,7 @@ function workerPermissions(s: Subjects): Permissions {
 function adminPermissions(s: Subjects): Permissions {
   return {
     // The registry is readable too, for `switchboard route` against the live agent types.
-    publish: { allow: [...ADMIN_QUERIES.map((v) => s.host(v)), ...kvRead(s.agentsBucket), MICRO_DISCOVERY], deny: [] },
+    publish: { allow: [...ADMIN_QUERIES.map((v) => s.host(v)), ...kvRead(s.agentsBucket), ...kvRead(s.routingBucket), MICRO_DISCOVERY], deny: [] },
     subscribe: { allow: [`${inboxPrefix(Role.Admin)}.>`], deny: [] },
     allowResponses: false,
   };

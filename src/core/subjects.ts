@@ -246,6 +246,21 @@ export class Subjects {
     return `${agentType}.${key}`;
   }
 
+  /** Routing examples learned from use (clarify answers, hand-offs, operators), per agent type. */
+  get routingBucket(): string {
+    return this.bucket("routing");
+  }
+
+  /** Key of one learned example: `<agentType>.<id>`. */
+  learnedExampleKey(agentType: string, id: string): string {
+    return `${validateToken("agent type", agentType)}.${validateToken("learned example id", id)}`;
+  }
+
+  /** Keys of one agent type's learned examples, or of every type's. */
+  learnedExamplesFilter(agentType?: string): string {
+    return agentType === undefined ? ">" : `${validateToken("agent type", agentType)}.*`;
+  }
+
   /** Stream keeping messages whose handler kept failing. */
   get deadLetterStream(): string {
     return `${this.prefix.toUpperCase().replaceAll("-", "_")}_DEADLETTER`;

@@ -30,7 +30,7 @@ import {
   SessionRecordSchema,
   type SessionRecord,
 } from "../gen/switchboard/v1/registry_pb.js";
-import { DEFAULT_INFRASTRUCTURE, ensureBuckets, ensureDeadLetterStream, ensureEventStream, type Buckets, type InfrastructureOptions } from "./infrastructure.js";
+import { DEFAULT_INFRASTRUCTURE, ensureBuckets, ensureDeadLetterStream, ensureEventStream, ensureRoutingBucket, type Buckets, type InfrastructureOptions } from "./infrastructure.js";
 import { DeadLetters } from "./dead-letters.js";
 import { MaxDeliveriesWatch } from "./max-deliveries.js";
 import { Registry } from "./registry.js";
@@ -99,6 +99,9 @@ export class Host {
     await ensureEventStream(jsm, this.subjects, infra);
     await ensureDeadLetterStream(jsm, this.subjects, infra);
     this.buckets = await ensureBuckets(this.nc, jsm, this.subjects, infra);
+    await ensureRoutingBucket(this.nc, jsm, this.subjects, infra).catch((err: unknown) => {
+      this.logger.warn({ event: "host.routing_bucket_unavailable", bucket: this.subjects.routingBucket, err: errorMessage(err) }, "cannot create the routing bucket; routers will not learn from use (bring the accounts file up to date: switchboard auth init, then switchboard auth reload)");
+    });
     this.registry = new Registry(jsm, this.subjects, this.buckets.agents, this.buckets.workers, this.options.workerTtlMs, this.logger);
     this.directory = new RegistryView(this.nc, this.subjects, this.logger);
     await this.directory.start();

@@ -90,3 +90,14 @@ export async function ensureBuckets(nc: NatsConnection, jsm: JetStreamManager, s
     agentState: await open(subjects.agentStateBucket),
   };
 }
+
+/**
+ * Creates or opens the bucket of routing learned from use. Apart from the others: a host whose
+ * credentials predate it (an accounts file not yet brought up to date) runs without it, and the
+ * routers then route without learning.
+ */
+export async function ensureRoutingBucket(nc: NatsConnection, jsm: JetStreamManager, subjects: Subjects, options: InfrastructureOptions): Promise<KV> {
+  const kv = await new Kvm(nc).create(subjects.routingBucket, { history: 1, replicas: options.replicas, storage: StorageType.File });
+  await protectBucket(jsm, kv);
+  return kv;
+}

@@ -1,5 +1,24 @@
 import type { Classification, Classifier, RoutingProfile, ScoredAgent } from "./classifier.js";
-import { HybridClassifier } from "./hybrid/index.js";
+import { DEFAULT_AMBIGUITY_MARGIN, HybridClassifier, isAmbiguous } from "./hybrid/index.js";
+
+/**
+ * When the offline classifier is unsure enough for the model to be asked: its best score lies in
+ * [low, high), or its two best agents are within `margin` of each other (the router would ask
+ * the user). Outside the band the offline answer stands and no request is sent.
+ */
+export interface CascadeBand {
+  readonly low: number;
+  readonly high: number;
+  readonly margin: number;
+}
+
+/** See docs/ROUTING.md for how many requests of each routing set reach the model with it. */
+export const DEFAULT_CASCADE_BAND: CascadeBand = { low: 0.05, high: 0.99, margin: DEFAULT_AMBIGUITY_MARGIN };
+
+/** Whether a classification of the offline classifier falls in the band where the model is asked. */
+export function inCascadeBand(c: Classification, band: CascadeBand): boolean {
+  return (c.score >= band.low && c.score < band.high) || isAmbiguous(c, band.margin);
+}
 
 export interface LlmClassifierOptions {
   /**
@@ -16,9 +35,14 @@ export interface LlmClassifierOptions {
   readonly fallback: Classifier;
   /** Confidence at or above which the model's choice is routed. Default 0.5. */
   readonly threshold: number;
+  /**
+   * Ask the model only when the fallback is unsure ({@link DEFAULT_CASCADE_BAND} by default);
+   * false asks it about every message.
+   */
+  readonly cascade: CascadeBand | false;
 }
 
-const DEFAULTS = { timeoutMs: 5000, threshold: 0.5 } as const;
+const DEFAULTS = { timeoutMs: 5000, threshold: 0.5, cascade: DEFAULT_CASCADE_BAND } as const;
 
 /** What the model is asked to answer, as JSON. */
 interface ModelAnswer {
@@ -113,6 +137,7 @@ export class LlmClassifier implements Classifier {
   async classifyAsync(text: string, signal?: AbortSignal): Promise<Classification> {
     if (this.profiles.length === 0) return this.classify(text);
     const fallback = this.options.fallback.classify(text);
+    if (this.options.cascade && !inCascadeBand(fallback, this.options.cascade)) return fallback;
     let answer: ModelAnswer | undefined;
     try {
       answer = await this.ask(text, signal);
@@ -146,14 +171,17 @@ export class LlmClassifier implements Classifier {
     return content === undefined ? undefined : parseAnswer(content, this.types);
   }
 
-  /** The model decides; the fallback's scores fill in the ranking for the other agents. */
+  /**
+   * The model decides; the fallback's scores fill in the ranking for the other agents, kept well
+   * below the model's choice so the router does not ask the user what the model settled.
+   */
   private merge(answer: ModelAnswer, fallback: Classification): Classification {
     const intent = `llm:${answer.reason || (answer.agent ?? "none")}`;
     if (answer.agent === null || answer.confidence < this.options.threshold) {
       return { agent: undefined, score: answer.agent === null ? 0 : answer.confidence, intent, ranked: fallback.ranked };
     }
     const chosen: ScoredAgent = { agent: answer.agent, score: answer.confidence };
-    const rest = fallback.ranked.filter((r) => r.agent !== answer.agent).map((r) => ({ agent: r.agent, score: Math.min(r.score, answer.confidence) }));
+    const rest = fallback.ranked.filter((r) => r.agent !== answer.agent).map((r) => ({ agent: r.agent, score: Math.min(r.score, answer.confidence / 2) }));
     return { agent: answer.agent, score: answer.confidence, intent, ranked: [chosen, ...rest] };
   }
 }

@@ -10,11 +10,15 @@ import type { Agent, AgentContext, AgentEnvironment, AgentTypeDefinition, Messag
 import type { Classification, Classifier, RoutingProfile } from "./classifier.js";
 import { closeCandidates, DEFAULT_AMBIGUITY_MARGIN, HybridClassifier, isAmbiguous } from "./hybrid/index.js";
 import { RegistryView } from "../host/registry-view.js";
+import { DEFAULT_MAX_LEARNED_PER_TYPE, LearnedExamples, LearnedSource } from "./learned-examples.js";
 
 export const ROUTER_AGENT_TYPE = "router";
 
 /** The intent of a `Routed` that follows the user's answer to a `Clarify`. */
 export const USER_CHOICE_INTENT = "user_choice";
+
+/** The intent of a `Routed` for a request learned from use for exactly one live agent type. */
+export const LEARNED_INTENT = "learned";
 
 export interface RouterOptions {
   /**
@@ -27,6 +31,13 @@ export interface RouterOptions {
    * to choose instead of routing. Default {@link DEFAULT_AMBIGUITY_MARGIN}; 0 never asks.
    */
   readonly ambiguityMargin?: number;
+  /**
+   * Learn from use: clarify answers and hand-offs become routing examples of the chosen agent
+   * type, kept in the routing bucket and shared by every router. Default true.
+   */
+  readonly learning?: boolean;
+  /** Learned examples kept per agent type, newest first. Default {@link DEFAULT_MAX_LEARNED_PER_TYPE}. */
+  readonly maxLearnedPerType?: number;
 }
 
 /** The first clause of a description, for short lists ("Finance: budgets, …" → "Finance"). */
@@ -72,9 +83,15 @@ export class RouterAgentType implements AgentTypeDefinition {
   private view: RegistryView | undefined;
   private profiles: readonly RoutingProfile[] = [];
   private indexedKey: string | undefined;
+  private readonly learning: boolean;
+  private readonly maxLearnedPerType: number;
+  private learned: LearnedExamples | undefined;
 
   constructor(options: RouterOptions = {}) {
     this.classifierValue = options.classifier;
+    this.learning = options.learning ?? true;
+    this.maxLearnedPerType = options.maxLearnedPerType ?? DEFAULT_MAX_LEARNED_PER_TYPE;
+    if (!(Number.isInteger(this.maxLearnedPerType) && this.maxLearnedPerType > 0)) throw new RangeError("maxLearnedPerType must be a positive integer");
     this.ambiguityMargin = options.ambiguityMargin ?? DEFAULT_AMBIGUITY_MARGIN;
     if (!(this.ambiguityMargin >= 0)) throw new RangeError("ambiguityMargin must be 0 or more");
   }
@@ -87,6 +104,11 @@ export class RouterAgentType implements AgentTypeDefinition {
 
   async open(env: AgentEnvironment): Promise<void> {
     const classifier = this.classifier;
+    if (this.learning) {
+      // Loaded before the registry, so the first index already holds what was learned.
+      this.learned = new LearnedExamples(env.nc, env.subjects, env.logger, () => this.reindex(classifier, env), this.maxLearnedPerType);
+      await this.learned.start();
+    }
     this.view = new RegistryView(env.nc, env.subjects, env.logger, (profiles) => this.update(classifier, profiles, env));
     await this.view.start();
     // The agent types come from the registry as workers join; `router.index_rebuilt` names them.
@@ -100,6 +122,12 @@ export class RouterAgentType implements AgentTypeDefinition {
    */
   private update(classifier: Classifier, profiles: readonly RoutingProfile[], env: AgentEnvironment): void {
     this.profiles = profiles;
+    this.reindex(classifier, env);
+  }
+
+  /** Indexes the live profiles with what was learned for them, when either changed. */
+  private reindex(classifier: Classifier, env: AgentEnvironment): void {
+    const profiles = this.learned ? this.learned.augment(this.profiles) : this.profiles;
     const key = profilesKey(profiles);
     if (key === this.indexedKey) return;
     const started = performance.now();
@@ -117,6 +145,21 @@ export class RouterAgentType implements AgentTypeDefinition {
     return classifier.classifyAsync ? classifier.classifyAsync(text, signal) : classifier.classify(text);
   }
 
+  /**
+   * The live agent type this exact request was learned for, when there is exactly one (other
+   * than `exclude`, the agent that just handed it back).
+   */
+  learnedAgent(text: string, exclude?: string): string | undefined {
+    if (!this.learned) return undefined;
+    const types = this.learned.typesFor(text).filter((t) => t !== exclude && this.profiles.some((p) => p.type === t));
+    return types.length === 1 ? types[0] : undefined;
+  }
+
+  /** Keeps a labelled request as a routing example of `agentType`; never fails the routing. */
+  async learn(agentType: string, text: string, source: LearnedSource, detail: string): Promise<void> {
+    await this.learned?.record(agentType, text, source, detail);
+  }
+
   /** Agent types the router can route to right now. */
   routableProfiles(): readonly RoutingProfile[] {
     return this.profiles;
@@ -128,6 +171,7 @@ export class RouterAgentType implements AgentTypeDefinition {
 
   async close(): Promise<void> {
     await this.view?.close();
+    await this.learned?.close();
   }
 }
 
@@ -159,19 +203,28 @@ class RouterAgent implements Agent {
         { event: "router.handoff", session: message.sessionId, turn: message.turnId, fromAgentType: message.fromAgentType, reason: message.reason },
         `${message.fromAgentType} handed the session over; routing the message again`,
       );
-      await this.route({ sessionId: message.sessionId, user: message.user, turnId: message.turnId, text: message.text }, ctx);
+      const routed = await this.route({ sessionId: message.sessionId, user: message.user, turnId: message.turnId, text: message.text }, ctx, message.fromAgentType);
+      // The agent that had it says it is not theirs; where it went instead is worth remembering.
+      if (routed && routed !== message.fromAgentType) await this.type.learn(routed, message.text, LearnedSource.HANDOFF, `handed back by ${message.fromAgentType}`);
     }
     return undefined;
   }
 
-  private async route(request: RouteRequest, ctx: MessageContext): Promise<void> {
-    const result = await traceClassification(() => this.type.classify(request.text, ctx.signal));
+  /** Routes, asks or says nothing fits; returns the agent type routed to without asking, if any. */
+  private async route(request: RouteRequest, ctx: MessageContext, handedBackBy?: string): Promise<string | undefined> {
     const ids = { session: request.sessionId, turn: request.turnId };
+    const learned = this.type.learnedAgent(request.text, handedBackBy);
+    if (learned) {
+      this.context.logger.info({ event: "router.routed", ...ids, agentType: learned, intent: LEARNED_INTENT, score: 1 }, `routed to ${learned} as learned`);
+      await this.routeTo(learned, LEARNED_INTENT, 1, request, ctx);
+      return learned;
+    }
+    const result = await traceClassification(() => this.type.classify(request.text, ctx.signal));
     if (!result.agent) {
       this.context.logger.info({ event: "router.no_agent", ...ids, score: result.score }, "no agent fits the message");
       recordRoutingDecision(RoutingOutcome.NoAgent, undefined, result.score);
       await this.noAgent(request, ctx);
-      return;
+      return undefined;
     }
     if (isAmbiguous(result, this.type.ambiguityMargin)) {
       const options = this.clarifyOptions(result);
@@ -189,11 +242,12 @@ class RouterAgent implements Agent {
           { type: TopicType.Response, source: { user: request.user, session: request.sessionId } },
           { id: `${ctx.eventId}-clarify` },
         );
-        return;
+        return undefined;
       }
     }
     this.context.logger.info({ event: "router.routed", ...ids, agentType: result.agent, intent: result.intent, score: result.score }, `routed to ${result.agent}`);
     await this.routeTo(result.agent, result.intent, result.score, request, ctx);
+    return result.agent;
   }
 
   /** The user's answer to a Clarify: route there if it is still a live choice, else start over. */
@@ -206,6 +260,7 @@ class RouterAgent implements Agent {
     }
     this.context.logger.info({ event: "router.routed", ...ids, agentType, intent: USER_CHOICE_INTENT, score: 1 }, `routed to ${agentType} as the user chose`);
     await this.routeTo(agentType, USER_CHOICE_INTENT, 1, request, ctx);
+    await this.type.learn(agentType, request.text, LearnedSource.CLARIFY_ANSWER, "the user chose it when asked");
   }
 
   private clarifyOptions(result: Classification) {

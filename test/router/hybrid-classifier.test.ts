@@ -5,7 +5,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import type { Classification, RoutingProfile } from "../../src/router/classifier.js";
 import { DEFAULT_AMBIGUITY_MARGIN, HybridClassifier, closeCandidates, isAmbiguous } from "../../src/router/hybrid/index.js";
 
-const routingDir = resolve(dirname(fileURLToPath(import.meta.url)), "../../../shared/routing");
+const routingDir = resolve(dirname(fileURLToPath(import.meta.url)), "../fixtures/routing/workplace");
 
 interface LabelledRequest {
   readonly text: string;
@@ -55,6 +55,17 @@ describe("HybridClassifier", () => {
 
   it("explains a keyword match in the intent", () => {
     expect(classifier.classify("Talk to HR please")).toMatchObject({ agent: "hr", intent: "keyword:hr" });
+  });
+
+  it("routes a message made only of a declared keyword and courtesy words to that keyword's agent", () => {
+    // "contract" is a keyword of legal, and procurement's profile speaks of supplier contracts.
+    const c = new HybridClassifier();
+    c.setProfiles(JSON.parse(readFileSync(resolve(routingDir, "../workplace-v2/profiles.json"), "utf8")) as RoutingProfile[]);
+    for (const [text, agent] of [["contract please", "legal"], ["Hi, a question about the vendor", "procurement"], ["MFA?", "security"], ["talk to marketing", "marketing"]] as const) {
+      const result = c.classify(text);
+      expect(result, text).toMatchObject({ agent, intent: expect.stringMatching(/^keyword:/) as unknown });
+      expect(isAmbiguous(result), text).toBe(false);
+    }
   });
 
   it("ranks every agent best first with calibrated scores", () => {

@@ -4,6 +4,7 @@ import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import type { Classification, Classifier, RoutingProfile } from "../../src/router/classifier.js";
 import { LlmClassifier } from "../../src/router/llm-classifier.js";
+import { isAmbiguous } from "../../src/router/hybrid/index.js";
 
 const profiles: RoutingProfile[] = [
   { type: "hr", description: "Human resources: leave, benefits, hiring.", keywords: ["hr"], examples: ["How many vacation days do I have left?"] },
@@ -51,11 +52,14 @@ async function startFakeModel(answer: (body: Record<string, unknown>) => string 
 /** A fallback that always answers the same, so tests can tell which path produced a result. */
 class FixedClassifier implements Classifier {
   profiles: readonly RoutingProfile[] = [];
+  constructor(private readonly ranked: readonly [string, number][] = [["hr", 0.7], ["finance", 0.2]]) {}
   setProfiles(p: readonly RoutingProfile[]): void {
     this.profiles = p;
   }
   classify(): Classification {
-    return { agent: "hr", score: 0.7, intent: "fixed", ranked: [{ agent: "hr", score: 0.7 }, { agent: "finance", score: 0.2 }] };
+    const [best] = this.ranked;
+    const score = best?.[1] ?? 0;
+    return { agent: score >= 0.5 ? best?.[0] : undefined, score, intent: "fixed", ranked: this.ranked.map(([agent, s]) => ({ agent, score: s })) };
   }
 }
 
@@ -128,7 +132,7 @@ describe("LlmClassifier", () => {
     const model = await startFakeModel(() => "{}");
     const url = model.url;
     await new Promise((r) => model.server.close(r));
-    const c = new LlmClassifier({ url, model: "tiny", timeoutMs: 1000 });
+    const c = new LlmClassifier({ url, model: "tiny", timeoutMs: 1000, cascade: false });
     c.setProfiles(profiles);
     const result = await c.classifyAsync("I need help with my budget");
     expect(result).toMatchObject({ agent: "finance", intent: "fallback:keyword:budget" });
@@ -151,5 +155,31 @@ describe("LlmClassifier", () => {
     c.setProfiles(profiles);
     expect(fallback.profiles).toBe(profiles);
     expect(c.classify("anything")).toMatchObject({ agent: "hr", intent: "fixed" });
+  });
+
+  it("asks the model only when the fallback is unsure, and settles the choice the router would have asked about", async () => {
+    const model = await startFakeModel(() => '{"agent": "finance", "confidence": 0.8, "reason": "invoice"}');
+    servers.push(model.server);
+    const ask = (ranked: readonly [string, number][]) => {
+      const c = new LlmClassifier({ url: model.url, model: "tiny", fallback: new FixedClassifier(ranked) });
+      c.setProfiles(profiles);
+      return c.classifyAsync("text");
+    };
+    // Sure either way: the offline answer stands and nothing is sent.
+    expect(await ask([["hr", 0.999], ["finance", 0.1]])).toMatchObject({ agent: "hr", intent: "fixed" });
+    expect(await ask([["hr", 0.01], ["finance", 0.005]])).toMatchObject({ agent: undefined, intent: "fixed" });
+    expect(model.requests).toHaveLength(0);
+    // Two agents too close to call: the model decides, and the result is not a tie any more.
+    const settled = await ask([["hr", 0.9991], ["finance", 0.999]]);
+    expect(settled).toMatchObject({ agent: "finance", intent: "llm:invoice" });
+    expect(isAmbiguous(settled)).toBe(false);
+    // In the uncertain band.
+    expect(await ask([["hr", 0.3], ["finance", 0.1]])).toMatchObject({ agent: "finance" });
+    expect(model.requests).toHaveLength(2);
+
+    const always = new LlmClassifier({ url: model.url, model: "tiny", fallback: new FixedClassifier([["hr", 0.999], ["finance", 0.1]]), cascade: false });
+    always.setProfiles(profiles);
+    expect(await always.classifyAsync("text")).toMatchObject({ agent: "finance" });
+    expect(model.requests).toHaveLength(3);
   });
 });

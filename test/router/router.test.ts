@@ -13,8 +13,9 @@ describe("router on a real registry", () => {
     const first = await chat.send("Where did all the money go?");
     expect(first.map((e) => e.event)).toEqual(["routed", "reply"]);
     expect(first[0]).toMatchObject({ agent: "finance", intent: "keyword:money" });
-    // The hybrid classifier's calibrated confidence: a keyword alone is far above the threshold.
-    expect(first[0]?.event === "routed" && first[0].score).toBeGreaterThan(0.99);
+    // The hybrid classifier's calibrated confidence: a keyword in a request about its topic is
+    // well above the threshold (0.5).
+    expect(first[0]?.event === "routed" && first[0].score).toBeGreaterThan(0.9);
     expect(chat.agent).toBe("finance");
     // No keyword, but the session belongs to finance now.
     const second = await chat.send("and what about last week?");

@@ -125,8 +125,9 @@ describe("the router with the LLM classifier", () => {
     model.server.closeAllConnections();
     await once(model.server, "close");
     chat.newSession();
-    const fallback = await chat.send("Where do I send receipts from my trip?");
-    expect(fallback[0]).toMatchObject({ event: "routed", agent: "finance", intent: expect.stringMatching(/^fallback:/) });
+    // Only requests the hybrid classifier is unsure of reach the model (see DEFAULT_CASCADE_BAND).
+    const fallback = await chat.send("three people are waiting outside for their interview");
+    expect(fallback[0]).toMatchObject({ event: "routed", agent: "hr", intent: expect.stringMatching(/^fallback:/) });
     chat.newSession();
     expect((await chat.send("three people are waiting outside"))[0]).toMatchObject({ event: "no_agent" });
   });

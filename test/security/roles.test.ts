@@ -82,7 +82,7 @@ describe("least privilege on the bus", () => {
       const handedOver = await chat.send("Actually, can HR tell me my remaining vacation days?");
       expect(handedOver[0]).toMatchObject({ event: "routed", agent: "hr", from: "finance" });
       expect((await chat.send("thanks, END")).at(-1)).toMatchObject({ event: "ended", agent: "hr" });
-      const [clarify] = await chat.send("Has the supplier invoice been paid?");
+      const [clarify] = await chat.send("Where is the invoice?");
       expect(clarify).toMatchObject({ event: "clarify" });
       const chosen = await chat.answerClarification("1");
       expect(chosen.map((e) => e.event)).toEqual(["routed", "reply"]);

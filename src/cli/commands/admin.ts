@@ -18,13 +18,17 @@ import {
 } from "../../gen/switchboard/v1/registry_pb.js";
 import { HostClient } from "../../host/client.js";
 import { untilShutdown } from "../lifecycle.js";
+import type { KV } from "@nats-io/kv";
+import { errorMessage } from "../../core/errors.js";
+import { LearnedExampleSchema } from "../../gen/switchboard/v1/learning_pb.js";
+import { forgetLearned, learnedAt, LearnedSource, listLearned, MAX_LEARNED_TEXT_LENGTH, openRoutingBucket, recordLearned, SOURCE_NAMES } from "../../router/learned-examples.js";
 import { COMMON_HELP, configFrom, parse, warnOnStderr } from "../options.js";
 import { renderStats } from "../stats-view.js";
 import { watchStats } from "../stats-watch.js";
 import { readSystemStats } from "../system-stats.js";
 import { ago, formatTable, jsonLine, sanitizeForTerminal } from "../terminal.js";
 
-export const ADMIN_HELP = `Usage: switchboard admin <agents|workers|sessions|session <id>|dead-letters|replay <seq>|stats|watch> [--json] [options]
+export const ADMIN_HELP = `Usage: switchboard admin <agents|workers|sessions|session <id>|dead-letters|replay <seq>|stats|watch|routing ...> [--json] [options]
 
 Queries the registry and session state kept by the host.
   agents              agent types, whether a live worker serves them, and their routing keywords
@@ -36,8 +40,15 @@ Queries the registry and session state kept by the host.
   stats               per agent type and worker: turns, latency, in flight, backlog, dead letters,
                       routing decisions (read from the workers' and hosts' NATS micro STATS)
   watch               the same, live, refreshed every --interval seconds (default 2); Ctrl-C quits
+  routing [TYPE]      routing examples learned from use (all agent types, or one), newest first,
+                      with when and why each was learned
+  routing forget TYPE|ID
+                      remove every learned example of an agent type, or the one with that id
+  routing add TYPE "TEXT"
+                      teach the router that TEXT is for agent type TYPE
 
-Runs with the admin credentials (read-only); replay needs the host's (--creds data/auth/host.nk).
+Runs with the admin credentials (read-only); replay and routing forget/add need the host's
+(--creds data/auth/host.nk).
 
 Options:
   --json              print JSON instead of a table
@@ -55,18 +66,19 @@ const print = (s: string) => process.stdout.write(`${s}\n`);
 
 export async function adminCommand(args: readonly string[]): Promise<number> {
   const { values, positionals } = parse("admin", args, { json: { type: "boolean" }, limit: { type: "string" }, interval: { type: "string" } });
-  const [what, id] = positionals;
+  const [what, id, ...rest] = positionals;
   if (values.help || !what) {
     print(ADMIN_HELP);
     return values.help ? 0 : 2;
   }
   const limit = values.limit === undefined ? 50 : Number(values.limit);
   if (!Number.isInteger(limit) || limit <= 0) throw new ConfigError(`--limit must be a positive integer, got ${JSON.stringify(values.limit)}`);
-  if (!["agents", "workers", "sessions", "session", "dead-letters", "replay", "stats", "watch"].includes(what)) {
-    throw new ConfigError(`unknown admin query "${what}"; use agents, workers, sessions, session <id>, dead-letters, replay <seq>, stats or watch`);
+  if (!["agents", "workers", "sessions", "session", "dead-letters", "replay", "stats", "watch", "routing"].includes(what)) {
+    throw new ConfigError(`unknown admin query "${what}"; use agents, workers, sessions, session <id>, dead-letters, replay <seq>, stats, watch or routing`);
   }
   const intervalSeconds = values.interval === undefined ? 2 : Number(values.interval);
   if (!(intervalSeconds >= 0.5 && intervalSeconds <= 3600)) throw new ConfigError(`--interval must be a number of seconds from 0.5 to 3600, got ${JSON.stringify(values.interval)}`);
+  if (what === "routing") return routingCommand(values, id, rest);
   if (what === "session") {
     if (!id) throw new ConfigError("usage: switchboard admin session <id>");
     validateToken("session id", id);
@@ -179,4 +191,66 @@ function describeSession(s: SessionRecord): string {
   for (const e of s.transcript) lines.push(`  [${ROLES[e.role] ?? "?"}] ${e.author}: ${e.text.replace(/\s+/g, " ")}`);
   // Records hold what agents and users wrote: nothing of it may reach the terminal as a control.
   return lines.map(sanitizeForTerminal).join("\n");
+}
+
+/** `admin routing [TYPE]`, `admin routing forget TYPE|ID`, `admin routing add TYPE "TEXT"`. */
+async function routingCommand(values: Parameters<typeof configFrom>[0] & { json?: boolean | undefined }, verb: string | undefined, rest: readonly string[]): Promise<number> {
+  const config = configFrom(values);
+  const subjects = new Subjects(config.prefix);
+  const writes = verb === "forget" || verb === "add";
+  if (verb === "forget" && rest.length !== 1) throw new ConfigError("usage: switchboard admin routing forget TYPE|ID");
+  if (verb === "add" && rest.length !== 2) throw new ConfigError('usage: switchboard admin routing add TYPE "TEXT"');
+  if (!writes && rest.length > 0) throw new ConfigError("usage: switchboard admin routing [TYPE]");
+  const type = writes ? rest[0] : verb;
+  if (type !== undefined && !(verb === "forget" && /^[0-9a-f]{16}$/.test(type))) validateToken("agent type", type);
+  // Writing learned examples changes routing for everyone; the read-only admin role may only list.
+  const nc = await connectNats(config, { name: "switchboard-admin", role: writes ? Role.Host : Role.Admin, warn: warnOnStderr });
+  try {
+    let kv: KV;
+    try {
+      kv = await openRoutingBucket(nc, subjects);
+      await kv.status();
+    } catch (err) {
+      throw new ConfigError(`cannot open the routing bucket ${subjects.routingBucket} on ${config.natsUrl} (${errorMessage(err)}); is a host running?`);
+    }
+    const denied = (err: unknown): never => {
+      if (isPermissionError(err)) {
+        throw new PermissionDeniedError("publish", subjects.routingBucket, `changing learned routing needs the host's credentials (--creds ${credentialsPath(config.authDir, Role.Host)})`, { cause: err });
+      }
+      throw err;
+    };
+    if (verb === "add") {
+      const added = await recordLearned(kv, subjects, { agentType: rest[0]!, text: rest[1]!, source: LearnedSource.OPERATOR, detail: "added by an operator" }).catch(denied);
+      if (!added) throw new ConfigError(`the text must be 1-${MAX_LEARNED_TEXT_LENGTH} characters`);
+      if (values.json) return printJson(toJson(LearnedExampleSchema, added));
+      print(sanitizeForTerminal(`learned ${added.id}: ${JSON.stringify(added.text)} is for ${added.agentType}`));
+      return 0;
+    }
+    if (verb === "forget") {
+      const removed = await forgetLearned(kv, subjects, rest[0]!).catch(denied);
+      if (values.json) return printJson(removed.map((e) => toJson(LearnedExampleSchema, e)));
+      if (removed.length === 0) {
+        process.stderr.write(sanitizeForTerminal(`no learned example of type or id ${rest[0]} (see \`switchboard admin routing\`)\n`));
+        return 1;
+      }
+      print(sanitizeForTerminal(`forgot ${removed.length} learned example${removed.length === 1 ? "" : "s"}`));
+      return 0;
+    }
+    const examples = await listLearned(kv, subjects, type);
+    if (values.json) return printJson(examples.map((e) => toJson(LearnedExampleSchema, e)));
+    print(
+      formatTable(
+        ["ID", "TYPE", "LEARNED", "WHY", "TEXT"],
+        examples.map((e) => [e.id, e.agentType, e.learnedAt ? ago(learnedAt(e)) : "-", `${SOURCE_NAMES[e.source] ?? "?"}: ${e.detail}`, truncate(e.text.replace(/\s+/g, " "), 70)].map(sanitizeForTerminal)),
+      ),
+    );
+    return 0;
+  } finally {
+    await nc.drain();
+  }
+}
+
+function isPermissionError(err: unknown): boolean {
+  for (let e: unknown = err; e instanceof Error; e = e.cause) if (/permission/i.test(e.message)) return true;
+  return false;
 }

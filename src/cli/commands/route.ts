@@ -8,11 +8,14 @@ import { RegistryView } from "../../host/registry-view.js";
 import type { RoutingProfile } from "../../router/classifier.js";
 import { closeCandidates, DEFAULT_AMBIGUITY_MARGIN, HybridClassifier, isAmbiguous, type AgentExplanation } from "../../router/hybrid/index.js";
 import { readProfilesFile } from "../../router/profiles-file.js";
+import { evaluate, formatReport, readLabelledRequests } from "../../router/evaluation.js";
+import { routingDecider } from "../../router/decide.js";
 import type { SwitchboardConfig } from "../../core/config.js";
 import { COMMON_HELP, configFrom, parse, warnOnStderr } from "../options.js";
 import { jsonLine, sanitizeForTerminal } from "../terminal.js";
 
 export const ROUTE_HELP = `Usage: switchboard route [--profiles FILE] [--json] [TEXT...]
+       switchboard route [--profiles FILE] [--json] --eval FILE.jsonl
 
 Shows where the router would send each message, and why, without sending anything. Uses the
 router's default classifier (hybrid: declared keywords, word overlap with the profile and
@@ -28,12 +31,20 @@ With --json, one object per line:
    "scores":{"finance":0.99,"hr":0.24}}
 ("candidates" are the agents the router would offer when "ambiguous" is true).
 
+With --eval, reads a labelled request set, one JSON object per line:
+  {"text": "...", "expect": "finance"}      (or "expect": null when no agent should take it;
+                                             "also": [...] lists other acceptable agent types)
+and prints the share of in-scope requests routed to the right agent, of out-of-scope requests
+rejected, how many would get a "which one?" question first, a confusion matrix (expected x
+routed to) and every miss. --json prints the same as one JSON object.
+
 Options:
   --profiles <file>   routing profiles from a JSON file: an array of
                       {"type","description","keywords":[...],"examples":[...]}; no NATS needed.
                       Without it, the routable agent types with a live worker are read from
                       the registry on --nats (a host must have created it).
   --json              JSON lines instead of text
+  --eval <file>       evaluate the profiles on a labelled request set (JSON lines)
 ${COMMON_HELP}`;
 
 /** What one routing decision prints in --json mode. */
@@ -48,7 +59,7 @@ export interface RouteLine {
 }
 
 export async function routeCommand(args: readonly string[]): Promise<number> {
-  const { values, positionals } = parse("route", args, { profiles: { type: "string" }, json: { type: "boolean" } });
+  const { values, positionals } = parse("route", args, { profiles: { type: "string" }, json: { type: "boolean" }, eval: { type: "string" } });
   if (values.help) {
     console.log(ROUTE_HELP);
     return 0;
@@ -58,6 +69,12 @@ export async function routeCommand(args: readonly string[]): Promise<number> {
   const classifier = new HybridClassifier();
   classifier.setProfiles(profiles);
   const write = (line: string) => process.stdout.write(`${line}\n`);
+  if (values.eval !== undefined) {
+    if (positionals.length > 0) throw new ConfigError("--eval reads its requests from the file; give no TEXT arguments with it");
+    const report = evaluate(await readLabelledRequests(values.eval), routingDecider(classifier, DEFAULT_AMBIGUITY_MARGIN));
+    write(values.json ? jsonLine(report) : sanitizeForTerminal(formatReport(report, profiles.map((p) => p.type))));
+    return 0;
+  }
   const show = (text: string) => {
     const line = decide(classifier, text);
     write(values.json ? jsonLine(line) : describe(line, classifier.threshold, classifier.explain(text)));

@@ -12,13 +12,24 @@ export interface SignalWeights {
  * Evidence is scaled so that 1 is exactly enough to route: a declared keyword alone reaches it,
  * and so does a strong semantic match, or weaker lexical, semantic and sentence signals together.
  */
-export function evidence(signals: Signals, weights: SignalWeights): number {
-  return (
-    (signals.keyword ? weights.keyword : 0) +
-    weights.lexical * signals.lexical +
-    weights.semantic * signals.semantic +
-    weights.sentence * signals.sentence
-  );
+export function evidence(signals: Signals, weights: SignalWeights, focus = 0, singleWordCap = Infinity): number {
+  // A request that only names an agent ("HR please") is for that agent whatever else matches.
+  // One more than any mix of signals can reach, so that agent wins outright.
+  if (signals.keyword && signals.keywordOnly) return 1 + weights.keyword + weights.lexical + weights.semantic + weights.sentence;
+  const total = weighted(signals, weights);
+  // One word adds at most `singleWordCap` to what the rest of the request says: a word shared
+  // with a profile, in a request about something else, must not carry it alone.
+  const sum = Number.isFinite(singleWordCap) ? Math.min(total, weighted(signals.rest, weights) + singleWordCap) : total;
+  // Scaled by how much of the request is about the agent: one shared word in a request about
+  // something else ("file my tax return") must not carry it across the threshold.
+  return focus === 0 ? sum : sum * Math.min(1, signals.coverage / FULL_COVERAGE) ** focus;
+}
+
+/** Coverage at which a request counts as entirely about an agent. */
+const FULL_COVERAGE = 0.5;
+
+function weighted(s: { readonly keyword: unknown; readonly lexical: number; readonly semantic: number; readonly sentence: number }, weights: SignalWeights): number {
+  return (s.keyword ? weights.keyword : 0) + weights.lexical * s.lexical + weights.semantic * s.semantic + weights.sentence * s.sentence;
 }
 
 /**

@@ -16,6 +16,16 @@ export interface HybridClassifierOptions {
   readonly weights: SignalWeights;
   /** Slope of the evidence → confidence curve. Default 4. */
   readonly steepness: number;
+  /**
+   * How much evidence depends on the share of the request that is about the agent (0 not at
+   * all, 1 entirely), so that one shared word does not carry an unrelated request. Default 0.5.
+   */
+  readonly focus: number;
+  /**
+   * The most evidence one word may add to what the rest of the request says, so that a word
+   * shared with a profile does not carry a request about something else. Default Infinity.
+   */
+  readonly singleWordCap: number;
   /** Smoothing of the word-frequency weights (a in a / (a + p(w))). Default 3e-4. */
   readonly smoothing: number;
   /** Share of unrelated words and text an agent's semantic floors must exceed. Default 0.85. */
@@ -24,6 +34,8 @@ export interface HybridClassifierOptions {
   readonly neighbours: number;
   /** Trust in profile words that occur only in examples. Default 1. */
   readonly exampleWordTrust: number;
+  /** How much an example-only word's closeness to the profile's topic restores its trust. Default 0. */
+  readonly exampleTopicality: number;
   /** Word weight a request needs for full lexical coverage. Default 1.5. */
   readonly minEvidence: number;
   /** Closeness credited to a request word whose WordNet relative occurs in a profile. Default 0.2. */
@@ -38,12 +50,15 @@ export interface HybridClassifierOptions {
 
 export const DEFAULT_HYBRID_OPTIONS: Omit<HybridClassifierOptions, "vectors" | "lexicon"> = {
   threshold: 0.5,
-  weights: { keyword: 1, lexical: 1, semantic: 3, sentence: 1.5 },
+  weights: { keyword: 0.35, lexical: 0.7, semantic: 2.1, sentence: 2.1 },
   steepness: 4,
+  focus: 0,
+  singleWordCap: Number.POSITIVE_INFINITY,
   smoothing: 3e-4,
   backgroundQuantile: 0.85,
   neighbours: 3,
   exampleWordTrust: 1,
+  exampleTopicality: 0,
   minEvidence: 1.5,
   relatedCloseness: 0.2,
   similarityCacheBytes: 8 * 1024 * 1024,
@@ -56,7 +71,7 @@ const floorCaches = new WeakMap<WordVectors, Map<string, Map<string, Floors>>>()
 function sharedFloorCache(vectors: WordVectors, options: Omit<HybridClassifierOptions, "vectors" | "lexicon">): FloorCache {
   let byOptions = floorCaches.get(vectors);
   if (!byOptions) floorCaches.set(vectors, (byOptions = new Map()));
-  const optionsKey = JSON.stringify([options.backgroundQuantile, options.neighbours, options.exampleWordTrust, options.smoothing]);
+  const optionsKey = JSON.stringify([options.backgroundQuantile, options.neighbours, options.exampleWordTrust, options.exampleTopicality, options.smoothing]);
   let cache = byOptions.get(optionsKey);
   if (!cache) byOptions.set(optionsKey, (cache = new Map()));
   const entries = cache;
@@ -137,7 +152,7 @@ export class HybridClassifier implements Classifier {
     const query = prepareQuery(text, tokens, index, this.vectors, this.weights, this.lexicon, this.cache);
     return scoreAgents(query, index, this.options)
       .map((signals, a) => {
-        const e = evidence(signals, this.options.weights);
+        const e = evidence(signals, this.options.weights, this.options.focus, this.options.singleWordCap);
         return { agent: index.agents[a]?.type ?? "", score: confidence(e, this.options.steepness), evidence: e, signals };
       })
       .sort((a, b) => b.score - a.score);

@@ -14,8 +14,13 @@ export interface CompiledKeyword {
 export interface AgentIndex {
   readonly type: string;
   readonly keywords: readonly CompiledKeyword[];
-  /** Stems of every content word in the profile, for lexical matching. */
-  readonly stems: ReadonlySet<string>;
+  /**
+   * Stems of every content word in the profile, for lexical matching, with the trust of the
+   * most trusted text each occurs in (see {@link IndexOptions.exampleWordTrust}).
+   */
+  readonly stems: ReadonlyMap<string, number>;
+  /** Stems of the declared keywords: a request made of these alone names this agent. */
+  readonly keywordStems: ReadonlySet<string>;
   /** Rows of this agent's distinct profile words in {@link ProfileIndex.vocabulary}. */
   readonly vocabularyRows: Int32Array;
   /** Per row above: 1 for words that define the topic, less for words seen only in examples. */
@@ -50,7 +55,17 @@ export interface IndexOptions {
    * filler ("I want to…", "Can you prepare…") that the description and keywords do not.
    */
   readonly exampleWordTrust: number;
+  /**
+   * Raise the trust of an example-only word by how close it is to the words that define the
+   * topic (type, description, keywords): "stolen" in a security example is about security,
+   * "morning" in the same example is not. 0 leaves every example-only word at exampleWordTrust.
+   */
+  readonly exampleTopicality: number;
 }
+
+/** Cosines with the topic's words below this make an example word incidental, above TOPICAL topical. */
+const INCIDENTAL = 0.15;
+const TOPICAL = 0.5;
 
 /** The profile's texts with the trust their words get; topic-defining texts first. */
 function profileTexts(profile: RoutingProfile, exampleTrust: number): [string, number][] {
@@ -137,12 +152,22 @@ export function buildProfileIndex(profiles: readonly RoutingProfile[], vectors: 
   const vocabularyWords: string[] = [];
   const rowOf = new Map<string, number>();
   const agents = profiles.map((profile): AgentIndex => {
-    const stems = new Set<string>();
+    const stems = new Map<string, number>();
     const rows = new Map<number, number>();
-    for (const [text, trust] of profileTexts(profile, options.exampleWordTrust)) {
+    const topic: Float32Array[] = [];
+    for (const [text, textTrust] of profileTexts(profile, options.exampleWordTrust)) {
       for (const token of contentTokens(text)) {
-        stems.add(token.stem);
-        if (!vectors.vector(token.word)) continue;
+        const v = vectors.vector(token.word);
+        let trust = textTrust;
+        if (textTrust === 1 && v) topic.push(v);
+        else if (textTrust < 1 && options.exampleTopicality > 0 && v && !stems.has(token.stem)) {
+          let closest = 0;
+          for (const t of topic) closest = Math.max(closest, dot(v, t));
+          const topicality = Math.min(1, Math.max(0, (closest - INCIDENTAL) / (TOPICAL - INCIDENTAL)));
+          trust = textTrust + (1 - textTrust) * options.exampleTopicality * topicality;
+        }
+        stems.set(token.stem, Math.max(trust, stems.get(token.stem) ?? 0));
+        if (!v) continue;
         let row = rowOf.get(token.word);
         if (row === undefined) {
           row = vocabularyWords.length;
@@ -162,6 +187,7 @@ export function buildProfileIndex(profiles: readonly RoutingProfile[], vectors: 
       type: profile.type,
       keywords: profile.keywords.filter((k) => k.trim() !== "").map((keyword) => ({ keyword, pattern: keywordPattern(keyword) })),
       stems,
+      keywordStems: new Set(profile.keywords.flatMap((k) => contentTokens(k).map((t) => t.stem))),
       vocabularyRows: Int32Array.from(rows.keys()),
       vocabularyTrust: Float32Array.from(rows.values()),
       sentences,
@@ -186,7 +212,7 @@ export function buildProfileIndex(profiles: readonly RoutingProfile[], vectors: 
   });
   const stemAgents = new Map<string, number[]>();
   agents.forEach((agent, a) => {
-    for (const stem of agent.stems) {
+    for (const stem of agent.stems.keys()) {
       const list = stemAgents.get(stem);
       if (list) list.push(a);
       else stemAgents.set(stem, [a]);

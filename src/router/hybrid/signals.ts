@@ -15,6 +15,19 @@ export interface Signals {
   readonly semantic: number;
   /** How far the request's sentence vector beats unrelated text against the profile's sentences. */
   readonly sentence: number;
+  /**
+   * Weighted share of the request that is about this agent: each word's closeness to the
+   * profile, weighted as in the other signals, over the weight of all words. Low when one word
+   * matches and the rest of the request is about something else.
+   */
+  readonly coverage: number;
+  /** The request's content words are all words of this agent's declared keywords. */
+  readonly keywordOnly: boolean;
+  /**
+   * The signals again without the request's strongest word for this agent: what the rest of
+   * the request says. Near zero when one shared word is all that links the two.
+   */
+  readonly rest: { readonly keyword: boolean; readonly lexical: number; readonly semantic: number; readonly sentence: number };
   /** The request word and profile word behind the strongest semantic match, for explanations. */
   readonly bestPair: readonly [string, string] | undefined;
 }
@@ -128,13 +141,22 @@ export function scoreAgents(query: PreparedQuery, index: ProfileIndex, options: 
   const closeness = new Float32Array(agents.length);
   const closestRow = new Int32Array(agents.length);
   const relatedMatch: (string | undefined)[] = new Array(agents.length).fill(undefined);
-  const exact = new Uint8Array(agents.length);
+  const exact = new Float32Array(agents.length);
+  const covered = new Float64Array(agents.length);
+  const keywordWords = new Uint16Array(agents.length);
+  const bestLexical = new Float64Array(agents.length);
+  const bestWeight = new Float64Array(agents.length);
+  const bestIsKeyword = new Uint8Array(agents.length);
+  let allWeight = 0;
   for (const word of query.words) {
     exact.fill(0);
     closeness.fill(0);
     closestRow.fill(-1);
     relatedMatch.fill(undefined);
-    for (const a of index.stemAgents.get(word.token.stem) ?? []) exact[a] = 1;
+    for (const a of index.stemAgents.get(word.token.stem) ?? []) {
+      exact[a] = agents[a]!.stems.get(word.token.stem) ?? 0;
+      if (agents[a]!.keywordStems.has(word.token.stem)) keywordWords[a]!++;
+    }
     // Looked up from the stem side: a word has a few dozen relatives, while there may be many agents.
     for (const related of word.related) {
       for (const a of index.stemAgents.get(related) ?? []) {
@@ -144,10 +166,12 @@ export function scoreAgents(query: PreparedQuery, index: ProfileIndex, options: 
       }
     }
     agents.forEach((agent, a) => {
-      if (exact[a]) {
+      if (exact[a] === 1) {
         closeness[a] = 1;
         return;
       }
+      // Words seen only in examples are trusted less; a vector neighbour may still do better.
+      if (exact[a]! > closeness[a]!) closeness[a] = exact[a]!;
       if (!word.similarities) return;
       const [mean, row] = topMean(word.similarities, agent.vocabularyRows, agent.vocabularyTrust, options.neighbours, scratch);
       const semantic = Math.min(1, Math.max(0, (mean - agent.wordFloor) / (1 - agent.wordFloor)));
@@ -157,16 +181,21 @@ export function scoreAgents(query: PreparedQuery, index: ProfileIndex, options: 
       }
     });
     const weight = word.weight * specificity(closeness, agents.length);
+    allWeight += weight;
     for (let a = 0; a < agents.length; a++) {
       const c = closeness[a]!;
       if (c === 0) continue;
-      if (exact[a]) lexical[a]! += weight;
+      covered[a]! += c * weight;
+      if (exact[a]) lexical[a]! += weight * exact[a]!;
       // Noisy-or: each related word is independent evidence, and unrelated details (names,
       // places, dates) do not dilute the words that do match.
       const evidence = c * weight;
       missing[a]! *= 1 - evidence;
       if (evidence > best[a]!) {
         best[a] = evidence;
+        bestLexical[a] = exact[a] ? weight * exact[a]! : 0;
+        bestWeight[a] = weight;
+        bestIsKeyword[a] = agents[a]!.keywordStems.has(word.token.stem) ? 1 : 0;
         const row = closestRow[a]!;
         const related = relatedMatch[a];
         // A lexicon match is shown as "~stem" so explanations can tell it from a vector neighbour.
@@ -179,11 +208,23 @@ export function scoreAgents(query: PreparedQuery, index: ProfileIndex, options: 
   return agents.map((agent, a) => {
     let sentence = -1;
     if (query.vector) for (const s of agent.sentences) sentence = Math.max(sentence, dot(query.vector, s));
+    const keyword = agent.keywords.find((k) => k.pattern.test(query.text))?.keyword;
+    const sentenceSignal = Math.max(0, (sentence - agent.sentenceFloor) / (1 - agent.sentenceFloor));
+    const bestEvidence = best[a]!;
     return {
-      keyword: agent.keywords.find((k) => k.pattern.test(query.text))?.keyword,
+      keyword,
+      rest: {
+        keyword: keyword !== undefined && keywordWords[a]! - bestIsKeyword[a]! > 0,
+        lexical: (lexical[a]! - bestLexical[a]!) / coverage,
+        semantic: bestEvidence >= 1 ? 0 : 1 - missing[a]! / (1 - bestEvidence),
+        // The sentence vector is a weighted mean: the rest's share of it.
+        sentence: allWeight > 0 ? sentenceSignal * (1 - bestWeight[a]! / allWeight) : 0,
+      },
       lexical: lexical[a]! / coverage,
       semantic: 1 - missing[a]!,
-      sentence: Math.max(0, (sentence - agent.sentenceFloor) / (1 - agent.sentenceFloor)),
+      sentence: sentenceSignal,
+      coverage: allWeight > 0 ? covered[a]! / allWeight : 0,
+      keywordOnly: query.words.length > 0 && keywordWords[a] === query.words.length,
       bestPair: bestPair[a],
     };
   });

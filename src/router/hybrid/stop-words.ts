@@ -15,7 +15,8 @@ export const STOP_WORDS: ReadonlySet<string> = new Set(
   up us very was wasn't we we'd we'll we're we've were weren't what what's when when's where where's
   which while who who's whom why why's will with won't would wouldn't you you'd you'll you're you've
   your yours yourself yourselves may
-  please need needs needed want wants wanted like help thanks thank question questions`
+  please need needs needed want wants wanted like help thanks thank question questions
+  hi hello hey talk speak pls thx`
     .split(/\s+/)
     .filter((w) => w !== ""),
 );

@@ -1,0 +1,206 @@
+import { createHash } from "node:crypto";
+import { create } from "@bufbuild/protobuf";
+import { timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
+import { Kvm, type KV, type KvWatchEntry } from "@nats-io/kv";
+import type { NatsConnection, QueuedIterator } from "@nats-io/transport-node";
+import { decodeBody, encodeBody } from "../core/codec.js";
+import { errorMessage } from "../core/errors.js";
+import type { Logger } from "../core/logging.js";
+import type { Subjects } from "../core/subjects.js";
+import { LearnedExampleSchema, LearnedSource, type LearnedExample } from "../gen/switchboard/v1/learning_pb.js";
+import type { RoutingProfile } from "./classifier.js";
+
+export { LearnedSource, type LearnedExample };
+
+/** Learned examples kept per agent type; the oldest go first. */
+export const DEFAULT_MAX_LEARNED_PER_TYPE = 100;
+
+/** Longer requests are not learned: they are rarely repeated and would dominate a profile. */
+export const MAX_LEARNED_TEXT_LENGTH = 500;
+
+/** How long start() waits for the bucket's contents before going on with what it has. */
+const INITIAL_LOAD_TIMEOUT_MS = 5_000;
+
+/** Case, spacing and surrounding punctuation do not make a request a different one. */
+export function normalizeRequest(text: string): string {
+  return text
+    .toLowerCase()
+    .replace(/\s+/g, " ")
+    .replace(/^[\s\p{P}]+|[\s\p{P}]+$/gu, "");
+}
+
+/** Id of a learned example: a digest of the normalised text, so each request is kept once per type. */
+export function learnedExampleId(text: string): string {
+  return createHash("sha256").update(normalizeRequest(text)).digest("hex").slice(0, 16);
+}
+
+export const SOURCE_NAMES: Readonly<Record<number, string>> = {
+  [LearnedSource.CLARIFY_ANSWER]: "clarify answer",
+  [LearnedSource.HANDOFF]: "hand-off",
+  [LearnedSource.OPERATOR]: "operator",
+};
+
+/** Opens the bucket the host creates; rejects when it does not exist (an older host). */
+export async function openRoutingBucket(nc: NatsConnection, subjects: Subjects): Promise<KV> {
+  return new Kvm(nc).open(subjects.routingBucket);
+}
+
+/**
+ * Every learned example, or one agent type's, newest first. Read with a watch (an ordered
+ * consumer, the same the routers use) rather than a key listing, which would also need to read
+ * consumer info: the admin role may watch the bucket and nothing more.
+ */
+export async function listLearned(kv: KV, subjects: Subjects, agentType?: string): Promise<LearnedExample[]> {
+  const out: LearnedExample[] = [];
+  if ((await kv.status()).values === 0) return out;
+  const prefix = agentType === undefined ? undefined : `${subjects.learnedExamplesFilter(agentType).slice(0, -1)}`;
+  const watcher = await kv.watch();
+  const timer = setTimeout(() => watcher.stop(), INITIAL_LOAD_TIMEOUT_MS);
+  try {
+    for await (const entry of watcher) {
+      if (entry.operation === "PUT" && (prefix === undefined || entry.key.startsWith(prefix))) out.push(decodeBody(LearnedExampleSchema, entry.value));
+      // The last entry present when the watch began: everything has been seen.
+      if (entry.delta === 0 || entry.isUpdate) break;
+    }
+  } finally {
+    clearTimeout(timer);
+    watcher.stop();
+  }
+  // The watch delivers oldest write first; reversed, the later write wins a tie of timestamps.
+  return out.reverse().sort((a, b) => learnedAt(b) - learnedAt(a));
+}
+
+export function learnedAt(e: LearnedExample): number {
+  return e.learnedAt ? timestampMs(e.learnedAt) : 0;
+}
+
+/**
+ * Stores one (request, agent type) pair, replacing the same request's earlier record for that
+ * type, then removes the type's oldest examples beyond `maxPerType`. Returns the record, or
+ * undefined when the text is empty or too long to learn.
+ */
+export async function recordLearned(
+  kv: KV,
+  subjects: Subjects,
+  example: { readonly agentType: string; readonly text: string; readonly source: LearnedSource; readonly detail: string },
+  maxPerType = DEFAULT_MAX_LEARNED_PER_TYPE,
+): Promise<LearnedExample | undefined> {
+  const text = example.text.trim();
+  if (text === "" || text.length > MAX_LEARNED_TEXT_LENGTH) return undefined;
+  const record = create(LearnedExampleSchema, { ...example, text, id: learnedExampleId(text), learnedAt: timestampFromMs(Date.now()) });
+  await kv.put(subjects.learnedExampleKey(example.agentType, record.id), encodeBody(LearnedExampleSchema, record));
+  const all = await listLearned(kv, subjects, example.agentType);
+  for (const old of all.slice(maxPerType)) await kv.delete(subjects.learnedExampleKey(old.agentType, old.id));
+  return record;
+}
+
+/**
+ * Removes learned examples: every one of an agent type when `typeOrId` names a type that has
+ * some, otherwise the examples with that id. Returns what was removed.
+ */
+export async function forgetLearned(kv: KV, subjects: Subjects, typeOrId: string): Promise<LearnedExample[]> {
+  const all = await listLearned(kv, subjects);
+  const ofType = all.filter((e) => e.agentType === typeOrId);
+  const removed = ofType.length > 0 ? ofType : all.filter((e) => e.id === typeOrId);
+  for (const e of removed) await kv.delete(subjects.learnedExampleKey(e.agentType, e.id));
+  return removed;
+}
+
+/**
+ * A live view of the learned examples, for the router: they join each agent type's routing
+ * examples, and a request learned for exactly one type is recognised again. Calls `onChange`
+ * whenever the set changes (another router learned something, or an operator removed it).
+ */
+export class LearnedExamples {
+  private readonly byKey = new Map<string, LearnedExample>();
+  private kv: KV | undefined;
+  private watcher: QueuedIterator<KvWatchEntry> | undefined;
+  private loop: Promise<void> | undefined;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly subjects: Subjects,
+    private readonly logger: Logger,
+    private readonly onChange: () => void,
+    private readonly maxPerType = DEFAULT_MAX_LEARNED_PER_TYPE,
+  ) {}
+
+  /** Follows the bucket; without one (a host that predates it) the router routes without learning. */
+  async start(): Promise<void> {
+    let kv: KV;
+    let status: Awaited<ReturnType<KV["status"]>>;
+    try {
+      kv = await openRoutingBucket(this.nc, this.subjects);
+      // Binding does not check that the bucket exists; asking for its status does.
+      status = await kv.status();
+    } catch (err) {
+      this.logger.warn({ event: "router.learning_unavailable", err: errorMessage(err) }, "no routing bucket; routing without learned examples");
+      return;
+    }
+    this.kv = kv;
+    let markReady!: () => void;
+    const ready = new Promise<void>((resolve) => (markReady = resolve));
+    if (status.values === 0) markReady();
+    this.watcher = await kv.watch();
+    this.loop = this.follow(this.watcher, markReady);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([ready, new Promise<void>((resolve) => (timer = setTimeout(resolve, INITIAL_LOAD_TIMEOUT_MS)))]);
+    clearTimeout(timer);
+  }
+
+  private async follow(watcher: QueuedIterator<KvWatchEntry>, markReady: () => void): Promise<void> {
+    let initialized = false;
+    for await (const entry of watcher) {
+      try {
+        if (entry.operation === "PUT") this.byKey.set(entry.key, decodeBody(LearnedExampleSchema, entry.value));
+        else this.byKey.delete(entry.key);
+      } catch (err) {
+        this.logger.warn({ event: "router.bad_learned_example", key: entry.key, err: errorMessage(err) }, "unreadable learned example ignored");
+      }
+      if (!initialized && (entry.delta === 0 || entry.isUpdate)) {
+        initialized = true;
+        markReady();
+      }
+      if (initialized) this.onChange();
+    }
+  }
+
+  /** The profiles with each type's learned examples added to its own. */
+  augment(profiles: readonly RoutingProfile[]): RoutingProfile[] {
+    const byType = new Map<string, string[]>();
+    for (const e of this.byKey.values()) {
+      const list = byType.get(e.agentType);
+      if (list) list.push(e.text);
+      else byType.set(e.agentType, [e.text]);
+    }
+    // Sorted so that the index is rebuilt only when the examples change, not their order.
+    return profiles.map((p) => {
+      const learned = byType.get(p.type);
+      return learned ? { ...p, examples: [...p.examples, ...learned.sort()] } : p;
+    });
+  }
+
+  /** Agent types that have learned exactly this request (after normalisation). */
+  typesFor(text: string): string[] {
+    const id = learnedExampleId(text);
+    const types: string[] = [];
+    for (const e of this.byKey.values()) if (e.id === id) types.push(e.agentType);
+    return types;
+  }
+
+  /** Records a labelled request; failures are logged, never thrown: learning must not stop routing. */
+  async record(agentType: string, text: string, source: LearnedSource, detail: string): Promise<void> {
+    if (!this.kv) return;
+    try {
+      const record = await recordLearned(this.kv, this.subjects, { agentType, text, source, detail }, this.maxPerType);
+      if (record) this.logger.info({ event: "router.learned", agentType, id: record.id, source: SOURCE_NAMES[source] }, `learned a routing example for ${agentType}`);
+    } catch (err) {
+      this.logger.warn({ event: "router.learn_failed", agentType, err: errorMessage(err) }, "could not record a learned routing example");
+    }
+  }
+
+  async close(): Promise<void> {
+    this.watcher?.stop();
+    await this.loop;
+  }
+}

@@ -1,0 +1,86 @@
+import type { NatsConnection } from "@nats-io/transport-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { builtinAgents } from "../../src/agents/builtin.js";
+import { ChatSession } from "../../src/cli/chat-session.js";
+import { Role } from "../../src/core/roles.js";
+import { Host } from "../../src/host/host.js";
+import { LearnedSource, listLearned, openRoutingBucket, recordLearned } from "../../src/router/learned-examples.js";
+import { Worker } from "../../src/worker/worker.js";
+import { runCliToEnd } from "../helpers/cli.js";
+import { SecureTestServer } from "../helpers/secure-server.js";
+import { eventually, subjects, testLogger } from "../helpers/system.js";
+import { twinDesks } from "../helpers/twin-desks.js";
+
+const REQUEST = "Has the supplier invoice been paid?";
+
+/** Learning from use with each role's own credentials on the shipped nats.conf. */
+describe("routing learned from use, with least-privilege credentials", () => {
+  const logger = testLogger();
+  const connections: NatsConnection[] = [];
+  let server: SecureTestServer;
+  let host: Host;
+  let worker: Worker;
+
+  async function as(role: Role, user?: string): Promise<NatsConnection> {
+    const nc = await server.connectAs(role, user);
+    connections.push(nc);
+    return nc;
+  }
+
+  async function chatAs(user: string): Promise<ChatSession> {
+    const chat = new ChatSession({ nc: await as(Role.Client, user), subjects, user, logger, replyTimeoutMs: 8_000 });
+    await chat.start();
+    return chat;
+  }
+
+  beforeAll(async () => {
+    server = await SecureTestServer.start({ users: ["alice", "bob"] });
+    host = new Host({ nc: await as(Role.Host), subjects, logger, heartbeatIntervalMs: 300, workerTtlMs: 3_000 });
+    await host.start();
+    worker = new Worker({ nc: await as(Role.Worker), subjects, logger, agents: [...builtinAgents(["router", "user_proxy"]), ...twinDesks()], drainTimeoutMs: 3_000 });
+    await worker.start();
+  });
+
+  afterAll(async () => {
+    await worker?.close();
+    await host?.close();
+    for (const nc of connections) await nc.close().catch(() => undefined);
+    await server?.stop();
+  });
+
+  it("the router learns a clarify answer with the worker's credentials, and another user's request routes by it", async () => {
+    const alice = await chatAs("alice");
+    expect((await alice.send(REQUEST)).map((e) => e.event)).toEqual(["clarify"]);
+    expect((await alice.answerClarification("desk-a"))[0]).toMatchObject({ event: "routed", agent: "desk-a" });
+    await alice.close();
+
+    const adminKv = await openRoutingBucket(await as(Role.Admin), subjects);
+    const [learned] = await eventually(async () => {
+      const list = await listLearned(adminKv, subjects);
+      return list.length > 0 ? list : undefined;
+    });
+    expect(learned).toMatchObject({ agentType: "desk-a", text: REQUEST, source: LearnedSource.CLARIFY_ANSWER });
+
+    const bob = await chatAs("bob");
+    expect((await bob.send(REQUEST))[0]).toMatchObject({ event: "routed", agent: "desk-a", intent: "learned" });
+    await bob.close();
+  });
+
+  it("lets the admin list learned examples but not change them; the host's credentials can", async () => {
+    const adminKv = await openRoutingBucket(await as(Role.Admin), subjects);
+    await expect(recordLearned(adminKv, subjects, { agentType: "desk-b", text: "sneaky", source: LearnedSource.OPERATOR, detail: "" })).rejects.toThrow(/permission|timeout/i);
+
+    const env = server.env();
+    const denied = await runCliToEnd(["admin", "routing", "add", "desk-b", "Who pays the courier?", "--creds", `${server.store.dir}/admin.nk`], env);
+    expect(denied.code).not.toBe(0);
+    expect(denied.stderr).toMatch(/needs the host.s credentials|permission/i);
+    const listed = await runCliToEnd(["admin", "routing", "--json"], env);
+    expect(listed.code).toBe(0);
+    expect((JSON.parse(listed.stdout) as { agentType: string }[]).map((e) => e.agentType)).toEqual(["desk-a"]);
+
+    const added = await runCliToEnd(["admin", "routing", "add", "desk-b", "Who pays the courier?"], env);
+    expect(added.code).toBe(0);
+    const forgot = await runCliToEnd(["admin", "routing", "forget", "desk-a"], env);
+    expect(forgot).toMatchObject({ code: 0, stdout: "forgot 1 learned example" });
+  });
+});

@@ -1,0 +1,123 @@
+import { describe, expect, it } from "vitest";
+import { LearnedSource, learnedExampleId, listLearned, openRoutingBucket, recordLearned } from "../../src/router/learned-examples.js";
+import { openChat } from "../helpers/chat.js";
+import { runCliToEnd } from "../helpers/cli.js";
+import { eventually, subjects, withHostedSystem, type TestSystem } from "../helpers/system.js";
+import { twinDesks } from "../helpers/twin-desks.js";
+
+const REQUEST = "Has the supplier invoice been paid?";
+
+interface LearnedJson {
+  readonly id: string;
+  readonly agentType: string;
+  readonly text: string;
+  readonly source: string;
+  readonly detail: string;
+  readonly learnedAt: string;
+}
+
+async function learned(sys: TestSystem, ...args: string[]): Promise<LearnedJson[]> {
+  const listed = await runCliToEnd(["admin", "routing", ...args, "--json", "--nats", sys.url]);
+  expect(listed.stderr).toBe("");
+  expect(listed.code).toBe(0);
+  return JSON.parse(listed.stdout) as LearnedJson[];
+}
+
+describe("routing learned from use", () => {
+  let sys: TestSystem;
+  withHostedSystem((s) => (sys = s));
+
+  it("routes a request straight to the agent a user chose for it, in a new session on another worker, until an operator forgets it", async () => {
+    const first = await sys.startWorker(["router", "user_proxy"]);
+    await sys.startWorker(twinDesks());
+    const alice = await openChat(sys, "alice");
+    expect((await alice.send(REQUEST)).map((e) => e.event)).toEqual(["clarify"]);
+    expect((await alice.answerClarification("desk-b"))[0]).toMatchObject({ event: "routed", agent: "desk-b", intent: "user_choice" });
+
+    const kept = await eventually(async () => {
+      const list = await learned(sys);
+      return list.length > 0 ? list : undefined;
+    });
+    expect(kept).toEqual([expect.objectContaining({ agentType: "desk-b", text: REQUEST, source: "LEARNED_SOURCE_CLARIFY_ANSWER", detail: "the user chose it when asked" })]);
+    expect(Date.parse(kept[0]!.learnedAt)).toBeGreaterThan(Date.now() - 60_000);
+
+    // Another router, in another worker, takes over; a different user opens a new session.
+    await sys.startWorker(["router", "user_proxy"]);
+    await first.close();
+    const bob = await openChat(sys, "bob");
+    const direct = await bob.send(REQUEST);
+    expect(direct.map((e) => e.event)).toEqual(["routed", "reply"]);
+    expect(direct[0]).toMatchObject({ agent: "desk-b", intent: "learned" });
+    // The same request in other words of case and spacing is the same request.
+    const carol = await openChat(sys, "carol");
+    expect((await carol.send("  has the SUPPLIER invoice been paid  "))[0]).toMatchObject({ agent: "desk-b", intent: "learned" });
+
+    const forgot = await runCliToEnd(["admin", "routing", "forget", "desk-b", "--nats", sys.url]);
+    expect(forgot).toMatchObject({ code: 0, stdout: "forgot 1 learned example" });
+    expect(await learned(sys)).toEqual([]);
+    // The routers follow the bucket: the request is a question again.
+    await eventually(async () => {
+      const dave = await openChat(sys, `dave${Date.now()}`);
+      const events = await dave.send(REQUEST);
+      await dave.close();
+      return events[0]?.event === "clarify";
+    }, 10_000, "the forgotten request to be asked about again");
+  });
+
+  it("lets an operator seed an example, lists it by type, and forgets it by id", async () => {
+    await sys.startWorker(["router", "user_proxy"]);
+    await sys.startWorker(twinDesks());
+    const added = await runCliToEnd(["admin", "routing", "add", "desk-a", "Who approves supplier payments over 10k?", "--nats", sys.url]);
+    expect(added.code).toBe(0);
+    expect(added.stdout).toMatch(/^learned [0-9a-f]{16}: "Who approves supplier payments over 10k\?" is for desk-a$/);
+    const [seeded] = await learned(sys, "desk-a");
+    expect(seeded).toMatchObject({ agentType: "desk-a", source: "LEARNED_SOURCE_OPERATOR" });
+    expect(await learned(sys, "desk-b")).toEqual([]);
+
+    const table = await runCliToEnd(["admin", "routing", "--nats", sys.url]);
+    expect(table.stdout).toMatch(/ID\s+TYPE\s+LEARNED\s+WHY\s+TEXT/);
+    expect(table.stdout).toContain("operator: added by an operator");
+
+    await eventually(async () => {
+      const chat = await openChat(sys, `erin${Date.now()}`);
+      const events = await chat.send("who approves supplier payments over 10k");
+      await chat.close();
+      return events[0]?.event === "routed" && events[0].agent === "desk-a";
+    }, 10_000, "the seeded example to route");
+
+    const forgot = await runCliToEnd(["admin", "routing", "forget", seeded!.id, "--nats", sys.url]);
+    expect(forgot.code).toBe(0);
+    expect(await learned(sys, "desk-a")).toEqual([]);
+    const again = await runCliToEnd(["admin", "routing", "forget", seeded!.id, "--nats", sys.url]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/no learned example of type or id/);
+  });
+
+  it("learns where a request an agent handed back went", async () => {
+    await sys.startWorker(["router", "user_proxy", "hr", "finance"]);
+    const chat = await openChat(sys);
+    expect((await chat.send("I need help with my budget"))[0]).toMatchObject({ event: "routed", agent: "finance" });
+    const handed = await chat.send("Actually, can HR tell me my remaining vacation days?");
+    expect(handed[0]).toMatchObject({ event: "routed", agent: "hr", from: "finance" });
+    const kept = await eventually(async () => {
+      const list = await learned(sys, "hr");
+      return list.length > 0 ? list : undefined;
+    });
+    expect(kept).toEqual([expect.objectContaining({ agentType: "hr", text: "Actually, can HR tell me my remaining vacation days?", source: "LEARNED_SOURCE_HANDOFF", detail: "handed back by finance" })]);
+    // The message that first brought the session to finance was routed without help: nothing to learn.
+    expect(await learned(sys, "finance")).toEqual([]);
+  });
+
+  it("keeps each request once per agent type, the newest ones, within the bound", async () => {
+    const kv = await openRoutingBucket(await sys.connect(), subjects);
+    const learn = (agentType: string, text: string) => recordLearned(kv, subjects, { agentType, text, source: LearnedSource.OPERATOR, detail: "test" }, 3);
+    for (const n of [1, 2, 3, 4]) await learn("desk-a", `request number ${n}`);
+    // The same request, differently cased and spaced, refreshes its record instead of adding one.
+    await learn("desk-a", "  Request   number 2!");
+    await learn("desk-b", "request number 1");
+    expect((await listLearned(kv, subjects, "desk-a")).map((e) => e.text)).toEqual(["Request   number 2!", "request number 4", "request number 3"]);
+    expect(await listLearned(kv, subjects, "desk-b")).toEqual([expect.objectContaining({ id: learnedExampleId("request number 1") })]);
+    expect(await learn("desk-a", "x".repeat(501))).toBeUndefined();
+    expect(await learn("desk-a", "   ")).toBeUndefined();
+  });
+});
