@@ -1,5 +1,6 @@
 import { create, isMessage, type Message } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
+import { builtinAgents } from "../../src/agents/builtin.js";
 import { InvalidChoiceError } from "../../src/cli/chat-session.js";
 import { TopicType } from "../../src/core/subjects.js";
 import { AgentReplySchema, UserMessageSchema } from "../../src/gen/switchboard/v1/conversation_pb.js";
@@ -7,7 +8,8 @@ import { AgentTypeSpecSchema } from "../../src/gen/switchboard/v1/registry_pb.js
 import { HandoffSchema } from "../../src/gen/switchboard/v1/routing_pb.js";
 import type { Agent, AgentContext, AgentTypeDefinition, MessageContext } from "../../src/worker/agent.js";
 import { openChat } from "../helpers/chat.js";
-import { withHostedSystem, TestSystem } from "../helpers/system.js";
+import { RouterAgentType, USER_CHOICE_INTENT } from "../../src/router/router-agent.js";
+import { eventually, withHostedSystem, TestSystem } from "../helpers/system.js";
 import { twinDesks } from "../helpers/twin-desks.js";
 
 /**
@@ -77,6 +79,29 @@ describe("clarify and hand-off through the real system", () => {
     await chat.send("Has the supplier invoice been paid?");
     const answered = await chat.answerClarification("DESK-A");
     expect(answered[0]).toMatchObject({ event: "routed", agent: "desk-a" });
+  });
+
+  it("routes afresh when the chosen agent type's only worker stops before the answer arrives", async () => {
+    const router = new RouterAgentType();
+    await sys.startWorker([router, ...builtinAgents(["user_proxy"])]);
+    const [deskA, deskB] = twinDesks();
+    await sys.startWorker([deskA!]);
+    const leaving = await sys.startWorker([deskB!]);
+    const chat = await openChat(sys);
+
+    const asked = await chat.send("Has the supplier invoice been paid?");
+    expect(asked.map((e) => e.event)).toEqual(["clarify"]);
+
+    await leaving.close();
+    await eventually(() => !router.routableProfiles().some((p) => p.type === "desk-b"), 10_000, "the router to forget desk-b");
+
+    // The user still picks desk-b; the router does not send the message where nobody can answer it.
+    const answered = await chat.answerClarification("desk-b");
+    expect(answered.map((e) => e.event)).toEqual(["routed", "reply"]);
+    expect(answered[0]).toMatchObject({ agent: "desk-a" });
+    expect(answered[0]).not.toMatchObject({ intent: USER_CHOICE_INTENT });
+    expect(answered[1]).toMatchObject({ agent: "desk-a", content: "Hello from desk-a_agent! You said: Has the supplier invoice been paid?" });
+    expect(chat.agent).toBe("desk-a");
   });
 
   it("re-routes a session an agent hands back, and the chat follows the new agent", async () => {
