@@ -44,7 +44,9 @@ export async function stopGracefully(nc: NatsConnection, close: () => Promise<vo
   })().finally(() => (done = true));
   while (!done) {
     if (disconnectedForMs(nc) >= STOP_WHILE_DISCONNECTED_MS) {
-      logger.warn({ event: "shutdown.disconnected" }, "no NATS server to finish the stop with; closing now (in-flight messages are redelivered after the ack wait)");
+      // Expected, and documented as the way a stop without a server goes: the connection has
+      // already warned that the server is away.
+      logger.info({ event: "shutdown.disconnected" }, "no NATS server to finish the stop with; closing now (in-flight messages are redelivered after the ack wait)");
       await nc.close().catch(() => undefined);
       return;
     }

@@ -3,6 +3,7 @@ import { connect, errors as natsErrors, nkeyAuthenticator, type ConnectionOption
 import { natsServers, type SwitchboardConfig } from "./config.js";
 import { credentialsPath, isExposed, readCredentialsFile, type NatsCredentials } from "./credentials.js";
 import { CancelledError, SwitchboardError, ErrorCode, errorMessage } from "./errors.js";
+import type { Logger } from "./logging.js";
 import { Role } from "./roles.js";
 import { sleep } from "./sleep.js";
 
@@ -58,19 +59,28 @@ export interface ConnectOptions {
 /** Pause between attempts while waiting for a server that is not up yet. */
 const CONNECT_RETRY_MS = 500;
 
-const connected = new WeakMap<NatsConnection, { up: boolean; downSinceMs: number }>();
+interface ConnectionState {
+  up: boolean;
+  /** When the server went away (while `up` is false). */
+  downSinceMs: number;
+  /** When the connection last came back; 0 when it never went away. */
+  restoredAtMs: number;
+}
+
+const connected = new WeakMap<NatsConnection, ConnectionState>();
 
 /** Follows the connection's state, so that a shutdown can tell whether the server is reachable. */
 function trackState(nc: NatsConnection): void {
-  const state = { up: true, downSinceMs: 0 };
+  const state: ConnectionState = { up: true, downSinceMs: 0, restoredAtMs: 0 };
   connected.set(nc, state);
   void (async () => {
     for await (const s of nc.status()) {
-      if (s.type === "disconnect") {
+      if (s.type === "disconnect" && state.up) {
         state.up = false;
         state.downSinceMs = Date.now();
-      } else if (s.type === "reconnect") {
+      } else if (s.type === "reconnect" && !state.up) {
         state.up = true;
+        state.restoredAtMs = Date.now();
       }
     }
   })().catch(() => undefined);
@@ -84,6 +94,36 @@ export function disconnectedForMs(nc: NatsConnection): number {
   if (nc.isClosed()) return Number.POSITIVE_INFINITY;
   const state = connected.get(nc);
   return !state || state.up ? 0 : Date.now() - state.downSinceMs;
+}
+
+/**
+ * Whether the connection has been without a server at any time since `sinceMs` (or is closed):
+ * a request that failed then failed because of it, and the connection's own log line says so.
+ */
+export function lostSince(nc: NatsConnection, sinceMs: number): boolean {
+  if (nc.isClosed()) return true;
+  const state = connected.get(nc);
+  return state !== undefined && (!state.up || state.restoredAtMs >= sinceMs);
+}
+
+/**
+ * Logs each change of the connection's state once: `connection.lost` (warn) when the server goes
+ * away and `connection.restored` (info) when it is back. Everything that fails in between is the
+ * same news, so those failures log at debug (see {@link lostSince}). Ends with the connection.
+ */
+export function logConnectionChanges(nc: NatsConnection, logger: Logger): void {
+  let downSinceMs: number | undefined;
+  void (async () => {
+    for await (const s of nc.status()) {
+      if (s.type === "disconnect" && downSinceMs === undefined) {
+        downSinceMs = Date.now();
+        logger.warn({ event: "connection.lost", server: s.server }, `lost the connection to NATS at ${s.server}; reconnecting`);
+      } else if (s.type === "reconnect" && downSinceMs !== undefined) {
+        logger.info({ event: "connection.restored", server: s.server, downMs: Date.now() - downSinceMs }, `connection to NATS restored (${s.server})`);
+        downSinceMs = undefined;
+      }
+    }
+  })().catch(() => undefined);
 }
 
 /**

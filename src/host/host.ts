@@ -3,6 +3,7 @@ import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import type { Msg, NatsConnection } from "@nats-io/transport-node";
 import { decodeBody, encodeBody, errorHeaders } from "../core/codec.js";
+import { lostSince } from "../core/connection.js";
 import { ErrorCode, errorMessage, SwitchboardError } from "../core/errors.js";
 import { isValidToken, newId } from "../core/ids.js";
 import { readAllRecords, readRecord } from "../core/kv-records.js";
@@ -80,6 +81,8 @@ export class Host {
   private readonly inflight = new Set<Promise<void>>();
   private sweepTimer: NodeJS.Timeout | undefined;
   private sweeping: Promise<void> | undefined;
+  /** A sweep failure has been reported and no sweep has succeeded since. */
+  private sweepFailing = false;
   private closing: Promise<void> | undefined;
   private readonly done: Promise<void>;
   private resolveDone!: () => void;
@@ -142,13 +145,31 @@ export class Host {
       // A timer that fires late means this process was stalled (CPU starvation, a long pause):
       // the heartbeats of that time are still unread.
       const lateMs = Math.max(0, Date.now() - dueAt);
+      const startedAtMs = Date.now();
       this.sweeping = (this.registry?.sweep(Date.now(), lateMs) ?? Promise.resolve())
-        .catch((err: unknown) => this.logger.warn({ event: "host.sweep_failed", err: errorMessage(err) }, "worker expiry sweep failed"))
+        .then(() => {
+          this.sweepFailing = false;
+        })
+        .catch((err: unknown) => this.sweepFailed(err, startedAtMs))
         .finally(() => {
           this.sweeping = undefined;
           if (!this.closing) this.scheduleSweep();
         });
     }, every);
+  }
+
+  /**
+   * Reported once per run of failures. A sweep that fails while the server is away (or as the host
+   * stops) fails for that reason alone, which the connection's own line reports.
+   */
+  private sweepFailed(err: unknown, startedAtMs: number): void {
+    const fields = { event: "host.sweep_failed", err: errorMessage(err) };
+    if (this.sweepFailing || this.closing || lostSince(this.nc, startedAtMs)) {
+      this.logger.debug(fields, "worker expiry sweep failed");
+    } else {
+      this.sweepFailing = true;
+      this.logger.warn(fields, "worker expiry sweep failed; retrying");
+    }
   }
 
   private async serve(msg: Msg): Promise<void> {

@@ -1,7 +1,7 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { AgentDefinition } from "../agents/define-agent.js";
 import { loadConfig } from "../core/config.js";
-import { connectNats } from "../core/connection.js";
+import { connectNats, logConnectionChanges } from "../core/connection.js";
 import { ConfigError } from "../core/errors.js";
 import { newId, validateToken } from "../core/ids.js";
 import { createLogger } from "../core/logging.js";
@@ -75,6 +75,8 @@ export function createWorker(options: WorkerOptions): Worker {
     async start(signal?: AbortSignal): Promise<void> {
       if (impl) throw new ConfigError("this worker has already been started");
       const nc = options.nc ?? (owned = await connectNats(config, { name: "switchboard-worker", role: Role.Worker }));
+      // A connection it was given is its owner's to report on.
+      if (owned) logConnectionChanges(owned, logger);
       impl = new WorkerImpl({
         nc,
         subjects: new Subjects(config.prefix),

@@ -1,5 +1,6 @@
 import { DeliverPolicy, type Consumer, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
 import { create } from "@bufbuild/protobuf";
+import { errors as natsErrors } from "@nats-io/transport-node";
 import { decodeEvent } from "../core/codec.js";
 import { DEFAULT_CONFIG } from "../core/config.js";
 import { ensureDurableConsumer } from "../core/durable-consumer.js";
@@ -44,6 +45,10 @@ const PULL_GRACE_MS = 500;
 const HAND_BACK_DELAY_MS = PULL_EXPIRES_MS + PULL_GRACE_MS + 500;
 /** nats.js ends a batch with this error when the server's idle heartbeats stop. */
 const HEARTBEATS_MISSED = "heartbeats missed";
+
+function closedConnection(err: unknown): boolean {
+  return err instanceof natsErrors.ClosedConnectionError || (err instanceof Error && err.cause instanceof natsErrors.ClosedConnectionError);
+}
 
 export const DEFAULT_TOPIC_CONSUMER_OPTIONS: TopicConsumerOptions = {
   concurrency: DEFAULT_CONFIG.concurrency,
@@ -133,6 +138,12 @@ export class TopicConsumer {
         }
       } catch (err) {
         if (this.stopping) break;
+        if (closedConnection(err)) {
+          // Closed by its owner (a stop without a server closes it before this consumer's turn):
+          // nothing can be pulled any more, and nothing is wrong.
+          this.logger.debug({ event: "consumer.connection_closed", consumer: this.durableName }, "connection closed; no more pulls");
+          break;
+        }
         if (errorMessage(err) === HEARTBEATS_MISSED) {
           // The request is gone but the connection is fine: ask again at once.
           this.logger.debug({ event: "consumer.pull_lost", consumer: this.durableName }, "pull request lost; pulling again");

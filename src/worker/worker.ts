@@ -4,6 +4,7 @@ import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
+import { lostSince } from "../core/connection.js";
 import { CancelledError, errorMessage, NoRespondersError } from "../core/errors.js";
 import { newId, validateToken } from "../core/ids.js";
 import { openBucket } from "../core/kv-records.js";
@@ -45,6 +46,11 @@ export interface WorkerOptions {
 }
 
 const RETRY_MS = 1_000;
+/**
+ * After the connection comes back the host needs about as long to be reachable again: a heartbeat
+ * failing within this of a lost connection is that same news, which the connection logs once.
+ */
+const RESTORED_GRACE_MS = 5_000;
 
 /**
  * The agent runtime of one process: hosts agent types, binds their subscriptions to shared
@@ -70,6 +76,8 @@ export class Worker {
   private evictionTimer: NodeJS.Timeout | undefined;
   private heartbeatInflight: Promise<void> | undefined;
   private heartbeatIntervalMs = 2_000;
+  /** A heartbeat failure has been reported and no heartbeat has succeeded since. */
+  private heartbeatFailing = false;
   private closing: Promise<void> | undefined;
   private readonly done: Promise<void>;
   private resolveDone!: () => void;
@@ -234,16 +242,28 @@ export class Worker {
   }
 
   private async heartbeat(): Promise<void> {
+    const askedAtMs = Date.now();
     try {
       // Generous deadline: a busy host answering late is not a reason to miss a heartbeat.
       const known = await this.host.heartbeat(this.id, { timeoutMs: Math.max(this.heartbeatIntervalMs, 2_000), signal: this.lifetime.signal });
+      if (this.heartbeatFailing) {
+        this.heartbeatFailing = false;
+        this.logger.info({ event: "worker.heartbeat_restored" }, "the host answers heartbeats again");
+      }
       if (!known && !this.closing) {
         this.logger.warn({ event: "worker.reregister" }, "host had expired this worker; registering again");
         await this.register(this.lifetime.signal);
       }
     } catch (err) {
       if (err instanceof CancelledError) return;
-      this.logger.warn({ event: "worker.heartbeat_failed", err: errorMessage(err) }, "heartbeat failed");
+      // Reported once per run of failures; without a server the connection's own line says why.
+      const fields = { event: "worker.heartbeat_failed", err: errorMessage(err) };
+      if (this.heartbeatFailing || this.closing || lostSince(this.nc, askedAtMs - RESTORED_GRACE_MS)) {
+        this.logger.debug(fields, "heartbeat failed");
+      } else {
+        this.heartbeatFailing = true;
+        this.logger.warn(fields, "heartbeat failed; the host expires this worker if no heartbeat reaches it");
+      }
     }
   }
 

@@ -1,4 +1,4 @@
-import { connectNats } from "../../core/connection.js";
+import { connectNats, logConnectionChanges } from "../../core/connection.js";
 import { createLogger } from "../../core/logging.js";
 import { Role } from "../../core/roles.js";
 import { Subjects } from "../../core/subjects.js";
@@ -36,6 +36,7 @@ export async function hostCommand(args: readonly string[]): Promise<number> {
     if (err instanceof CancelledError) return 0;
     throw err;
   }
+  logConnectionChanges(nc, logger);
   const host = new Host({
     nc,
     subjects: new Subjects(config.prefix),

@@ -3,7 +3,7 @@ import { loadAgentsFile, type LlmAgentConfig } from "../../agents/llm/agents-fil
 import { llmAgent } from "../../agents/llm/llm-agent.js";
 import { chatCompletionsUrl, displayUrl } from "../../agents/llm/chat-completions.js";
 import { ROUTER_AGENT_TYPE } from "../../router/router-agent.js";
-import { connectNats } from "../../core/connection.js";
+import { connectNats, logConnectionChanges } from "../../core/connection.js";
 import { CancelledError, ConfigError } from "../../core/errors.js";
 import { createLogger } from "../../core/logging.js";
 import { DEFAULT_CONFIG, DEFAULT_RATE_LIMIT_PER_SEC } from "../../core/config.js";
@@ -113,6 +113,7 @@ export async function workerCommand(args: readonly string[]): Promise<number> {
     if (err instanceof CancelledError) return 0;
     throw err;
   }
+  logConnectionChanges(nc, logger);
   const rateLimit = rateLimitFor(config, nc);
   const worker = new Worker({
     nc,
