@@ -1,16 +1,12 @@
-import type { KV, KvWatchEntry } from "@nats-io/kv";
+import type { KV } from "@nats-io/kv";
 import { Kvm } from "@nats-io/kv";
-import type { QueuedIterator } from "@nats-io/transport-node";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { decodeBody } from "../core/codec.js";
+import { BucketMirror } from "../core/bucket-mirror.js";
 import { errorMessage } from "../core/errors.js";
 import type { Logger } from "../core/logging.js";
 import type { Subjects } from "../core/subjects.js";
-import { AgentRecordSchema, type AgentRecord } from "../gen/switchboard/v1/registry_pb.js";
+import { AgentRecordSchema } from "../gen/switchboard/v1/registry_pb.js";
 import type { RoutingProfile } from "../router/classifier.js";
-
-/** How long start() waits for the initial registry contents before going on with what it has. */
-const INITIAL_LOAD_TIMEOUT_MS = 5_000;
 
 /**
  * A live, read-only view of the `agents` bucket. Calls `onChange` with the routable, available
@@ -18,9 +14,10 @@ const INITIAL_LOAD_TIMEOUT_MS = 5_000;
  * agent type and never picks one without a live worker.
  */
 export class RegistryView {
-  private readonly records = new Map<string, AgentRecord>();
-  private watcher: QueuedIterator<KvWatchEntry> | undefined;
-  private loop: Promise<void> | undefined;
+  private readonly mirror = new BucketMirror(AgentRecordSchema, {
+    onChange: () => this.publish(),
+    onBadRecord: (key, err) => this.logger.warn({ event: "registry.bad_record", agentType: key, err: errorMessage(err) }, "unreadable agent record ignored"),
+  });
 
   constructor(
     private readonly nc: NatsConnection,
@@ -31,39 +28,14 @@ export class RegistryView {
 
   async start(): Promise<void> {
     const kv: KV = await new Kvm(this.nc).open(this.subjects.agentsBucket);
-    const status = await kv.status();
-    let markReady!: () => void;
-    const ready = new Promise<void>((resolve) => (markReady = resolve));
-    if (status.values === 0) markReady();
-    this.watcher = await kv.watch();
-    this.loop = this.follow(this.watcher, markReady);
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([ready, new Promise<void>((resolve) => (timer = setTimeout(resolve, INITIAL_LOAD_TIMEOUT_MS)))]);
-    clearTimeout(timer);
+    await this.mirror.start(kv);
     this.publish();
-  }
-
-  private async follow(watcher: QueuedIterator<KvWatchEntry>, markReady: () => void): Promise<void> {
-    let initialized = false;
-    for await (const entry of watcher) {
-      try {
-        if (entry.operation === "PUT") this.records.set(entry.key, decodeBody(AgentRecordSchema, entry.value));
-        else this.records.delete(entry.key);
-      } catch (err) {
-        this.logger.warn({ event: "registry.bad_record", agentType: entry.key, err: errorMessage(err) }, "unreadable agent record ignored");
-      }
-      if (!initialized && (entry.delta === 0 || entry.isUpdate)) {
-        initialized = true;
-        markReady();
-      }
-      if (initialized) this.publish();
-    }
   }
 
   /** Routable agent types with at least one live worker. */
   profiles(): RoutingProfile[] {
     const out: RoutingProfile[] = [];
-    for (const record of this.records.values()) {
+    for (const record of this.mirror.records.values()) {
       const spec = record.spec;
       if (!spec || !spec.routable || !record.available) continue;
       out.push({ type: spec.type, description: spec.description, keywords: spec.keywords, examples: spec.examples });
@@ -73,17 +45,17 @@ export class RegistryView {
 
   /** Whether an agent type is registered and has a live worker. */
   isAvailable(type: string): boolean {
-    return this.records.get(type)?.available === true;
+    return this.mirror.records.get(type)?.available === true;
   }
 
   /** Whether the agent type is known at all (with or without live workers). */
   isKnown(type: string): boolean {
-    return this.records.has(type);
+    return this.mirror.records.has(type);
   }
 
   /** Whether some agent type with a live worker subscribes to the topic type. */
   hasLiveSubscriber(topicType: string): boolean {
-    for (const record of this.records.values()) {
+    for (const record of this.mirror.records.values()) {
       if (record.available && record.spec?.subscriptions.includes(topicType)) return true;
     }
     return false;
@@ -94,7 +66,6 @@ export class RegistryView {
   }
 
   async close(): Promise<void> {
-    this.watcher?.stop();
-    await this.loop;
+    await this.mirror.close();
   }
 }

@@ -1,8 +1,9 @@
 import { createHash } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
-import { Kvm, type KV, type KvWatchEntry } from "@nats-io/kv";
-import type { NatsConnection, QueuedIterator } from "@nats-io/transport-node";
+import { Kvm, type KV } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { BucketMirror } from "../core/bucket-mirror.js";
 import { decodeBody, encodeBody } from "../core/codec.js";
 import { errorMessage } from "../core/errors.js";
 import type { Logger } from "../core/logging.js";
@@ -112,10 +113,8 @@ export async function forgetLearned(kv: KV, subjects: Subjects, typeOrId: string
  * whenever the set changes (another router learned something, or an operator removed it).
  */
 export class LearnedExamples {
-  private readonly byKey = new Map<string, LearnedExample>();
+  private readonly mirror: BucketMirror<typeof LearnedExampleSchema>;
   private kv: KV | undefined;
-  private watcher: QueuedIterator<KvWatchEntry> | undefined;
-  private loop: Promise<void> | undefined;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -123,52 +122,32 @@ export class LearnedExamples {
     private readonly logger: Logger,
     private readonly onChange: () => void,
     private readonly maxPerType = DEFAULT_MAX_LEARNED_PER_TYPE,
-  ) {}
+  ) {
+    this.mirror = new BucketMirror(LearnedExampleSchema, {
+      onChange,
+      onBadRecord: (key, err) => logger.warn({ event: "router.bad_learned_example", key, err: errorMessage(err) }, "unreadable learned example ignored"),
+    });
+  }
 
   /** Follows the bucket; without one (a host that predates it) the router routes without learning. */
   async start(): Promise<void> {
     let kv: KV;
-    let status: Awaited<ReturnType<KV["status"]>>;
     try {
       kv = await openRoutingBucket(this.nc, this.subjects);
       // Binding does not check that the bucket exists; asking for its status does.
-      status = await kv.status();
+      await kv.status();
     } catch (err) {
       this.logger.warn({ event: "router.learning_unavailable", err: errorMessage(err) }, "no routing bucket; routing without learned examples");
       return;
     }
     this.kv = kv;
-    let markReady!: () => void;
-    const ready = new Promise<void>((resolve) => (markReady = resolve));
-    if (status.values === 0) markReady();
-    this.watcher = await kv.watch();
-    this.loop = this.follow(this.watcher, markReady);
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([ready, new Promise<void>((resolve) => (timer = setTimeout(resolve, INITIAL_LOAD_TIMEOUT_MS)))]);
-    clearTimeout(timer);
-  }
-
-  private async follow(watcher: QueuedIterator<KvWatchEntry>, markReady: () => void): Promise<void> {
-    let initialized = false;
-    for await (const entry of watcher) {
-      try {
-        if (entry.operation === "PUT") this.byKey.set(entry.key, decodeBody(LearnedExampleSchema, entry.value));
-        else this.byKey.delete(entry.key);
-      } catch (err) {
-        this.logger.warn({ event: "router.bad_learned_example", key: entry.key, err: errorMessage(err) }, "unreadable learned example ignored");
-      }
-      if (!initialized && (entry.delta === 0 || entry.isUpdate)) {
-        initialized = true;
-        markReady();
-      }
-      if (initialized) this.onChange();
-    }
+    await this.mirror.start(kv);
   }
 
   /** The profiles with each type's learned examples added to its own. */
   augment(profiles: readonly RoutingProfile[]): RoutingProfile[] {
     const byType = new Map<string, string[]>();
-    for (const e of this.byKey.values()) {
+    for (const e of this.mirror.records.values()) {
       const list = byType.get(e.agentType);
       if (list) list.push(e.text);
       else byType.set(e.agentType, [e.text]);
@@ -184,7 +163,7 @@ export class LearnedExamples {
   typesFor(text: string): string[] {
     const id = learnedExampleId(text);
     const types: string[] = [];
-    for (const e of this.byKey.values()) if (e.id === id) types.push(e.agentType);
+    for (const e of this.mirror.records.values()) if (e.id === id) types.push(e.agentType);
     return types;
   }
 
@@ -200,7 +179,6 @@ export class LearnedExamples {
   }
 
   async close(): Promise<void> {
-    this.watcher?.stop();
-    await this.loop;
+    await this.mirror.close();
   }
 }
