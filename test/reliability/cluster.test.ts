@@ -9,7 +9,9 @@ import { TestNatsCluster } from "../helpers/nats-cluster.js";
 import { watchResponses, type SeenEvent } from "../helpers/responses.js";
 import { eventually, subjects, TestSystem } from "../helpers/system.js";
 
-describe("a 3-node NATS cluster losing a node", () => {
+// nats-server 2.9's own leader elections vary with the machine's load, far beyond anything the
+// code under test decides; a scenario that loses that race runs once more in a fresh cluster.
+describe("a 3-node NATS cluster losing a node", { retry: 1 }, () => {
   let cluster: TestNatsCluster;
   let sys: TestSystem;
   let jsm: JetStreamManager;
