@@ -301,10 +301,13 @@ export class Worker {
     }
     this.lifetime.abort();
     await this.heartbeatInflight;
+    const deregisteringAt = Date.now();
     try {
       if (!this.nc.isClosed()) await this.host.deregister(this.id, { timeoutMs: 2_000 });
     } catch (err) {
-      this.logger.warn({ event: "worker.deregister_failed", err: errorMessage(err) }, "could not deregister; the host will expire this worker");
+      // Without a server the lost connection has been reported already; this is the same news.
+      const level = lostSince(this.nc, deregisteringAt) ? "debug" : "warn";
+      this.logger[level]({ event: "worker.deregister_failed", err: errorMessage(err) }, "could not deregister; the host will expire this worker");
     }
     for (const inst of this.instances) await inst.definition.close?.();
     this.logger.info({ event: "worker.stopped" }, "worker stopped");
