@@ -71,13 +71,17 @@ describe("a 3-node NATS cluster losing a node", { retry: 1 }, () => {
       // plain subscribers twice (the stream keeps it once; clients drop a repeated id).
       const perTurn = new Map<string, Set<string>>();
       for (const e of seen) if (isMessage(e.message, AgentReplySchema)) perTurn.set(e.message.turnId, (perTurn.get(e.message.turnId) ?? new Set()).add(e.id));
-      expect([...perTurn.values()].map((ids) => ids.size), `replies per turn on the wire for ${user}`).toEqual(Array(turns).fill(1));
+      // A plain subscriber on the node that died misses what is published while it reconnects (the
+      // chats read those answers back from the stream), so the wire can show fewer turns, never a
+      // turn answered twice.
+      expect([...perTurn.values()].every((ids) => ids.size === 1), `replies per turn on the wire for ${user}`).toBe(true);
+      expect(perTurn.size, `turns answered on the wire for ${user}`).toBeGreaterThan(0);
     }
     return chats;
   }
 
   /**
-   * The host's session records catch up with what the chats saw within 10 s of the sessions bucket
+   * The host's session records catch up with what the chats saw within 20 s of the sessions bucket
    * being writable again (its own leader election is nats-server's, and on a loaded machine takes
    * longer than that by itself).
    */
@@ -87,7 +91,7 @@ describe("a 3-node NATS cluster losing a node", { retry: 1 }, () => {
       await eventually(async () => {
         const s = await admin.session(chat.sessionId, { timeoutMs: 2_000 });
         return s?.turns === turns && s.transcript.length === 2 * turns ? s : undefined;
-      }, 10_000, `transcript of ${chat.sessionId} complete`);
+      }, 20_000, `transcript of ${chat.sessionId} complete`);
     }
   }
 
