@@ -108,7 +108,7 @@ export class Host {
     this.registry = new Registry(jsm, this.subjects, this.buckets.agents, this.buckets.workers, this.options.workerTtlMs, this.logger);
     this.directory = new RegistryView(this.nc, this.subjects, this.logger);
     await this.directory.start();
-    this.projector = new SessionProjector(jetstream(this.nc), jsm, this.subjects, this.buckets.sessions, this.directory, this.logger, this.id);
+    this.projector = new SessionProjector(this.nc, jetstream(this.nc), jsm, this.subjects, this.buckets.sessions, this.directory, this.logger, this.id);
     await this.projector.start();
     this.maxDeliveries = new MaxDeliveriesWatch(this.nc, jetstream(this.nc), jsm, this.subjects, this.logger, `switchboard/host/${this.id}`);
     this.maxDeliveries.start();

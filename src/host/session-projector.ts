@@ -1,6 +1,7 @@
 import { create, isMessage, type Message } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
-import { DeliverPolicy, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
+import { AckPolicy, DeliverPolicy, jetstreamManager, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
+import { createInbox, nanos, type NatsConnection } from "@nats-io/transport-node";
 import type { KV } from "@nats-io/kv";
 import { decodeEvent, encodeBody } from "../core/codec.js";
 import { namesAnotherSource } from "../core/event-source.js";
@@ -25,18 +26,38 @@ const ROUND_INTERVAL_MS = 100;
 const ROUND_MAX_EVENTS = 4_000;
 /** Session writes of one round in flight at once. */
 const WRITE_CONCURRENCY = 64;
-/** The pause before applying again after a round in which a session's write failed. */
-const RETRY_INTERVAL_MS = 1_000;
+/**
+ * The pause before applying again after a round in which a session's write failed, doubling with
+ * each failed round in a row up to {@link RETRY_MAX_INTERVAL_MS}. A replicated bucket electing a
+ * leader refuses writes for seconds; the first write after it should follow within a fraction of one.
+ */
+const RETRY_INTERVAL_MS = 200;
+const RETRY_MAX_INTERVAL_MS = 1_000;
 /** How often the checkpoint is written while events flow. */
 const CHECKPOINT_INTERVAL_MS = 250;
 /** How often the projector checks that it is still receiving what the stream holds. */
 const STALL_CHECK_MS = 1_000;
 /**
  * Events stored this long ago and still not received mean the consumer is gone (its node died or
- * the server forgot it): the projector replaces it. nats.js would notice only after two missed
- * idle heartbeats of 30 s each.
+ * the server forgot it): the projector replaces it. A backstop for the heartbeats below.
  */
 const STALL_AFTER_MS = 2_000;
+/**
+ * The consumer's idle heartbeat. Two missed in a row mean its node died (an R1 consumer dies with
+ * it): the projector replaces it within about two seconds, without asking the stream anything,
+ * which cannot answer while it elects a leader. nats.js's ordered consumer fixes 30 s.
+ */
+const IDLE_HEARTBEAT_MS = 1_000;
+/**
+ * Deadline of the projector's own JetStream requests (stream info, consumer create). While an
+ * election is under way a request can go unanswered; asking again soon finds the new leader
+ * sooner than waiting out the client's default 5 s.
+ */
+const RECOVERY_REQUEST_MS = 1_000;
+/** The pause before asking again for a consumer the stream did not create. */
+const REPLACE_RETRY_MS = 200;
+/** How long an abandoned consumer (its host gone or replaced it) lives on the server. */
+const CONSUMER_INACTIVE_MS = 60_000;
 /** Rounds a session whose write fails for a reason that will not go away is tried before it is given up. */
 const PERMANENT_FAILURE_ATTEMPTS = 3;
 
@@ -84,20 +105,31 @@ export class SessionProjector {
   private closed = false;
   /** Consumers replaced so far; names each new one apart from the old. */
   private generation = 0;
+  /** The current consumer's last delivery sequence: deliveries are numbered without gaps. */
+  private deliveredSeq = 0;
+  /** When the current consumer was created: its heartbeats are judged from then on. */
+  private openedAtMs = 0;
   /** Whether `loop` is reading (it ends when its consumer is closed or fails). */
   private reading = false;
   /** Applying a backlog: not reading on purpose, so not stalled. */
   private backPressure = false;
   private watchdog: NodeJS.Timeout | undefined;
   private checking: Promise<void> | undefined;
+  private replacing: Promise<void> | undefined;
   /** The sequence read when the stream was first seen ahead of it, and when. */
   private behind: { readSeq: number; sinceMs: number } | undefined;
   /** When the projector found itself stalled, until it reads again. */
   private stalledAtMs: number | undefined;
+  /** Rounds in a row in which a session's write failed. */
+  private failedRounds = 0;
   /** Sessions whose write failed for a permanent reason, with the rounds it failed in so far. */
   private readonly permanentFailures = new Map<string, number>();
 
+  /** For the requests that recovery depends on, with {@link RECOVERY_REQUEST_MS} deadlines. */
+  private recoveryJsm: JetStreamManager | undefined;
+
   constructor(
+    private readonly nc: NatsConnection,
     private readonly js: JetStreamClient,
     private readonly jsm: JetStreamManager,
     private readonly subjects: Subjects,
@@ -120,7 +152,8 @@ export class SessionProjector {
       from = 0;
     }
     this.appliedSeq = this.checkpointedSeq = this.readSeq = from;
-    this.messages = await this.openConsumer();
+    this.recoveryJsm = await jetstreamManager(this.nc, { timeout: RECOVERY_REQUEST_MS, checkAPI: false });
+    this.messages = await this.openConsumer(this.jsm);
     this.logger.info({ event: "projector.started", fromSeq: this.appliedSeq + 1 }, "applying the event stream to session records");
     this.loop = this.run(this.messages);
     this.watchdog = setInterval(() => {
@@ -128,23 +161,65 @@ export class SessionProjector {
     }, STALL_CHECK_MS);
   }
 
-  /** An ordered consumer delivering every event after the last one read. */
-  private async openConsumer(): Promise<ConsumerMessages> {
-    // A push consumer with flow control: the server streams the events to this host's inbox, and
-    // the host needs no pull rights over the workers' consumers.
-    const consumer = await this.js.consumers.getPushConsumer(this.subjects.eventStream, {
-      name_prefix: this.subjects.projectorConsumerPrefix(this.hostId, this.generation),
-      filter_subjects: this.subjects.allTopics,
+  /**
+   * A consumer delivering every event after the last one read to a fresh inbox of this host: an
+   * ordered consumer (ephemeral, one replica, no acknowledgements, flow control) made by hand for
+   * its short idle heartbeat. A push consumer delivers only while someone subscribes to its
+   * subject, so nothing is sent before the subscription below exists; anything lost on the way
+   * shows as a gap in the delivery sequence.
+   */
+  private async openConsumer(jsm: JetStreamManager): Promise<ConsumerMessages> {
+    // nats.js sets the watcher prefix to the connection's inbox prefix, which the host may subscribe to.
+    const deliverSubject = createInbox(this.js.getOptions().watcherPrefix);
+    const idleHeartbeat = nanos(IDLE_HEARTBEAT_MS);
+    await jsm.consumers.add(this.subjects.eventStream, {
+      name: this.subjects.projectorConsumerPrefix(this.hostId, this.generation),
+      filter_subject: this.subjects.allTopics,
+      deliver_subject: deliverSubject,
       deliver_policy: DeliverPolicy.StartSequence,
       opt_start_seq: this.readSeq + 1,
+      ack_policy: AckPolicy.None,
+      max_deliver: 1,
+      flow_control: true,
+      idle_heartbeat: idleHeartbeat,
+      num_replicas: 1,
+      inactive_threshold: nanos(CONSUMER_INACTIVE_MS),
     });
-    return consumer.consume();
+    const consumer = await this.js.consumers.getBoundPushConsumer({ deliver_subject: deliverSubject, idle_heartbeat: idleHeartbeat });
+    const messages = await consumer.consume();
+    this.deliveredSeq = 0;
+    this.openedAtMs = Date.now();
+    void this.watchStatus(messages);
+    return messages;
+  }
+
+  /** Replaces the consumer once its heartbeats stop: its node is gone. */
+  private async watchStatus(messages: ConsumerMessages): Promise<void> {
+    for await (const status of messages.status()) {
+      if (status.type !== "heartbeats_missed" || this.messages !== messages || this.backPressure || this.closed) continue;
+      // Misses counted while the consumer was being created say nothing about it.
+      if (Date.now() - this.openedAtMs < 2 * IDLE_HEARTBEAT_MS) continue;
+      if (this.replacing) return;
+      this.logger.warn({ event: "projector.stalled", readSeq: this.readSeq, missedHeartbeats: status.count }, "the event stream's consumer stopped sending heartbeats; replacing it");
+      this.stalledAtMs ??= Date.now();
+      this.behind = undefined;
+      this.startReplacing();
+      return;
+    }
   }
 
   private async run(messages: ConsumerMessages): Promise<void> {
     this.reading = true;
     try {
       for await (const msg of messages) {
+        if (msg.info.deliverySequence !== this.deliveredSeq + 1) {
+          // Something between the consumer and this host was lost: read it again.
+          this.logger.warn({ event: "projector.gap", readSeq: this.readSeq, expected: this.deliveredSeq + 1, delivered: msg.info.deliverySequence }, "the event stream's consumer skipped deliveries; replacing it");
+          this.stalledAtMs ??= Date.now();
+          this.startReplacing();
+          break;
+        }
+        this.deliveredSeq = msg.info.deliverySequence;
         if (this.stalledAtMs !== undefined) {
           this.logger.info({ event: "projector.resumed", seq: msg.seq, stalledMs: Date.now() - this.stalledAtMs }, "reading the event stream again");
           this.stalledAtMs = undefined;
@@ -176,11 +251,11 @@ export class SessionProjector {
    * ended. Costs a stream-info request per check only while nothing arrives.
    */
   private async checkProgress(): Promise<void> {
-    if (this.closed || this.backPressure) return;
+    if (this.closed || this.backPressure || this.replacing) return;
     if (this.reading) {
       let lastSeq: number;
       try {
-        lastSeq = (await this.jsm.streams.info(this.subjects.eventStream)).state.last_seq;
+        lastSeq = (await (this.recoveryJsm ?? this.jsm).streams.info(this.subjects.eventStream)).state.last_seq;
       } catch {
         // The stream is electing a leader or the server is away: nothing to judge yet.
         return;
@@ -195,25 +270,40 @@ export class SessionProjector {
     }
     this.stalledAtMs ??= this.behind?.sinceMs ?? Date.now();
     this.behind = undefined;
-    await this.replaceConsumer();
+    this.startReplacing();
+    await this.replacing;
   }
 
+  /** Replaces the consumer unless that is under way already. */
+  private startReplacing(): void {
+    this.replacing ??= this.replaceConsumer().finally(() => (this.replacing = undefined));
+  }
+
+  /**
+   * Reads on from the last sequence read through a new consumer, asking until the stream answers
+   * (it may be electing a leader). Each attempt has its own name: one that timed out may still
+   * have been created, and is left to expire unread.
+   */
   private async replaceConsumer(): Promise<void> {
     const old = this.messages;
     this.messages = undefined;
     await old?.close();
     await this.loop;
-    if (this.closed) return;
-    this.generation++;
-    try {
-      this.messages = await this.openConsumer();
-    } catch (err) {
-      // The next check tries again.
-      this.logger.warn({ event: "projector.consumer_failed", err: errorMessage(err) }, "could not create the event stream's consumer yet; retrying");
+    for (let attempt = 1; !this.closed && !this.nc.isClosed(); attempt++) {
+      this.generation++;
+      try {
+        this.messages = await this.openConsumer(this.recoveryJsm ?? this.jsm);
+      } catch (err) {
+        const fields = { event: "projector.consumer_failed", attempt, err: errorMessage(err) };
+        if (attempt === 1) this.logger.warn(fields, "could not create the event stream's consumer yet; retrying");
+        else this.logger.debug(fields, "could not create the event stream's consumer yet; retrying");
+        await new Promise((resolve) => setTimeout(resolve, REPLACE_RETRY_MS));
+        continue;
+      }
+      this.logger.info({ event: "projector.consumer_replaced", fromSeq: this.readSeq + 1, generation: this.generation, attempts: attempt }, "reading the event stream through a new consumer");
+      this.loop = this.run(this.messages);
       return;
     }
-    this.logger.info({ event: "projector.consumer_replaced", fromSeq: this.readSeq + 1, generation: this.generation }, "reading the event stream through a new consumer");
-    this.loop = this.run(this.messages);
   }
 
   /** Decodes an event worth applying; the others are only counted as read. */
@@ -266,7 +356,9 @@ export class SessionProjector {
       this.round = undefined;
       // Also when only the checkpoint lags: a quiet stream must not leave it behind. After a
       // failed write, wait longer: the bucket may be unavailable for a while.
-      if (this.buffer.length > 0 || this.readSeq > this.appliedSeq || this.appliedSeq > this.checkpointedSeq) this.scheduleRound(failures > 0 ? RETRY_INTERVAL_MS : ROUND_INTERVAL_MS);
+      this.failedRounds = failures > 0 ? this.failedRounds + 1 : 0;
+      const retryMs = Math.min(RETRY_MAX_INTERVAL_MS, RETRY_INTERVAL_MS * 2 ** (this.failedRounds - 1));
+      if (this.buffer.length > 0 || this.readSeq > this.appliedSeq || this.appliedSeq > this.checkpointedSeq) this.scheduleRound(failures > 0 ? retryMs : ROUND_INTERVAL_MS);
     });
   }
 
@@ -341,7 +433,10 @@ export class SessionProjector {
           return true;
         }
       }
-      this.logger.warn({ event: "session.apply_failed", session, events: events.length, err: errorMessage(err) }, "could not apply events; will retry");
+      // Once per run of failed rounds at warn: retries follow each other closely.
+      const fields = { event: "session.apply_failed", session, events: events.length, err: errorMessage(err) };
+      if (this.failedRounds === 0) this.logger.warn(fields, "could not apply events; will retry");
+      else this.logger.debug(fields, "could not apply events; will retry");
       return false;
     }
     this.permanentFailures.delete(session);
@@ -422,6 +517,7 @@ export class SessionProjector {
     clearTimeout(this.timer);
     this.timer = undefined;
     await this.checking;
+    await this.replacing;
     await this.messages?.close();
     await this.loop;
     await this.round;
