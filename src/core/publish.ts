@@ -37,11 +37,11 @@ export class PublishFailedError extends SwitchboardError {
 }
 
 /**
- * Failures that pass: the server is restarting, the client is reconnecting, or a stream leader
- * is being elected (a few seconds on 2.9). Anything else (permissions, bad subject, closed
- * connection) is final.
+ * Failures of a JetStream publish (an event, or a KV write) that pass: the server is restarting,
+ * the client is reconnecting, or a stream leader is being elected (a few seconds on 2.9).
+ * Anything else (permissions, bad subject, closed connection, a KV revision conflict) is final.
  */
-function isTransient(err: unknown): boolean {
+export function isTransientPublishFailure(err: unknown): boolean {
   if (err instanceof natsErrors.PermissionViolationError || err instanceof natsErrors.ClosedConnectionError) return false;
   if (err instanceof natsErrors.DrainingConnectionError || err instanceof natsErrors.InvalidSubjectError) return false;
   if (err instanceof JetStreamApiError) return err.status === 503 || err.code === 10008;
@@ -68,7 +68,7 @@ export async function publishEvent(js: JetStreamClient, subjects: Subjects, mess
     } catch (err) {
       const denied = permissionViolation(err);
       if (denied) throw new PermissionDeniedError("publish", subject, publishHint(subjects), { cause: denied });
-      if (!isTransient(err) || Date.now() >= deadline) throw new PublishFailedError(subject, err);
+      if (!isTransientPublishFailure(err) || Date.now() >= deadline) throw new PublishFailedError(subject, err);
       await new Promise((resolve) => setTimeout(resolve, Math.min(1_000, 50 * 2 ** attempt)));
     }
   }

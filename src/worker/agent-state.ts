@@ -2,6 +2,7 @@ import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
 import type { KV } from "@nats-io/kv";
 import { decodeBody, encodeBody } from "../core/codec.js";
 import { isRevisionConflict } from "../core/kv-records.js";
+import { DEFAULT_PUBLISH_RETRY_MS, isTransientPublishFailure } from "../core/publish.js";
 
 /**
  * The state of one agent instance, kept in the `agent_state` bucket rather than in the worker's
@@ -26,7 +27,27 @@ export class KvAgentState implements AgentState {
   constructor(
     private readonly kv: KV,
     private readonly key: string,
+    /** Ends retries early: the worker is giving up on its in-flight work. */
+    private readonly signal?: AbortSignal,
   ) {}
+
+  /**
+   * A write, tried again for as long as events are while the bucket cannot take it (its leader
+   * is being elected, the client reconnecting). Failing at once would burn a delivery per attempt,
+   * and a message's few deliveries can run out within one election on a busy cluster; the
+   * handler's in-progress acks keep its message meanwhile.
+   */
+  private async write(attempt: () => Promise<number>): Promise<number> {
+    const deadline = Date.now() + DEFAULT_PUBLISH_RETRY_MS;
+    for (let n = 0; ; n++) {
+      try {
+        return await attempt();
+      } catch (err) {
+        if (isRevisionConflict(err) || !isTransientPublishFailure(err) || Date.now() >= deadline || this.signal?.aborted) throw err;
+      }
+      await new Promise((resolve) => setTimeout(resolve, Math.min(1_000, 50 * 2 ** n)));
+    }
+  }
 
   private async read(): Promise<{ value: Uint8Array | undefined; revision: number }> {
     const entry = await this.kv.get(this.key);
@@ -49,7 +70,8 @@ export class KvAgentState implements AgentState {
       if (!next) return undefined;
       const data = encodeBody(schema, next);
       try {
-        const revision = snapshot.revision === 0 ? await this.kv.create(this.key, data) : await this.kv.update(this.key, data, snapshot.revision);
+        const { revision: expected } = snapshot;
+        const revision = await this.write(() => (expected === 0 ? this.kv.create(this.key, data) : this.kv.update(this.key, data, expected)));
         this.cached = { value: data, revision };
         return next;
       } catch (err) {

@@ -109,7 +109,7 @@ export class Worker {
 
   private stateFor(agentType: string, key: string): AgentState {
     if (!this.agentState) throw new Error("agent state is available once the worker has started");
-    return new KvAgentState(this.agentState, this.subjects.agentStateKey(agentType, key));
+    return new KvAgentState(this.agentState, this.subjects.agentStateKey(agentType, key), this.lifetime.signal);
   }
 
   get agentTypes(): string[] {

@@ -162,7 +162,7 @@ describe("a 3-node NATS cluster losing a node", () => {
       }),
     );
     stopTiming.abort();
-    const figures = { scenario, killed: run.killed, killToFinishedMs: run.finishedAt - run.killedAt, finishedToCompleteMs: Math.max(...completeAfterMs), elections: await run.elections };
+    const figures = { scenario, killed: run.killed, killedAt: new Date(run.killedAt).toISOString(), killToFinishedMs: run.finishedAt - run.killedAt, finishedToCompleteMs: Math.max(...completeAfterMs), elections: await run.elections };
     console.log(`cluster figures ${JSON.stringify(figures)}`);
     expect(figures.finishedToCompleteMs, "ms from the last reply to every transcript complete").toBeLessThanOrEqual(TRANSCRIPTS_WITHIN_MS);
   }
