@@ -125,8 +125,10 @@ function hostPermissions(s: Subjects): Permissions {
         ...[s.workersBucket, s.sessionsBucket].flatMap(kvGet),
         ...[s.agentsBucket, s.workersBucket, s.sessionsBucket].map(JS.kvKeys),
         // The session projector reads the stream through its own ordered consumer (no pulls, no
-        // acknowledgements).
+        // acknowledgements), and by direct gets while no consumer can be created (a cluster
+        // without a meta leader).
         ...orderedPushConsumer(s.eventStream),
+        ...JS.directGet(s.eventStream),
         // Errors to users about undeliverable messages, and dead-letter replays.
         s.allTopics,
         // Messages that ran out of deliveries: read back from the event stream and dead-lettered.

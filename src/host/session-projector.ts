@@ -1,7 +1,7 @@
 import { create, isMessage, type Message } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
-import { AckPolicy, DeliverPolicy, jetstreamManager, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
-import { createInbox, nanos, type NatsConnection } from "@nats-io/transport-node";
+import { AckPolicy, DeliverPolicy, jetstreamManager, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type StoredMsg } from "@nats-io/jetstream";
+import { createInbox, nanos, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
 import type { KV } from "@nats-io/kv";
 import { decodeEvent, encodeBody } from "../core/codec.js";
 import { namesAnotherSource } from "../core/event-source.js";
@@ -54,6 +54,8 @@ const IDLE_HEARTBEAT_MS = 1_000;
  * sooner than waiting out the client's default 5 s.
  */
 const RECOVERY_REQUEST_MS = 1_000;
+/** Events read by direct gets between two attempts to create a consumer. */
+const DIRECT_READ_BATCH = 1_000;
 /** The pause before asking again for a consumer the stream did not create. */
 const REPLACE_RETRY_MS = 200;
 /** How long an abandoned consumer (its host gone or replaced it) lives on the server. */
@@ -68,6 +70,15 @@ const PERMANENT_FAILURE_ATTEMPTS = 3;
  */
 function isPermanentFailure(err: unknown): boolean {
   return err instanceof DecodeError || /max_payload|maximum payload|message size exceeds|exceeds maximum/i.test(errorMessage(err));
+}
+
+/** An event as read from the stream, through a consumer or by a direct get. */
+interface StoredEvent {
+  readonly subject: string;
+  readonly seq: number;
+  readonly headers: MsgHdrs | undefined;
+  readonly data: Uint8Array;
+  readonly atMs: number;
 }
 
 interface PendingEvent {
@@ -225,7 +236,7 @@ export class SessionProjector {
           this.stalledAtMs = undefined;
         }
         this.readSeq = msg.seq;
-        const event = this.accept(msg);
+        const event = this.accept({ subject: msg.subject, seq: msg.seq, headers: msg.headers, data: msg.data, atMs: Math.floor(msg.info.timestampNanos / 1_000_000) });
         if (event) this.buffer.push(event);
         if (this.buffer.length >= ROUND_MAX_EVENTS) {
           // Back-pressure: stop reading until the waiting events are applied.
@@ -289,10 +300,12 @@ export class SessionProjector {
     this.messages = undefined;
     await old?.close();
     await this.loop;
+    const jsm = this.recoveryJsm ?? this.jsm;
     for (let attempt = 1; !this.closed && !this.nc.isClosed(); attempt++) {
+      await this.readDirectly(jsm);
       this.generation++;
       try {
-        this.messages = await this.openConsumer(this.recoveryJsm ?? this.jsm);
+        this.messages = await this.openConsumer(jsm);
       } catch (err) {
         const fields = { event: "projector.consumer_failed", attempt, err: errorMessage(err) };
         if (attempt === 1) this.logger.warn(fields, "could not create the event stream's consumer yet; retrying");
@@ -306,8 +319,36 @@ export class SessionProjector {
     }
   }
 
+  /**
+   * Reads on, event by event, with direct gets, which any replica of the stream answers. A new
+   * consumer is placed by JetStream's meta leader; when the node that died led the meta layer,
+   * none can be created until another is elected (seconds on 2.9), while the stream itself still
+   * serves reads. Stops at the end of the stream, after {@link DIRECT_READ_BATCH} events, while
+   * a backlog waits to be applied, or at the first failure.
+   */
+  private async readDirectly(jsm: JetStreamManager): Promise<void> {
+    let read = 0;
+    while (read < DIRECT_READ_BATCH && this.buffer.length < ROUND_MAX_EVENTS && !this.closed) {
+      let stored: StoredMsg | null;
+      try {
+        stored = await jsm.direct.getMessage(this.subjects.eventStream, { seq: this.readSeq + 1, next_by_subj: this.subjects.allTopics });
+      } catch (err) {
+        this.logger.debug({ event: "projector.direct_read_failed", seq: this.readSeq + 1, err: errorMessage(err) }, "could not read the event stream directly");
+        break;
+      }
+      if (!stored) break;
+      read++;
+      this.readSeq = stored.seq;
+      const event = this.accept({ subject: stored.subject, seq: stored.seq, headers: stored.header, data: stored.data, atMs: stored.time.getTime() });
+      if (event) this.buffer.push(event);
+    }
+    if (read === 0) return;
+    this.logger.info({ event: "projector.read_directly", events: read, readSeq: this.readSeq }, "read on from the event stream's replicas while its consumer is replaced");
+    this.scheduleRound();
+  }
+
   /** Decodes an event worth applying; the others are only counted as read. */
-  private accept(msg: JsMsg): PendingEvent | undefined {
+  private accept(msg: StoredEvent): PendingEvent | undefined {
     const topic = this.subjects.parseTopic(msg.subject);
     const seq = msg.seq;
     if (!topic) {
@@ -337,7 +378,7 @@ export class SessionProjector {
       return undefined;
     }
     if (!affectsSession(decoded.message, topic)) return undefined;
-    return { seq, atMs: Math.floor(msg.info.timestampNanos / 1_000_000), topic, message: decoded.message, eventId: decoded.attributes.id };
+    return { seq, atMs: msg.atMs, topic, message: decoded.message, eventId: decoded.attributes.id };
   }
 
   private scheduleRound(delayMs = ROUND_INTERVAL_MS): void {
