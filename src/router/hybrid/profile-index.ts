@@ -35,7 +35,10 @@ export interface AgentIndex {
 
 /** All agents' profile words share one matrix so a request word is compared with each once. */
 export interface ProfileIndex {
+  /** The agent types first, then any background domains (see background-corpus.ts). */
   readonly agents: readonly AgentIndex[];
+  /** How many of `agents`, from the first, are agent types a request can be routed to. */
+  readonly routable: number;
   readonly vocabularyWords: readonly string[];
   /** Row-major unit vectors, vocabularyWords.length × dimensions. */
   readonly vocabulary: Float32Array;
@@ -148,7 +151,19 @@ function background(vectors: WordVectors): { readonly words: Float32Array[]; rea
   return cached;
 }
 
-export function buildProfileIndex(profiles: readonly RoutingProfile[], vectors: WordVectors, weights: WordWeights, options: IndexOptions, floors?: FloorCache): ProfileIndex {
+/**
+ * Indexes the agent types' profiles, followed by `competitors`: profiles scored like agents but
+ * never routed to (the background domains of ordinary language).
+ */
+export function buildProfileIndex(
+  routableProfiles: readonly RoutingProfile[],
+  vectors: WordVectors,
+  weights: WordWeights,
+  options: IndexOptions,
+  floors?: FloorCache,
+  competitors: readonly RoutingProfile[] = [],
+): ProfileIndex {
+  const profiles = [...routableProfiles, ...competitors];
   const vocabularyWords: string[] = [];
   const rowOf = new Map<string, number>();
   const agents = profiles.map((profile): AgentIndex => {
@@ -218,5 +233,5 @@ export function buildProfileIndex(profiles: readonly RoutingProfile[], vectors: 
       else stemAgents.set(stem, [a]);
     }
   });
-  return { agents: calibrated, vocabularyWords, vocabulary, vocabularyWeights, stemAgents };
+  return { agents: calibrated, routable: routableProfiles.length, vocabularyWords, vocabulary, vocabularyWeights, stemAgents };
 }

@@ -180,7 +180,8 @@ export function scoreAgents(query: PreparedQuery, index: ProfileIndex, options: 
         closestRow[a] = row;
       }
     });
-    const weight = word.weight * specificity(closeness, agents.length);
+    // Specific to the agent types, not to the background domains that compete with them.
+    const weight = word.weight * specificity(closeness.subarray(0, index.routable), index.routable);
     allWeight += weight;
     for (let a = 0; a < agents.length; a++) {
       const c = closeness[a]!;
