@@ -103,7 +103,7 @@ interface BackgroundPoint {
 
 /** The background grid: signals once per discount, competition and threshold varied on them. */
 function tuneBackground(): void {
-  const discounts = [0, 0.25, 0.5, 1];
+  const discounts = [0, 0.1, 0.25, 0.5, 1];
   // Per discount, set, request: each agent's evidence before the competition, and the background's.
   const scored = discounts.map((everydayDiscount) =>
     sets.map((set) => {
@@ -117,8 +117,8 @@ function tuneBackground(): void {
   );
   const points: BackgroundPoint[] = [];
   for (const everydayDiscount of discounts)
-    for (const backgroundWeight of [0, 0.25, 0.5, 0.75, 1])
-      for (const backgroundAllowance of [0, 0.5, 1, 1.5, 2, 2.5, 3])
+    for (const backgroundWeight of [0, 1, 1.5, 2, 2.5, 3, 4, 6, 8])
+      for (const backgroundAllowance of [0, 0.25, 0.5, 0.75, 1, 1.25, 1.5, 1.75, 2])
         for (const threshold of [0.5]) points.push({ everydayDiscount, backgroundWeight, backgroundAllowance, threshold });
   const results = points.map((p) =>
     sets.map((set, s) => {

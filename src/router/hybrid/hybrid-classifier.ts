@@ -83,8 +83,8 @@ export const DEFAULT_HYBRID_OPTIONS: ScalarOptions = {
   minEvidence: 1.5,
   relatedCloseness: 0.2,
   similarityCacheBytes: 8 * 1024 * 1024,
-  backgroundWeight: 1,
-  backgroundAllowance: 2.5,
+  backgroundWeight: 4,
+  backgroundAllowance: 1.25,
   everydayDiscount: 0.25,
 };
 
@@ -126,6 +126,15 @@ export interface BackgroundExplanation {
   readonly domain: string;
   readonly evidence: number;
   readonly signals: Signals;
+}
+
+/**
+ * An everyday domain's evidence on the agents' scale, from the words it shares with the request
+ * and its closest everyday request. Its word neighbours are left out: a domain of ordinary life
+ * has a word close to almost any word, so they say little (and are not indexed).
+ */
+function everydayEvidence(s: Signals, weights: SignalWeights): number {
+  return weights.lexical * s.lexical + weights.sentence * s.sentence;
 }
 
 function intentOf(s: Signals): string {
@@ -204,7 +213,7 @@ export class HybridClassifier implements Classifier {
     const weigh = (signals: Signals) => evidence(signals, this.options.weights, this.options.focus, this.options.singleWordCap);
     let background: BackgroundExplanation | undefined;
     for (let a = index.routable; a < all.length; a++) {
-      const e = weigh(all[a]!);
+      const e = everydayEvidence(all[a]!, this.options.weights);
       if (!background || e > background.evidence) background = { domain: backgroundDomainName(index.agents[a]!.type), evidence: e, signals: all[a]! };
     }
     const penalty = background ? this.options.backgroundWeight * Math.max(0, background.evidence - this.options.backgroundAllowance) : 0;

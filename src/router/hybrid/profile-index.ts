@@ -166,7 +166,10 @@ export function buildProfileIndex(
   const profiles = [...routableProfiles, ...competitors];
   const vocabularyWords: string[] = [];
   const rowOf = new Map<string, number>();
-  const agents = profiles.map((profile): AgentIndex => {
+  const agents = profiles.map((profile, p): AgentIndex => {
+    // Competitors are compared by their words and sentences only: word neighbours of a domain of
+    // everyday life cover almost any request, and would cost as much as the agents' own.
+    const competitor = p >= routableProfiles.length;
     const stems = new Map<string, number>();
     const rows = new Map<number, number>();
     const topic: Float32Array[] = [];
@@ -182,7 +185,7 @@ export function buildProfileIndex(
           trust = textTrust + (1 - textTrust) * options.exampleTopicality * topicality;
         }
         stems.set(token.stem, Math.max(trust, stems.get(token.stem) ?? 0));
-        if (!v) continue;
+        if (!v || competitor) continue;
         let row = rowOf.get(token.word);
         if (row === undefined) {
           row = vocabularyWords.length;
