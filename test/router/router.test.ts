@@ -14,8 +14,8 @@ describe("router on a real registry", () => {
     expect(first.map((e) => e.event)).toEqual(["routed", "reply"]);
     expect(first[0]).toMatchObject({ agent: "finance", intent: "keyword:money" });
     // The hybrid classifier's calibrated confidence: a keyword in a request about its topic is
-    // well above the threshold (0.5).
-    expect(first[0]?.event === "routed" && first[0].score).toBeGreaterThan(0.9);
+    // well above the threshold (0.5), though "money" is an everyday word and counts for less.
+    expect(first[0]?.event === "routed" && first[0].score).toBeGreaterThan(0.7);
     expect(chat.agent).toBe("finance");
     // No keyword, but the session belongs to finance now.
     const second = await chat.send("and what about last week?");
