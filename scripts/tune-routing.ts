@@ -117,7 +117,7 @@ function tuneBackground(): void {
   );
   const points: BackgroundPoint[] = [];
   for (const everydayDiscount of discounts)
-    for (const backgroundWeight of [0, 1, 1.5, 2, 2.5, 3, 4, 6, 8])
+    for (const backgroundWeight of [0, 1, 1.5, 2, 2.5, 3, 4, 6, 8, 12, 16])
       for (const backgroundAllowance of [0, 0.25, 0.5, 0.75, 1, 1.25, 1.5, 1.75, 2])
         for (const threshold of [0.5]) points.push({ everydayDiscount, backgroundWeight, backgroundAllowance, threshold });
   const results = points.map((p) =>

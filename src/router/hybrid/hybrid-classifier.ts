@@ -83,7 +83,7 @@ export const DEFAULT_HYBRID_OPTIONS: ScalarOptions = {
   minEvidence: 1.5,
   relatedCloseness: 0.2,
   similarityCacheBytes: 8 * 1024 * 1024,
-  backgroundWeight: 4,
+  backgroundWeight: 8,
   backgroundAllowance: 1.25,
   everydayDiscount: 0.25,
 };
