@@ -195,7 +195,8 @@ export function buildProfileIndex(
         if (!rows.has(row)) rows.set(row, trust);
       }
     }
-    const sentenceTexts = [profile.description, ...descriptionPhrases(profile.description), ...profile.examples];
+    // A one-phrase description is its own phrase: compare each text once.
+    const sentenceTexts = [...new Set([profile.description, ...descriptionPhrases(profile.description), ...profile.examples])];
     const sentences = sentenceTexts
       .map((text) => sentenceVector(contentTokens(text), vectors, weights))
       .filter((v): v is Float32Array => v !== undefined);
