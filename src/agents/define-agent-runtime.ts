@@ -12,11 +12,10 @@ import {
   UserMessageSchema,
   type UserMessage,
 } from "../gen/switchboard/v1/conversation_pb.js";
-import { AgentTypeSpecSchema, type AgentTypeSpec } from "../gen/switchboard/v1/registry_pb.js";
-import type { Agent, AgentContext, AgentEnvironment, AgentTypeDefinition, MessageContext } from "../worker/agent.js";
+import type { Agent, AgentContext, AgentTypeDefinition, MessageContext } from "../worker/agent.js";
 import { AgentError, isAgentDefinition, type AgentDefinition, type AgentLogger, type HistoryEntry, type JsonValue, type ReplyResult, type Turn } from "./define-agent.js";
 import { containsEndWord } from "./end-word.js";
-import { HandoffPolicy } from "./handoff-policy.js";
+import { RoutableAgentType } from "./routable-agent-type.js";
 
 /** Chunks of a reply, whatever shape `reply` returned it in; strings are tested first. */
 export async function* replyChunks(result: ReplyResult): AsyncGenerator<string, void, undefined> {
@@ -91,31 +90,13 @@ class TurnDeadline extends Error {}
  * Runs an {@link AgentDefinition} on the low-level agent interface: every conversation rule a task
  * agent must follow lives here, once, instead of in each agent.
  */
-export class DefinedAgentType<State extends JsonValue = JsonValue> implements AgentTypeDefinition {
-  readonly spec: AgentTypeSpec;
-  handoff: HandoffPolicy | undefined;
-
+export class DefinedAgentType<State extends JsonValue = JsonValue> extends RoutableAgentType {
   constructor(readonly definition: AgentDefinition<State>) {
-    this.spec = create(AgentTypeSpecSchema, {
-      type: definition.type,
-      description: definition.description,
-      keywords: [...definition.keywords],
-      examples: [...definition.examples],
-      subscriptions: [definition.type],
-      routable: true,
-    });
-  }
-
-  async open(env: AgentEnvironment): Promise<void> {
-    this.handoff = await HandoffPolicy.open(env, this.spec);
+    super(definition);
   }
 
   create(context: AgentContext): Agent {
     return new DefinedAgent(this, context);
-  }
-
-  async close(): Promise<void> {
-    await this.handoff?.close();
   }
 }
 

@@ -1,11 +1,10 @@
 import { create, isMessage, type Message } from "@bufbuild/protobuf";
 import { TopicType } from "../core/subjects.js";
 import { AgentReplySchema, EndReason, TerminationSchema, UserMessageSchema } from "../gen/switchboard/v1/conversation_pb.js";
-import { AgentTypeSpecSchema, type AgentTypeSpec } from "../gen/switchboard/v1/registry_pb.js";
 import type { RoutingProfile } from "../router/classifier.js";
-import type { Agent, AgentContext, AgentEnvironment, AgentTypeDefinition, MessageContext } from "../worker/agent.js";
+import type { Agent, AgentContext, MessageContext } from "../worker/agent.js";
 import { containsEndWord } from "./end-word.js";
-import { HandoffPolicy } from "./handoff-policy.js";
+import { RoutableAgentType } from "./routable-agent-type.js";
 import { TaskAgentStateSchema } from "../gen/switchboard/v1/agents_pb.js";
 import { sleep } from "../core/sleep.js";
 
@@ -19,38 +18,20 @@ export interface TaskAgentOptions {
   readonly delayMs?: number;
 }
 
-export class TaskAgentType implements AgentTypeDefinition {
-  readonly spec: AgentTypeSpec;
+export class TaskAgentType extends RoutableAgentType {
   /** Display name used in replies, for example `finance_agent`. */
   readonly name: string;
-  /** Gives follow-ups that name another agent type back to the router; set by open(). */
-  handoff: HandoffPolicy | undefined;
 
   constructor(
     profile: RoutingProfile,
     readonly options: TaskAgentOptions = {},
   ) {
+    super(profile);
     this.name = `${profile.type}_agent`;
-    this.spec = create(AgentTypeSpecSchema, {
-      type: profile.type,
-      description: profile.description,
-      keywords: [...profile.keywords],
-      examples: [...profile.examples],
-      subscriptions: [profile.type],
-      routable: true,
-    });
-  }
-
-  async open(env: AgentEnvironment): Promise<void> {
-    this.handoff = await HandoffPolicy.open(env, this.spec);
   }
 
   create(context: AgentContext): Agent {
     return new TaskAgent(this, context);
-  }
-
-  async close(): Promise<void> {
-    await this.handoff?.close();
   }
 }
 

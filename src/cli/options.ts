@@ -10,6 +10,7 @@ type ParsedArgs<O extends OptionSpecs> = ReturnType<typeof parseArgs<{ args: str
 /** Flags every command takes. */
 export const COMMON_OPTIONS = {
   nats: { type: "string" },
+  port: { type: "string" },
   prefix: { type: "string" },
   "log-level": { type: "string" },
   creds: { type: "string" },
@@ -19,6 +20,7 @@ export const COMMON_OPTIONS = {
 
 export const COMMON_HELP = `Common options:
   --nats <url>        NATS server URL(s), comma-separated (env NATS_URL, default nats://127.0.0.1:4222)
+  --port <n>          a local server's port: the same as --nats nats://127.0.0.1:N
   --prefix <name>     subject prefix (env SB_PREFIX, default sb)
   --log-level <lvl>   trace|debug|info|warn|error (env LOG_LEVEL, default info)
   --creds <file>      NATS credentials (env SB_CREDS; default: this command's file in data/auth
@@ -63,10 +65,18 @@ function readableArgsError(err: unknown, options: OptionSpecs): string {
   return message;
 }
 
+function parsePort(raw: string): number {
+  const port = Number(raw);
+  if (!Number.isInteger(port) || port < 1 || port > 65_535) throw new ConfigError(`--port must be a port number (1-65535), got ${JSON.stringify(raw)}`);
+  return port;
+}
+
 /** Config from the common flags plus the environment. */
 export function configFrom(
-  values: { nats?: string | undefined; prefix?: string | undefined; "log-level"?: string | undefined; creds?: string | undefined; "tls-ca"?: string | undefined },
+  values: { nats?: string | undefined; port?: string | undefined; prefix?: string | undefined; "log-level"?: string | undefined; creds?: string | undefined; "tls-ca"?: string | undefined },
   extra: ConfigFlags = {},
 ): SwitchboardConfig {
-  return loadConfig({ natsUrl: values.nats, prefix: values.prefix, logLevel: values["log-level"], credsFile: values.creds, tlsCa: values["tls-ca"], ...extra });
+  if (values.port !== undefined && values.nats !== undefined) throw new ConfigError("give either --port or --nats, not both");
+  const natsUrl = values.port !== undefined ? `nats://127.0.0.1:${parsePort(values.port)}` : values.nats;
+  return loadConfig({ natsUrl, prefix: values.prefix, logLevel: values["log-level"], credsFile: values.creds, tlsCa: values["tls-ca"], ...extra });
 }

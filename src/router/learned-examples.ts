@@ -120,7 +120,7 @@ export class LearnedExamples {
     private readonly nc: NatsConnection,
     private readonly subjects: Subjects,
     private readonly logger: Logger,
-    private readonly onChange: () => void,
+    onChange: () => void,
     private readonly maxPerType = DEFAULT_MAX_LEARNED_PER_TYPE,
   ) {
     this.mirror = new BucketMirror(LearnedExampleSchema, {

@@ -1,8 +1,7 @@
-import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { defineAgent } from "../../src/agents/define-agent.js";
 import { builtinAgents } from "../../src/agents/builtin.js";
-import { ChatSession, type ChatEvent } from "../../src/cli/chat-session.js";
+import type { ChatEvent } from "../../src/cli/chat-session.js";
 import { Role } from "../../src/core/roles.js";
 import { Host } from "../../src/host/host.js";
 import { Worker } from "../../src/worker/worker.js";
@@ -25,35 +24,26 @@ const streamer = defineAgent({
 /** Streamed replies with the shipped nats.conf: each user gets its own deltas and no one else's. */
 describe("reply deltas on a server that requires credentials", () => {
   const logger = testLogger();
-  const connections: NatsConnection[] = [];
   let server: SecureTestServer;
   let host: Host;
   let worker: Worker;
 
-  async function as(role: Role, user?: string): Promise<NatsConnection> {
-    const nc = await server.connectAs(role, user);
-    connections.push(nc);
-    return nc;
-  }
-
   beforeAll(async () => {
     server = await SecureTestServer.start({ users: ["alice", "bob"] });
-    host = new Host({ nc: await as(Role.Host), subjects, logger, heartbeatIntervalMs: 300, workerTtlMs: 3_000 });
+    host = new Host({ nc: await server.open(Role.Host), subjects, logger, heartbeatIntervalMs: 300, workerTtlMs: 3_000 });
     await host.start();
-    worker = new Worker({ nc: await as(Role.Worker), subjects, logger, agents: [...builtinAgents(["router", "user_proxy"]), streamer], drainTimeoutMs: 3_000 });
+    worker = new Worker({ nc: await server.open(Role.Worker), subjects, logger, agents: [...builtinAgents(["router", "user_proxy"]), streamer], drainTimeoutMs: 3_000 });
     await worker.start();
   });
 
   afterAll(async () => {
     await worker?.close();
     await host?.close();
-    for (const nc of connections) await nc.close().catch(() => undefined);
     await server?.stop();
   });
 
   it("a chat user receives the deltas of its own session with its own credentials", async () => {
-    const chat = new ChatSession({ nc: await as(Role.Client, "alice"), subjects, user: "alice", logger, replyTimeoutMs: 10_000, streamReplies: true });
-    await chat.start();
+    const chat = await server.chatAs("alice", { replyTimeoutMs: 10_000, streamReplies: true });
     const seen: ChatEvent[] = [];
     const events = await chat.send("please stream me an answer", (e) => seen.push(e));
     await chat.close();
@@ -63,7 +53,7 @@ describe("reply deltas on a server that requires credentials", () => {
   });
 
   it("a chat user may not read another user's deltas", async () => {
-    const bob = await as(Role.Client, "bob");
+    const bob = await server.open(Role.Client, "bob");
     await expectSubscribeDenied(bob, subjects.userReplyDeltas("alice"));
     await expectSubscribeDenied(bob, subjects.allReplyDeltas);
   });

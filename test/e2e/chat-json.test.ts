@@ -136,6 +136,8 @@ describe("exit codes and usage errors", () => {
       [["chat", "--timeout", "abc"], /--timeout must be a number of milliseconds/],
       [["chat", "--user"], /--user needs a value/],
       [["up", "--port", "99999"], /--port must be a port number/],
+      [["worker", "--port", "0"], /--port must be a port number/],
+      [["admin", "stats", "--port", "14222", "--nats", "nats://127.0.0.1:4222"], /give either --port or --nats, not both/],
       [["logs", "wroker"], /did you mean worker\?/],
     ];
     for (const [args, message] of cases) {

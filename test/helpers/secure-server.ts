@@ -4,9 +4,11 @@ import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { AuthStore } from "../../src/cli/auth-store.js";
 import { loadConfig, type ConfigFlags, type SwitchboardConfig } from "../../src/core/config.js";
+import { ChatSession, type ChatSessionOptions } from "../../src/cli/chat-session.js";
 import { connectNats, type NatsConnection } from "../../src/core/connection.js";
-import type { Role } from "../../src/core/roles.js";
+import { Role } from "../../src/core/roles.js";
 import { TestNatsServer } from "./nats-server.js";
+import { subjects, testLogger } from "./system.js";
 
 export const NATS_CONF = fileURLToPath(new URL("../../nats.conf", import.meta.url));
 
@@ -43,6 +45,8 @@ export interface SecureServerOptions {
 
 /** A real nats-server running the shipped nats.conf with freshly generated credentials. */
 export class SecureTestServer {
+  private readonly opened: NatsConnection[] = [];
+
   private constructor(
     readonly server: TestNatsServer,
     readonly store: AuthStore,
@@ -78,12 +82,27 @@ export class SecureTestServer {
     return connectNats(this.config(flags), { name: `test-${role}${user ? `-${user}` : ""}`, role, ...(user ? { user } : {}) });
   }
 
+  /** A connection with a role's own credentials, closed by `stop()`. */
+  async open(role: Role, user?: string): Promise<NatsConnection> {
+    const nc = await this.connectAs(role, user);
+    this.opened.push(nc);
+    return nc;
+  }
+
+  /** A started chat session of `user` on its own credentials (the caller closes the session). */
+  async chatAs(user: string, options: Partial<Omit<ChatSessionOptions, "nc" | "user">> = {}): Promise<ChatSession> {
+    const chat = new ChatSession({ nc: await this.open(Role.Client, user), subjects, user, logger: testLogger(), replyTimeoutMs: 8_000, ...options });
+    await chat.start();
+    return chat;
+  }
+
   /** Environment for CLI processes against this server. */
   env(extra: Record<string, string> = {}): Record<string, string> {
     return { NATS_URL: this.url, SB_AUTH_DIR: this.store.dir, SB_CREDS: "", ...extra };
   }
 
   async stop(): Promise<void> {
+    for (const nc of this.opened.splice(0)) await nc.close().catch(() => undefined);
     await this.server.stop();
     await rm(this.server.dir, { recursive: true, force: true });
   }

@@ -1,7 +1,5 @@
-import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { builtinAgents } from "../../src/agents/builtin.js";
-import { ChatSession } from "../../src/cli/chat-session.js";
 import { Role } from "../../src/core/roles.js";
 import { Host } from "../../src/host/host.js";
 import { LearnedSource, listLearned, openRoutingBucket, recordLearned } from "../../src/router/learned-examples.js";
@@ -16,58 +14,44 @@ const REQUEST = "Has the supplier invoice been paid?";
 /** Learning from use with each role's own credentials on the shipped nats.conf. */
 describe("routing learned from use, with least-privilege credentials", () => {
   const logger = testLogger();
-  const connections: NatsConnection[] = [];
   let server: SecureTestServer;
   let host: Host;
   let worker: Worker;
 
-  async function as(role: Role, user?: string): Promise<NatsConnection> {
-    const nc = await server.connectAs(role, user);
-    connections.push(nc);
-    return nc;
-  }
-
-  async function chatAs(user: string): Promise<ChatSession> {
-    const chat = new ChatSession({ nc: await as(Role.Client, user), subjects, user, logger, replyTimeoutMs: 8_000 });
-    await chat.start();
-    return chat;
-  }
-
   beforeAll(async () => {
     server = await SecureTestServer.start({ users: ["alice", "bob"] });
-    host = new Host({ nc: await as(Role.Host), subjects, logger, heartbeatIntervalMs: 300, workerTtlMs: 3_000 });
+    host = new Host({ nc: await server.open(Role.Host), subjects, logger, heartbeatIntervalMs: 300, workerTtlMs: 3_000 });
     await host.start();
-    worker = new Worker({ nc: await as(Role.Worker), subjects, logger, agents: [...builtinAgents(["router", "user_proxy"]), ...twinDesks()], drainTimeoutMs: 3_000 });
+    worker = new Worker({ nc: await server.open(Role.Worker), subjects, logger, agents: [...builtinAgents(["router", "user_proxy"]), ...twinDesks()], drainTimeoutMs: 3_000 });
     await worker.start();
   });
 
   afterAll(async () => {
     await worker?.close();
     await host?.close();
-    for (const nc of connections) await nc.close().catch(() => undefined);
     await server?.stop();
   });
 
   it("the router learns a clarify answer with the worker's credentials, and another user's request routes by it", async () => {
-    const alice = await chatAs("alice");
+    const alice = await server.chatAs("alice");
     expect((await alice.send(REQUEST)).map((e) => e.event)).toEqual(["clarify"]);
     expect((await alice.answerClarification("desk-a"))[0]).toMatchObject({ event: "routed", agent: "desk-a" });
     await alice.close();
 
-    const adminKv = await openRoutingBucket(await as(Role.Admin), subjects);
+    const adminKv = await openRoutingBucket(await server.open(Role.Admin), subjects);
     const [learned] = await eventually(async () => {
       const list = await listLearned(adminKv, subjects);
       return list.length > 0 ? list : undefined;
     });
     expect(learned).toMatchObject({ agentType: "desk-a", text: REQUEST, source: LearnedSource.CLARIFY_ANSWER });
 
-    const bob = await chatAs("bob");
+    const bob = await server.chatAs("bob");
     expect((await bob.send(REQUEST))[0]).toMatchObject({ event: "routed", agent: "desk-a", intent: "learned" });
     await bob.close();
   });
 
   it("lets the admin list learned examples but not change them; the host's credentials can", async () => {
-    const adminKv = await openRoutingBucket(await as(Role.Admin), subjects);
+    const adminKv = await openRoutingBucket(await server.open(Role.Admin), subjects);
     await expect(recordLearned(adminKv, subjects, { agentType: "desk-b", text: "sneaky", source: LearnedSource.OPERATOR, detail: "" })).rejects.toThrow(/permission|timeout/i);
 
     const env = server.env();

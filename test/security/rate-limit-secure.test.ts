@@ -1,39 +1,19 @@
-import { create, isMessage, type Message } from "@bufbuild/protobuf";
+import { create, isMessage } from "@bufbuild/protobuf";
 import { jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { builtinAgents } from "../../src/agents/builtin.js";
-import { ChatSession } from "../../src/cli/chat-session.js";
 import { encodeEvent } from "../../src/core/codec.js";
 import { Role } from "../../src/core/roles.js";
 import { AgentReplySchema, ErrorEventSchema, RoutedSchema, UserMessageSchema, type ErrorEvent } from "../../src/gen/switchboard/v1/conversation_pb.js";
-import { AgentTypeSpecSchema } from "../../src/gen/switchboard/v1/registry_pb.js";
 import { Host } from "../../src/host/host.js";
-import type { AgentContext, AgentTypeDefinition, MessageContext } from "../../src/worker/agent.js";
 import { createWorker, type Worker } from "../../src/worker/embedded-worker.js";
+import { failsOnce } from "../helpers/fails-once-agent.js";
 import { watchResponses, type SeenEvent } from "../helpers/responses.js";
 import { SecureTestServer } from "../helpers/secure-server.js";
 import { eventually, subjects, testLogger } from "../helpers/system.js";
 
 const errorsOf = (seen: readonly SeenEvent[]) => seen.flatMap((e) => (isMessage(e.message, ErrorEventSchema) ? [e.message as ErrorEvent] : []));
-
-/** Fails the first delivery of every message, and answers the redelivery. */
-function failsOnce(): AgentTypeDefinition {
-  return {
-    spec: create(AgentTypeSpecSchema, { type: "flaky", description: "fails once", subscriptions: ["flaky"], routable: false }),
-    create(context: AgentContext) {
-      return {
-        async onMessage(message: Message, ctx: MessageContext): Promise<Message | undefined> {
-          if (!isMessage(message, UserMessageSchema) || !ctx.topic) return undefined;
-          if (ctx.deliveryCount === 1) throw new Error("first attempt fails");
-          const reply = create(AgentReplySchema, { sessionId: message.sessionId, user: message.user, turnId: message.turnId, agentType: "flaky", content: "done" });
-          await context.runtime.publish(reply, { type: "response", source: ctx.topic.source }, { id: `${ctx.eventId}-flaky-reply` });
-          return reply;
-        },
-      };
-    },
-  };
-}
 
 /**
  * The shipped nats.conf with per-user credentials and a worker embedded with nothing but its
@@ -41,16 +21,9 @@ function failsOnce(): AgentTypeDefinition {
  */
 describe("the per-user rate limit with credentials and default settings", () => {
   const logger = testLogger();
-  const connections: NatsConnection[] = [];
   let server: SecureTestServer;
   let host: Host;
   let worker: Worker;
-
-  async function as(role: Role, user?: string): Promise<NatsConnection> {
-    const nc = await server.connectAs(role, user);
-    connections.push(nc);
-    return nc;
-  }
 
   /** Publishes a user's message straight to one of their topics, as any NATS client may. */
   async function publish(nc: NatsConnection, topicType: string, user: string, session: string, text: string): Promise<void> {
@@ -60,28 +33,26 @@ describe("the per-user rate limit with credentials and default settings", () => 
 
   beforeAll(async () => {
     server = await SecureTestServer.start({ users: ["alice", "mallory", "carol"] });
-    host = new Host({ nc: await as(Role.Host), subjects, logger, heartbeatIntervalMs: 300, workerTtlMs: 3_000 });
+    host = new Host({ nc: await server.open(Role.Host), subjects, logger, heartbeatIntervalMs: 300, workerTtlMs: 3_000 });
     await host.start();
-    worker = createWorker({ nc: await as(Role.Worker), agents: [...builtinAgents(["router", "user_proxy", "finance"]), failsOnce()], logLevel: "warn" });
+    worker = createWorker({ nc: await server.open(Role.Worker), agents: [...builtinAgents(["router", "user_proxy", "finance"]), failsOnce()], logLevel: "warn" });
     await worker.start();
   }, 30_000);
 
   afterAll(async () => {
     await worker?.close();
     await host?.close();
-    for (const nc of connections) await nc.close().catch(() => undefined);
     await server?.stop();
   });
 
   it("slows down a user who floods with rate_limited, and still answers another user", async () => {
-    const mallory = await as(Role.Client, "mallory");
+    const mallory = await server.open(Role.Client, "mallory");
     const seen = await watchResponses(mallory, "mallory");
     await Promise.all(Array.from({ length: 60 }, (_, i) => publish(mallory, "default", "mallory", `flood${i}`, "I need help with my budget")));
     await eventually(() => errorsOf(seen).some((e) => e.code === "rate_limited"), 20_000, "a rate_limited error");
     expect(errorsOf(seen).find((e) => e.code === "rate_limited")?.message).toMatch(/^slow down: /);
 
-    const alice = new ChatSession({ nc: await as(Role.Client, "alice"), subjects, user: "alice", logger, replyTimeoutMs: 10_000 });
-    await alice.start();
+    const alice = await server.chatAs("alice", { replyTimeoutMs: 10_000 });
     expect((await alice.send("I need help with my budget")).map((e) => e.event)).toEqual(["routed", "reply"]);
     await alice.close();
 
@@ -90,7 +61,7 @@ describe("the per-user rate limit with credentials and default settings", () => 
   });
 
   it("does not charge redeliveries: a full burst whose every message is retried is answered in full", async () => {
-    const carol = await as(Role.Client, "carol");
+    const carol = await server.open(Role.Client, "carol");
     const seen = await watchResponses(carol, "carol");
     // Exactly the default burst; each message fails once and comes back about half a second later,
     // when the bucket has refilled only a few tokens.

@@ -4,7 +4,6 @@ import { Kvm } from "@nats-io/kv";
 import { connect, nkeyAuthenticator, nkeys, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { builtinAgents } from "../../src/agents/builtin.js";
-import { ChatSession } from "../../src/cli/chat-session.js";
 import { encodeEvent } from "../../src/core/codec.js";
 import { AuthenticationFailedError } from "../../src/core/connection.js";
 import { PermissionDeniedError } from "../../src/core/errors.js";
@@ -30,32 +29,19 @@ import { twinDesks } from "../helpers/twin-desks.js";
  */
 describe("least privilege on the bus", () => {
   const logger = testLogger();
-  const connections: NatsConnection[] = [];
   let server: SecureTestServer;
   let host: Host;
   let worker: Worker;
   let peer: Worker;
   let probe: ProbeAgentType;
 
-  async function as(role: Role, user?: string): Promise<NatsConnection> {
-    const nc = await server.connectAs(role, user);
-    connections.push(nc);
-    return nc;
-  }
-
-  async function chatAs(user: string): Promise<ChatSession> {
-    const chat = new ChatSession({ nc: await as(Role.Client, user), subjects, user, logger, replyTimeoutMs: 8_000 });
-    await chat.start();
-    return chat;
-  }
-
   beforeAll(async () => {
     server = await SecureTestServer.start({ users: ["alice", "bob"] });
-    host = new Host({ nc: await as(Role.Host), subjects, logger, heartbeatIntervalMs: 300, workerTtlMs: 3_000 });
+    host = new Host({ nc: await server.open(Role.Host), subjects, logger, heartbeatIntervalMs: 300, workerTtlMs: 3_000 });
     await host.start();
     probe = new ProbeAgentType("probe", { failOn: "poison" });
     worker = new Worker({
-      nc: await as(Role.Worker),
+      nc: await server.open(Role.Worker),
       subjects,
       logger,
       agents: [...builtinAgents(["router", "user_proxy", "hr", "finance"]), ...twinDesks()],
@@ -63,7 +49,7 @@ describe("least privilege on the bus", () => {
       drainTimeoutMs: 3_000,
     });
     await worker.start();
-    peer = new Worker({ nc: await as(Role.Worker), subjects, logger, agents: [probe], consumer: { maxDeliver: 2, ackWaitMs: 1_000 }, drainTimeoutMs: 3_000 });
+    peer = new Worker({ nc: await server.open(Role.Worker), subjects, logger, agents: [probe], consumer: { maxDeliver: 2, ackWaitMs: 1_000 }, drainTimeoutMs: 3_000 });
     await peer.start();
   });
 
@@ -71,13 +57,12 @@ describe("least privilege on the bus", () => {
     await peer?.close();
     await worker?.close();
     await host?.close();
-    for (const nc of connections) await nc.close().catch(() => undefined);
     await server?.stop();
   });
 
   describe("each role does its job with its own credentials", () => {
     it("a chat user converses: routing, replies, a hand-off, a clarification and the end", async () => {
-      const chat = await chatAs("alice");
+      const chat = await server.chatAs("alice");
       expect((await chat.send("I need help with my budget")).map((e) => e.event)).toEqual(["routed", "reply"]);
       const handedOver = await chat.send("Actually, can HR tell me my remaining vacation days?");
       expect(handedOver[0]).toMatchObject({ event: "routed", agent: "hr", from: "finance" });
@@ -90,13 +75,13 @@ describe("least privilege on the bus", () => {
     });
 
     it("the admin reads agents, workers, sessions and dead letters, and follows the registry", async () => {
-      const admin = new HostClient(await as(Role.Admin), subjects);
+      const admin = new HostClient(await server.open(Role.Admin), subjects);
       expect((await admin.agents()).map((a) => a.spec?.type)).toEqual(expect.arrayContaining(["router", "hr", "finance", "probe"]));
       expect(await admin.workers()).toHaveLength(2);
       await eventually(async () => (await admin.sessions()).some((s) => s.user === "alice"), 5_000, "alice's session recorded");
       // None yet (the next test makes one, and reads it back with these credentials).
       expect(await admin.deadLetters()).toEqual([]);
-      const view = new RegistryView(await as(Role.Admin), subjects, logger);
+      const view = new RegistryView(await server.open(Role.Admin), subjects, logger);
       await view.start();
       expect(view.profiles().map((p) => p.type)).toEqual(expect.arrayContaining(["finance", "hr"]));
       await view.close();
@@ -107,7 +92,7 @@ describe("least privilege on the bus", () => {
       expect(isMessage(reply, AgentReplySchema) && reply.content).toBe("echo: hello");
 
       await worker.runtime.publish(create(UserMessageSchema, { sessionId: "s2", user: "alice", turnId: "t2", text: "poison" }), { type: "probe", source: { user: "alice", session: "s2" } });
-      const admin = new HostClient(await as(Role.Admin), subjects);
+      const admin = new HostClient(await server.open(Role.Admin), subjects);
       const [letter] = await eventually(async () => {
         const letters = await admin.deadLetters();
         return letters.length > 0 ? letters : undefined;
@@ -115,7 +100,7 @@ describe("least privilege on the bus", () => {
       probe.failOn = undefined;
       // Replaying writes into a conversation: the admin role may not, the host's credentials may.
       await expect(admin.replayDeadLetter(Number(letter?.seq))).rejects.toBeInstanceOf(PermissionDeniedError);
-      await new HostClient(await as(Role.Host), subjects).replayDeadLetter(Number(letter?.seq));
+      await new HostClient(await server.open(Role.Host), subjects).replayDeadLetter(Number(letter?.seq));
       await eventually(() => probe.handled.some((h) => h.key === "alice.s2"), 5_000, "replayed message handled");
     });
   });
@@ -123,7 +108,7 @@ describe("least privilege on the bus", () => {
   describe("a chat user is confined to its own sessions", () => {
     let alice: NatsConnection;
     beforeAll(async () => {
-      alice = await as(Role.Client, "alice");
+      alice = await server.open(Role.Client, "alice");
     });
 
     const userMessage = (user: string, session: string, text = "I need help with my budget") => create(UserMessageSchema, { sessionId: session, user, turnId: `t-${session}`, text });
@@ -147,7 +132,7 @@ describe("least privilege on the bus", () => {
       }
       await eventually(() => refusals.length >= 2, 5_000, "both refused");
       expect(refusals).toEqual([expect.stringContaining('Publish to "sb.inbound.response.alice.s-forged"'), expect.stringContaining('Publish to "sb.inbound.user_proxy.alice.s-forged"')]);
-      const { state } = await (await jetstreamManager(await as(Role.Host))).streams.info(subjects.eventStream, { subjects_filter: "sb.topic.*.alice.s-forged" });
+      const { state } = await (await jetstreamManager(await server.open(Role.Host))).streams.info(subjects.eventStream, { subjects_filter: "sb.topic.*.alice.s-forged" });
       expect(state.subjects ?? {}).toEqual({});
     });
 
@@ -191,7 +176,7 @@ describe("least privilege on the bus", () => {
     });
 
     it("cannot smuggle another user's session into the body of its own message", async () => {
-      const bobSees = await watchResponses(await as(Role.Client, "bob"), "bob");
+      const bobSees = await watchResponses(await server.open(Role.Client, "bob"), "bob");
       const aliceSees = await watchResponses(alice, "alice");
       const forged = encodeEvent(UserMessageSchema, userMessage("bob", "sbob"), { source: "forged" });
       await jetstream(alice).publish("sb.topic.default.alice.s-forge", forged.data, { headers: forged.headers });
@@ -203,7 +188,7 @@ describe("least privilege on the bus", () => {
     });
 
     it("reads back the last answer of its own session straight from the stream", async () => {
-      const chat = await chatAs("alice");
+      const chat = await server.chatAs("alice");
       await chat.send("I need help with my budget");
       const jsm = await jetstreamManager(alice, { checkAPI: false });
       const last = await jsm.direct.getMessage(subjects.eventStream, { last_by_subj: subjects.topic({ type: "response", source: { user: "alice", session: chat.sessionId } }) });
@@ -214,7 +199,7 @@ describe("least privilege on the bus", () => {
 
   describe("services hold only their own part", () => {
     it("a worker cannot delete consumers, write state it does not own, or act as host or admin", async () => {
-      const nc = await as(Role.Worker);
+      const nc = await server.open(Role.Worker);
       for (const api of [
         `$JS.API.CONSUMER.DELETE.${subjects.eventStream}.router__default`,
         `$JS.API.STREAM.CREATE.${subjects.eventStream}`,
@@ -236,7 +221,7 @@ describe("least privilege on the bus", () => {
     });
 
     it("the admin only asks; it cannot publish events, read the buckets' contents or change anything", async () => {
-      const nc = await as(Role.Admin);
+      const nc = await server.open(Role.Admin);
       await expectDenied(publishEvent(jetstream(nc), subjects, create(UserMessageSchema, { sessionId: "s1", user: "alice", turnId: "t", text: "hi" }), { type: "default", source: { user: "alice", session: "s1" } }, { source: "admin", retryForMs: 0 }));
       for (const api of [
         subjects.host(HostVerb.Register),
@@ -253,7 +238,7 @@ describe("least privilege on the bus", () => {
     });
 
     it("the host cannot pull the workers' consumers or answer their direct calls", async () => {
-      const nc = await as(Role.Host);
+      const nc = await server.open(Role.Host);
       await expectDenied(nc.request(`$JS.API.CONSUMER.MSG.NEXT.${subjects.eventStream}.router__default`, new Uint8Array(0), { timeout: 2_000 }));
       await expectDenied(nc.request(`$JS.API.CONSUMER.DELETE.${subjects.eventStream}.router__default`, new Uint8Array(0), { timeout: 2_000 }));
       await expectSubscribeDenied(nc, subjects.rpcAll, "sb-rpc-hr");

@@ -1,11 +1,10 @@
-import { create, isMessage, type Message } from "@bufbuild/protobuf";
+import { create, isMessage } from "@bufbuild/protobuf";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/core/config.js";
 import { AgentReplySchema, ErrorEventSchema, UserMessageSchema } from "../../src/gen/switchboard/v1/conversation_pb.js";
-import { AgentTypeSpecSchema } from "../../src/gen/switchboard/v1/registry_pb.js";
-import type { AgentContext, AgentTypeDefinition, MessageContext } from "../../src/worker/agent.js";
 import { rateLimitFor } from "../../src/worker/rate-limit.js";
+import { failsOnce } from "../helpers/fails-once-agent.js";
 import { watchResponses } from "../helpers/responses.js";
 import { eventually, withHostedSystem, type TestSystem } from "../helpers/system.js";
 
@@ -19,24 +18,6 @@ describe("the per-user rate limit's default", () => {
     expect(rateLimitFor(loadConfig({}, { SB_RATE_LIMIT: "3", SB_RATE_BURST: "4" }), server(false))).toEqual({ perSecond: 3, burst: 4 });
   });
 });
-
-/** Fails the first delivery of every message, and answers the redelivery. */
-function failsOnce(): AgentTypeDefinition {
-  return {
-    spec: create(AgentTypeSpecSchema, { type: "flaky", description: "fails once", subscriptions: ["flaky"], routable: false }),
-    create(context: AgentContext) {
-      return {
-        async onMessage(message: Message, ctx: MessageContext): Promise<Message | undefined> {
-          if (!isMessage(message, UserMessageSchema) || !ctx.topic) return undefined;
-          if (ctx.deliveryCount === 1) throw new Error("first attempt fails");
-          const reply = create(AgentReplySchema, { sessionId: message.sessionId, user: message.user, turnId: message.turnId, agentType: "flaky", content: "done" });
-          await context.runtime.publish(reply, { type: "response", source: ctx.topic.source }, { id: `${ctx.eventId}-flaky-reply` });
-          return reply;
-        },
-      };
-    },
-  };
-}
 
 describe("the per-user rate limit and redeliveries", () => {
   let sys: TestSystem;

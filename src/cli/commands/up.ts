@@ -38,7 +38,6 @@ starts accepts no one else. Each process it starts connects with its own role's 
 
 Options:
   --user <name>       who is chatting (default: your login name)
-  --port <n>          the local port of the NATS server to use or start (same as --nats nats://127.0.0.1:N)
   --json              JSON lines chat (see \`switchboard chat --help\`)
 ${COMMON_HELP}`;
 
@@ -54,12 +53,6 @@ const DEFAULT_NATS_PORT = 4222;
 export function portOf(url: string): number {
   const match = /:(\d+)$/.exec(url.trim());
   return match ? Number(match[1]) : DEFAULT_NATS_PORT;
-}
-
-function parsePort(raw: string): number {
-  const port = Number(raw);
-  if (!Number.isInteger(port) || port < 1 || port > 65_535) throw new ConfigError(`--port must be a port number (1-65535), got ${JSON.stringify(raw)}`);
-  return port;
 }
 
 /** A connection for watching the system come up, or undefined when no server answers. */
@@ -175,13 +168,12 @@ async function waitForAgents(nc: NatsConnection, config: SwitchboardConfig, chil
 }
 
 export async function upCommand(args: readonly string[]): Promise<number> {
-  const { values } = parse("up", args, { user: { type: "string" }, json: { type: "boolean" }, port: { type: "string" } });
+  const { values } = parse("up", args, { user: { type: "string" }, json: { type: "boolean" } });
   if (values.help) {
     console.log(UP_HELP);
     return 0;
   }
-  if (values.port !== undefined && values.nats !== undefined) throw new ConfigError("give either --port or --nats, not both");
-  const config = configFrom(values.port !== undefined ? { ...values, nats: `nats://127.0.0.1:${parsePort(values.port)}` } : values);
+  const config = configFrom(values);
   const { user, credentials } = chatIdentity(config, values.user);
   const interactive = values.json !== true && process.stdin.isTTY === true && process.stdout.isTTY === true;
   // From here on, every way out stops what `up` started: a signal, leaving the chat, an error, a crash.
