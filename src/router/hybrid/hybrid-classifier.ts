@@ -116,8 +116,10 @@ function sharedFloorCache(vectors: WordVectors, background: BackgroundCorpus, op
 export interface AgentExplanation {
   readonly agent: string;
   readonly score: number;
-  /** The agent's evidence after the competition with everyday language (see `backgroundMargin`). */
+  /** The agent's evidence after the competition with everyday language (see `backgroundWeight`). */
   readonly evidence: number;
+  /** The agent's evidence before that competition. */
+  readonly rawEvidence: number;
   readonly signals: Signals;
 }
 
@@ -126,6 +128,13 @@ export interface BackgroundExplanation {
   readonly domain: string;
   readonly evidence: number;
   readonly signals: Signals;
+}
+
+/** Every agent's signals for a request, best first, and the everyday domain competing with them. */
+export interface RequestExplanation {
+  readonly agents: readonly AgentExplanation[];
+  /** Undefined when the competition with everyday language is off. */
+  readonly background: BackgroundExplanation | undefined;
 }
 
 /**
@@ -196,15 +205,11 @@ export class HybridClassifier implements Classifier {
 
   /** Every agent's signals for a request, best first. */
   explain(text: string): AgentExplanation[] {
-    return this.explainAll(text).agents;
+    return [...this.explainAll(text).agents];
   }
 
-  /**
-   * Every agent's signals for a request, best first, and the everyday domain that competes with
-   * them (undefined when the competition is off). Agents' evidence is as `explain` gives it; their
-   * evidence before the competition is `rawEvidence`.
-   */
-  explainAll(text: string): { agents: (AgentExplanation & { rawEvidence: number })[]; background: BackgroundExplanation | undefined } {
+  /** Every agent's signals for a request, best first, and the everyday domain that competes with them. */
+  explainAll(text: string): RequestExplanation {
     const index = this.index;
     if (!index || index.routable === 0) return { agents: [], background: undefined };
     const tokens = expandCompounds(contentTokens(text), this.vectors);
@@ -233,6 +238,7 @@ export class HybridClassifier implements Classifier {
     if (!best) return { agent: undefined, score: 0, intent: "no agent types registered", ranked };
     const intent = intentOf(best.signals);
     if (best.score < this.options.threshold) {
+      // Name the everyday domain that explains the request when it counted against the agents.
       const everyday = background && best.rawEvidence > best.evidence ? `; everyday: ${background.domain}` : "";
       return { agent: undefined, score: best.score, intent: `below threshold (${intent}${everyday})`, ranked };
     }

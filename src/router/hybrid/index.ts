@@ -1,5 +1,5 @@
 export { HybridClassifier, DEFAULT_HYBRID_OPTIONS } from "./hybrid-classifier.js";
-export type { HybridClassifierOptions, AgentExplanation, BackgroundExplanation } from "./hybrid-classifier.js";
+export type { HybridClassifierOptions, AgentExplanation, BackgroundExplanation, RequestExplanation } from "./hybrid-classifier.js";
 export { isAmbiguous, closeCandidates, confidenceGap, DEFAULT_AMBIGUITY_MARGIN } from "./ambiguity.js";
 export type { SignalWeights } from "./calibration.js";
 export { evidence, confidence } from "./calibration.js";
