@@ -6,9 +6,12 @@
  *
  *   npx tsx scripts/tune-routing.ts [--dir DIR] [--background]
  *
- * With --background, the other defaults stay as they are and the grid is over the background
- * model of everyday language instead: the everyday-word discount, the weight and allowance of the
- * background's competition, and the threshold.
+ * Without --background, the grid scores the agents' evidence before the competition with
+ * everyday language (the everyday-word discount still shapes the word weights). With
+ * --background, the other defaults stay as they are and the grid is over the background model of
+ * everyday language instead: the everyday-word discount, the weight and allowance of the
+ * background's competition, and the threshold. Each set is then held out with the first workplace
+ * set kept on its targets whenever it is among the sets a setting is chosen on.
  *
  * "Best" is the smallest total shortfall below the targets (95/90 on the first workplace set,
  * 90/85 elsewhere), ties broken by mean accuracy. Signals are computed once per setting that
