@@ -57,9 +57,10 @@ describe("createWorker", () => {
     await worker.start();
     expect(worker.id).toMatch(/^w/);
     const chat = await openChat(sys, "alice", 10_000);
-    const events = await chat.send("I need a flight to Rome");
+    // About business travel: "I need a flight to Rome" alone reads as a holiday (docs/ROUTING.md).
+    const events = await chat.send("Book me a flight to Rome for the sales meeting");
     expect(events.map((e) => e.event)).toEqual(["routed", "reply"]);
-    expect(events[1]).toMatchObject({ agent: "travel", content: "embedded: I need a flight to Rome" });
+    expect(events[1]).toMatchObject({ agent: "travel", content: "embedded: Book me a flight to Rome for the sales meeting" });
     await worker.close();
     await worker.closed();
   });

@@ -10,7 +10,7 @@ describe("router on a real registry", () => {
   it("routes by keyword, then sends follow-ups straight to the assigned agent", async () => {
     await sys.startWorker(["router", "user_proxy", "hr", "finance"]);
     const chat = await openChat(sys);
-    const first = await chat.send("Where did all the money go?");
+    const first = await chat.send("How much money is left in our department's budget?");
     expect(first.map((e) => e.event)).toEqual(["routed", "reply"]);
     expect(first[0]).toMatchObject({ agent: "finance", intent: "keyword:money" });
     // The hybrid classifier's calibrated confidence: a keyword in a request about its topic is

@@ -17,9 +17,9 @@ const DIR = fileURLToPath(new URL("../fixtures/routing", import.meta.url));
  */
 const FLOORS: Record<string, readonly [number, number]> = {
   workplace: [0.95, 0.9],
-  "workplace-v2": [0.62, 0.425],
-  campus: [0.85, 0.375],
-  shop: [0.65, 0.375],
+  "workplace-v2": [0.626, 0.725],
+  campus: [0.775, 0.875],
+  shop: [0.625, 0.6875],
 };
 
 describe("the default classifier on every routing set", () => {

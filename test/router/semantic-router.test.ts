@@ -68,9 +68,10 @@ describe("semantic routing through the real system", () => {
       chat.newSession();
       const [first] = await chat.send(request);
       // Known, routable a moment ago, and now without a worker: never chosen nor offered.
-      expect(first?.event).toMatch(/^(routed|no_agent)$/);
+      expect(first?.event).toMatch(/^(routed|no_agent|clarify)$/);
       expect(first).not.toMatchObject({ agent: "legal" });
       if (first?.event === "no_agent") expect(first.available).not.toContain("legal");
+      if (first?.event === "clarify") expect(first.options.map((o) => o.agent)).not.toContain("legal");
     }
   });
 });

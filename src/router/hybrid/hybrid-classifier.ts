@@ -1,4 +1,5 @@
 import type { Classification, Classifier, RoutingProfile, ScoredAgent } from "../classifier.js";
+import { backgroundDomainName, defaultBackgroundCorpus, everydayDiscountedWeights, type BackgroundCorpus } from "./background-corpus.js";
 import { confidence, evidence, type SignalWeights } from "./calibration.js";
 import { expandCompounds } from "./compounds.js";
 import { buildProfileIndex, type FloorCache, type Floors, type ProfileIndex } from "./profile-index.js";
@@ -46,9 +47,29 @@ export interface HybridClassifierOptions {
   readonly vectors: WordVectors;
   /** Related-words lexicon; defaults to the bundled WordNet subset. `Lexicon.empty()` disables it. */
   readonly lexicon: Lexicon;
+  /**
+   * Everyday requests by life domain; defaults to the bundled corpus. `BackgroundCorpus.empty()`
+   * disables both of its uses (`backgroundWeight`, `everydayDiscount`).
+   */
+  readonly background: BackgroundCorpus;
+  /**
+   * How much of the best everyday domain's evidence (beyond `backgroundAllowance`) is taken from
+   * every agent's: a request that ordinary life explains well needs more to reach an agent. A
+   * message that is only a declared keyword is exempt. 0 turns the competition off.
+   */
+  readonly backgroundWeight: number;
+  /** Everyday evidence that costs agents nothing: any request shares some words with ordinary life. */
+  readonly backgroundAllowance: number;
+  /**
+   * How much less a word counts for each further everyday domain that uses it (the weight is
+   * divided by 1 + discount · (domains − 1)). 0 turns it off.
+   */
+  readonly everydayDiscount: number;
 }
 
-export const DEFAULT_HYBRID_OPTIONS: Omit<HybridClassifierOptions, "vectors" | "lexicon"> = {
+type ScalarOptions = Omit<HybridClassifierOptions, "vectors" | "lexicon" | "background">;
+
+export const DEFAULT_HYBRID_OPTIONS: ScalarOptions = {
   threshold: 0.5,
   weights: { keyword: 0.35, lexical: 0.7, semantic: 2.1, sentence: 2.1 },
   steepness: 4,
@@ -62,16 +83,22 @@ export const DEFAULT_HYBRID_OPTIONS: Omit<HybridClassifierOptions, "vectors" | "
   minEvidence: 1.5,
   relatedCloseness: 0.2,
   similarityCacheBytes: 8 * 1024 * 1024,
+  backgroundWeight: 8,
+  backgroundAllowance: 1.25,
+  everydayDiscount: 0.25,
 };
 
 /** Floors kept per process, by vectors and options; a few thousand profiles at most in practice. */
 const FLOOR_CACHE_LIMIT = 4096;
-const floorCaches = new WeakMap<WordVectors, Map<string, Map<string, Floors>>>();
+const floorCaches = new WeakMap<WordVectors, WeakMap<BackgroundCorpus, Map<string, Map<string, Floors>>>>();
 
-function sharedFloorCache(vectors: WordVectors, options: Omit<HybridClassifierOptions, "vectors" | "lexicon">): FloorCache {
-  let byOptions = floorCaches.get(vectors);
-  if (!byOptions) floorCaches.set(vectors, (byOptions = new Map()));
-  const optionsKey = JSON.stringify([options.backgroundQuantile, options.neighbours, options.exampleWordTrust, options.exampleTopicality, options.smoothing]);
+function sharedFloorCache(vectors: WordVectors, background: BackgroundCorpus, options: ScalarOptions): FloorCache {
+  let byCorpus = floorCaches.get(vectors);
+  if (!byCorpus) floorCaches.set(vectors, (byCorpus = new WeakMap()));
+  // Word weights, and so floors, depend on the corpus when everyday words are discounted.
+  let byOptions = byCorpus.get(background);
+  if (!byOptions) byCorpus.set(background, (byOptions = new Map()));
+  const optionsKey = JSON.stringify([options.backgroundQuantile, options.neighbours, options.exampleWordTrust, options.exampleTopicality, options.smoothing, options.everydayDiscount]);
   let cache = byOptions.get(optionsKey);
   if (!cache) byOptions.set(optionsKey, (cache = new Map()));
   const entries = cache;
@@ -89,8 +116,34 @@ function sharedFloorCache(vectors: WordVectors, options: Omit<HybridClassifierOp
 export interface AgentExplanation {
   readonly agent: string;
   readonly score: number;
+  /** The agent's evidence after the competition with everyday language (see `backgroundWeight`). */
+  readonly evidence: number;
+  /** The agent's evidence before that competition. */
+  readonly rawEvidence: number;
+  readonly signals: Signals;
+}
+
+/** The everyday domain that best explains a request, and its evidence on the agents' scale. */
+export interface BackgroundExplanation {
+  readonly domain: string;
   readonly evidence: number;
   readonly signals: Signals;
+}
+
+/** Every agent's signals for a request, best first, and the everyday domain competing with them. */
+export interface RequestExplanation {
+  readonly agents: readonly AgentExplanation[];
+  /** Undefined when the competition with everyday language is off. */
+  readonly background: BackgroundExplanation | undefined;
+}
+
+/**
+ * An everyday domain's evidence on the agents' scale, from the words it shares with the request
+ * and its closest everyday request. Its word neighbours are left out: a domain of ordinary life
+ * has a word close to almost any word, so they say little (and are not indexed).
+ */
+function everydayEvidence(s: Signals, weights: SignalWeights): number {
+  return weights.lexical * s.lexical + weights.sentence * s.sentence;
 }
 
 function intentOf(s: Signals): string {
@@ -110,23 +163,28 @@ function intentOf(s: Signals): string {
  * single threshold works whatever the size or wording of each profile. See docs/ROUTING.md.
  */
 export class HybridClassifier implements Classifier {
-  private readonly options: Omit<HybridClassifierOptions, "vectors" | "lexicon">;
+  private readonly options: ScalarOptions;
   private readonly vectors: WordVectors;
   private readonly lexicon: Lexicon;
+  private readonly background: BackgroundCorpus;
   private readonly weights: WordWeights;
   private index: ProfileIndex | undefined;
   private cache = new SimilarityCache(0, 0);
   private readonly floors: FloorCache;
 
   constructor(options: Partial<HybridClassifierOptions> = {}) {
-    const { vectors, lexicon, ...rest } = options;
+    const { vectors, lexicon, background, ...rest } = options;
     this.options = { ...DEFAULT_HYBRID_OPTIONS, ...rest };
     if (!(this.options.threshold > 0 && this.options.threshold < 1)) throw new RangeError("threshold must be between 0 and 1");
     if (!Number.isInteger(this.options.neighbours) || this.options.neighbours < 1) throw new RangeError("neighbours must be a positive integer");
+    if (!(this.options.everydayDiscount >= 0)) throw new RangeError("everydayDiscount must be 0 or more");
+    if (!(this.options.backgroundWeight >= 0)) throw new RangeError("backgroundWeight must be 0 or more");
+    if (!Number.isFinite(this.options.backgroundAllowance)) throw new RangeError("backgroundAllowance must be a finite number");
     this.vectors = vectors ?? defaultWordVectors();
     this.lexicon = lexicon ?? defaultLexicon();
-    this.weights = frequencyWeights(this.vectors, this.options.smoothing);
-    this.floors = sharedFloorCache(this.vectors, this.options);
+    this.background = background ?? defaultBackgroundCorpus();
+    this.weights = everydayDiscountedWeights(frequencyWeights(this.vectors, this.options.smoothing), this.background, this.options.everydayDiscount);
+    this.floors = sharedFloorCache(this.vectors, this.background, this.options);
   }
 
   get threshold(): number {
@@ -139,32 +197,51 @@ export class HybridClassifier implements Classifier {
    * many costs about as much as indexing that one.
    */
   setProfiles(profiles: readonly RoutingProfile[]): void {
-    const index = buildProfileIndex(profiles, this.vectors, this.weights, this.options, this.floors);
+    const competitors = this.options.backgroundWeight > 0 ? this.background.profiles() : [];
+    const index = buildProfileIndex(profiles, this.vectors, this.weights, this.options, this.floors, competitors);
     this.index = index;
     this.cache = new SimilarityCache(this.options.similarityCacheBytes, index.vocabularyWords.length);
   }
 
   /** Every agent's signals for a request, best first. */
   explain(text: string): AgentExplanation[] {
+    return [...this.explainAll(text).agents];
+  }
+
+  /** Every agent's signals for a request, best first, and the everyday domain that competes with them. */
+  explainAll(text: string): RequestExplanation {
     const index = this.index;
-    if (!index || index.agents.length === 0) return [];
+    if (!index || index.routable === 0) return { agents: [], background: undefined };
     const tokens = expandCompounds(contentTokens(text), this.vectors);
     const query = prepareQuery(text, tokens, index, this.vectors, this.weights, this.lexicon, this.cache);
-    return scoreAgents(query, index, this.options)
-      .map((signals, a) => {
-        const e = evidence(signals, this.options.weights, this.options.focus, this.options.singleWordCap);
-        return { agent: index.agents[a]?.type ?? "", score: confidence(e, this.options.steepness), evidence: e, signals };
-      })
-      .sort((a, b) => b.score - a.score);
+    const all = scoreAgents(query, index, this.options);
+    const weigh = (signals: Signals) => evidence(signals, this.options.weights, this.options.focus, this.options.singleWordCap);
+    let background: BackgroundExplanation | undefined;
+    for (let a = index.routable; a < all.length; a++) {
+      const e = everydayEvidence(all[a]!, this.options.weights);
+      if (!background || e > background.evidence) background = { domain: backgroundDomainName(index.agents[a]!.type), evidence: e, signals: all[a]! };
+    }
+    const penalty = background ? this.options.backgroundWeight * Math.max(0, background.evidence - this.options.backgroundAllowance) : 0;
+    const agents = all.slice(0, index.routable).map((signals, a) => {
+      const raw = weigh(signals);
+      // A message that only names an agent ("HR please") is for that agent, as ever.
+      const e = signals.keyword && signals.keywordOnly ? raw : raw - penalty;
+      return { agent: index.agents[a]?.type ?? "", score: confidence(e, this.options.steepness), evidence: e, rawEvidence: raw, signals };
+    });
+    return { agents: agents.sort((a, b) => b.score - a.score), background };
   }
 
   classify(text: string): Classification {
-    const explained = this.explain(text);
+    const { agents: explained, background } = this.explainAll(text);
     const ranked: ScoredAgent[] = explained.map(({ agent, score }) => ({ agent, score }));
     const best = explained[0];
     if (!best) return { agent: undefined, score: 0, intent: "no agent types registered", ranked };
     const intent = intentOf(best.signals);
-    if (best.score < this.options.threshold) return { agent: undefined, score: best.score, intent: `below threshold (${intent})`, ranked };
+    if (best.score < this.options.threshold) {
+      // Name the everyday domain that explains the request when it counted against the agents.
+      const everyday = background && best.rawEvidence > best.evidence ? `; everyday: ${background.domain}` : "";
+      return { agent: undefined, score: best.score, intent: `below threshold (${intent}${everyday})`, ranked };
+    }
     return { agent: best.agent, score: best.score, intent, ranked };
   }
 }

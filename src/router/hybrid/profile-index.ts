@@ -35,7 +35,10 @@ export interface AgentIndex {
 
 /** All agents' profile words share one matrix so a request word is compared with each once. */
 export interface ProfileIndex {
+  /** The agent types first, then any background domains (see background-corpus.ts). */
   readonly agents: readonly AgentIndex[];
+  /** How many of `agents`, from the first, are agent types a request can be routed to. */
+  readonly routable: number;
   readonly vocabularyWords: readonly string[];
   /** Row-major unit vectors, vocabularyWords.length × dimensions. */
   readonly vocabulary: Float32Array;
@@ -148,10 +151,25 @@ function background(vectors: WordVectors): { readonly words: Float32Array[]; rea
   return cached;
 }
 
-export function buildProfileIndex(profiles: readonly RoutingProfile[], vectors: WordVectors, weights: WordWeights, options: IndexOptions, floors?: FloorCache): ProfileIndex {
+/**
+ * Indexes the agent types' profiles, followed by `competitors`: profiles scored like agents but
+ * never routed to (the background domains of ordinary language).
+ */
+export function buildProfileIndex(
+  routableProfiles: readonly RoutingProfile[],
+  vectors: WordVectors,
+  weights: WordWeights,
+  options: IndexOptions,
+  floors?: FloorCache,
+  competitors: readonly RoutingProfile[] = [],
+): ProfileIndex {
+  const profiles = [...routableProfiles, ...competitors];
   const vocabularyWords: string[] = [];
   const rowOf = new Map<string, number>();
-  const agents = profiles.map((profile): AgentIndex => {
+  const agents = profiles.map((profile, p): AgentIndex => {
+    // Competitors are compared by their words and sentences only: word neighbours of a domain of
+    // everyday life cover almost any request, and would cost as much as the agents' own.
+    const competitor = p >= routableProfiles.length;
     const stems = new Map<string, number>();
     const rows = new Map<number, number>();
     const topic: Float32Array[] = [];
@@ -167,7 +185,7 @@ export function buildProfileIndex(profiles: readonly RoutingProfile[], vectors: 
           trust = textTrust + (1 - textTrust) * options.exampleTopicality * topicality;
         }
         stems.set(token.stem, Math.max(trust, stems.get(token.stem) ?? 0));
-        if (!v) continue;
+        if (!v || competitor) continue;
         let row = rowOf.get(token.word);
         if (row === undefined) {
           row = vocabularyWords.length;
@@ -177,7 +195,8 @@ export function buildProfileIndex(profiles: readonly RoutingProfile[], vectors: 
         if (!rows.has(row)) rows.set(row, trust);
       }
     }
-    const sentenceTexts = [profile.description, ...descriptionPhrases(profile.description), ...profile.examples];
+    // A one-phrase description is its own phrase: compare each text once.
+    const sentenceTexts = [...new Set([profile.description, ...descriptionPhrases(profile.description), ...profile.examples])];
     const sentences = sentenceTexts
       .map((text) => sentenceVector(contentTokens(text), vectors, weights))
       .filter((v): v is Float32Array => v !== undefined);
@@ -218,5 +237,5 @@ export function buildProfileIndex(profiles: readonly RoutingProfile[], vectors: 
       else stemAgents.set(stem, [a]);
     }
   });
-  return { agents: calibrated, vocabularyWords, vocabulary, vocabularyWeights, stemAgents };
+  return { agents: calibrated, routable: routableProfiles.length, vocabularyWords, vocabulary, vocabularyWeights, stemAgents };
 }

@@ -172,7 +172,8 @@ export function scoreAgents(query: PreparedQuery, index: ProfileIndex, options: 
       }
       // Words seen only in examples are trusted less; a vector neighbour may still do better.
       if (exact[a]! > closeness[a]!) closeness[a] = exact[a]!;
-      if (!word.similarities) return;
+      // Competitors without indexed words (everyday domains) are compared by stems only.
+      if (!word.similarities || agent.vocabularyRows.length === 0) return;
       const [mean, row] = topMean(word.similarities, agent.vocabularyRows, agent.vocabularyTrust, options.neighbours, scratch);
       const semantic = Math.min(1, Math.max(0, (mean - agent.wordFloor) / (1 - agent.wordFloor)));
       if (semantic > closeness[a]!) {
@@ -180,7 +181,8 @@ export function scoreAgents(query: PreparedQuery, index: ProfileIndex, options: 
         closestRow[a] = row;
       }
     });
-    const weight = word.weight * specificity(closeness, agents.length);
+    // Specific to the agent types, not to the background domains that compete with them.
+    const weight = word.weight * specificity(closeness.subarray(0, index.routable), index.routable);
     allWeight += weight;
     for (let a = 0; a < agents.length; a++) {
       const c = closeness[a]!;
