@@ -1,11 +1,15 @@
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { dataDirFrom } from "../core/config.js";
 
 /** The installed package's root (where nats.conf and bin/ live), from dist/cli/paths.js. */
 export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 export const BIN_PATH = join(PROJECT_ROOT, "bin", "switchboard.js");
 export const NATS_CONF = join(PROJECT_ROOT, "nats.conf");
-export const DATA_DIR = join(PROJECT_ROOT, "data");
+/** Credentials, logs and the demo's JetStream store (see {@link dataDirFrom}). */
+export const DATA_DIR = dataDirFrom();
+/** Whether nats.conf's relative paths (./data/…) point at {@link DATA_DIR}. */
+export const DATA_DIR_IS_PROJECT_DATA = DATA_DIR === join(PROJECT_ROOT, "data");
 export const LOG_DIR = join(DATA_DIR, "logs");
 /** Where nats.conf has nats-server write its pid, for reloading it after users change. */
 export const NATS_PID_FILE = join(DATA_DIR, "nats-server.pid");

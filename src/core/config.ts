@@ -1,3 +1,5 @@
+import { homedir } from "node:os";
+import { join, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ConfigError } from "./errors.js";
 
@@ -68,8 +70,20 @@ export interface SwitchboardConfig {
 
 export const DEFAULT_RATE_LIMIT_PER_SEC = 10;
 
-/** The checkout's (or installed package's) `data/auth`, next to `nats.conf` which includes it. */
-const DEFAULT_AUTH_DIR = fileURLToPath(new URL("../../data/auth", import.meta.url));
+/** The root of this package: a checkout, or the copy npm installed. */
+const PACKAGE_ROOT = fileURLToPath(new URL("../..", import.meta.url));
+
+/**
+ * Where credentials, logs and the demo's JetStream store live: `SB_DATA_DIR`; else a checkout's
+ * own `data/`; else, for a package npm installed, `$XDG_DATA_HOME/switchboard` (by default
+ * `~/.local/share/switchboard`), because npm replaces everything under node_modules on the next
+ * install and would take the credentials and the stored conversations with it.
+ */
+export function dataDirFrom(env: Env = process.env, packageRoot: string = PACKAGE_ROOT): string {
+  if (env.SB_DATA_DIR) return resolve(env.SB_DATA_DIR);
+  if (!packageRoot.split(sep).includes("node_modules")) return join(packageRoot, "data");
+  return join(env.XDG_DATA_HOME || join(env.HOME || homedir(), ".local", "share"), "switchboard");
+}
 
 export const DEFAULT_CONFIG: SwitchboardConfig = {
   natsUrl: "nats://127.0.0.1:4222",
@@ -83,7 +97,7 @@ export const DEFAULT_CONFIG: SwitchboardConfig = {
   maxDeliver: 5,
   agentDelayMs: 0,
   credsFile: "",
-  authDir: DEFAULT_AUTH_DIR,
+  authDir: join(dataDirFrom(), "auth"),
   tlsCa: "",
   tlsCert: "",
   tlsKey: "",
@@ -155,7 +169,7 @@ export function loadConfig(flags: ConfigFlags = {}, env: Env = process.env): Swi
     maxDeliver: int("maxDeliver"),
     agentDelayMs: int("agentDelayMs", 0),
     credsFile: str("credsFile"),
-    authDir: str("authDir"),
+    authDir: String(pick("authDir") ?? join(dataDirFrom(env), "auth")),
     tlsCa: str("tlsCa"),
     tlsCert: str("tlsCert"),
     tlsKey: str("tlsKey"),

@@ -14,7 +14,7 @@ import { findExecutable, isRunning, Supervisor, type Child } from "../children.j
 import { NoticeBoard } from "../chat-notices.js";
 import { WaitIndicator } from "../chat-spinner.js";
 import { AuthStore } from "../auth-store.js";
-import { AUTH_DIR, BIN_PATH, DATA_DIR, LOG_DIR, NATS_CONF, NATS_PID_FILE, PROJECT_ROOT } from "../paths.js";
+import { AUTH_DIR, BIN_PATH, DATA_DIR, DATA_DIR_IS_PROJECT_DATA, LOG_DIR, NATS_CONF, NATS_PID_FILE, PROJECT_ROOT } from "../paths.js";
 import { COMMON_HELP, configFrom, parse, warnOnStderr } from "../options.js";
 import { reloadNatsServer } from "../reload.js";
 import { chatIdentity, leaveOnSignals, runInteractiveChat, runJsonChat } from "./chat.js";
@@ -30,7 +30,8 @@ Logs of the started processes go to ${LOG_DIR}/ (see \`switchboard logs\`).
 
 To run beside another server, give it another port: \`--port 14222\` or
 \`--nats nats://127.0.0.1:14222\` starts nats-server on that port (monitoring on a free port,
-JetStream data in data/jetstream-14222).
+JetStream data in ${join(DATA_DIR, "jetstream-14222")}).
+Credentials, logs and JetStream data live in ${DATA_DIR} (env SB_DATA_DIR).
 
 When it starts nats-server it first creates the credentials that nats.conf requires (in
 ${AUTH_DIR}/, owner-only: host, worker, admin, and a chat user for --user), so the bus it
@@ -90,7 +91,7 @@ async function addChatUser(config: SwitchboardConfig, user: string, progress: (m
   const adding = config.credsFile === "" && !store.hasUser(user);
   if (adding) store.addUser(user);
   if (!adding && !permissionsUpdated) return false;
-  const outcome = await reloadNatsServer(NATS_PID_FILE);
+  const outcome = await reloadNatsServer(natsPidFileFor(portOf(config.natsUrl)));
   const what = adding ? `Added chat user ${user}` : "Updated the roles' permissions";
   progress(outcome.reloaded ? what : `${what}, but ${outcome.reason}`);
   return adding;
@@ -109,20 +110,27 @@ async function connectChat(config: SwitchboardConfig, user: string, credentials:
   }
 }
 
+/** The pid file of the server `up` starts on `port`, which `users` and `up` signal to reload. */
+function natsPidFileFor(port: number): string {
+  return port === DEFAULT_NATS_PORT ? NATS_PID_FILE : join(DATA_DIR, `nats-server-${port}.pid`);
+}
+
 /**
- * nats.conf as it is for port 4222; for another port, a copy in the data directory with that
- * port, a free monitoring port, and its own JetStream store and pid file, so that it can run
- * beside a server started from nats.conf (nats-server refuses a store directory given twice, in
- * the file and on the command line).
+ * nats.conf as it is, for port 4222 in a checkout; otherwise a copy in the data directory with
+ * that port, absolute paths into the data directory (which may lie outside the package), and for
+ * another port a free monitoring port and its own JetStream store and pid file, so that it can
+ * run beside a server started from nats.conf (nats-server refuses a store directory given twice,
+ * in the file and on the command line).
  */
 export function natsConfigFor(port: number): string {
-  if (port === DEFAULT_NATS_PORT) return NATS_CONF;
+  const defaultPort = port === DEFAULT_NATS_PORT;
+  if (defaultPort && DATA_DIR_IS_PROJECT_DATA) return NATS_CONF;
   const conf = readFileSync(NATS_CONF, "utf8")
     .replace(/^port:.*$/m, `port: ${port}`)
-    .replace(/^http:.*$/m, "http: 127.0.0.1:-1")
-    .replace(/^pid_file:.*$/m, `pid_file: "./data/nats-server-${port}.pid"`)
-    .replace(/store_dir:.*$/m, `store_dir: "./data/jetstream-${port}"`)
-    // Includes are relative to the file that includes them, and the copy lives in data/.
+    .replace(/^http:.*$/m, (line) => (defaultPort ? line : "http: 127.0.0.1:-1"))
+    .replace(/^pid_file:.*$/m, `pid_file: ${JSON.stringify(natsPidFileFor(port))}`)
+    .replace(/store_dir:.*$/m, `store_dir: ${JSON.stringify(join(DATA_DIR, defaultPort ? "jetstream" : `jetstream-${port}`))}`)
+    // Includes are relative to the file that includes them, and the copy lives in the data directory.
     .replace(/^(\s*include\s+")data\//gm, "$1");
   const file = join(DATA_DIR, `nats-${port}.conf`);
   mkdirSync(DATA_DIR, { recursive: true });
