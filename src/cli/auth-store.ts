@@ -42,7 +42,7 @@ function writePrivateFile(file: string, text: string): void {
 }
 
 /**
- * Credentials and the server's user list, kept in one directory (default `data/auth`):
+ * Credentials and the server's user list, kept in one directory (default `auth/` in the data directory):
  * `host.nk`, `worker.nk`, `admin.nk`, `users/<user>.nk` and `accounts.conf`, which `nats.conf`
  * includes. The credentials files are the source of truth; `accounts.conf` is regenerated from
  * them after every change and names only public keys.

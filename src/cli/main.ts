@@ -45,7 +45,7 @@ Commands:
 Exit codes: 0 success, 1 failure at run time, 2 wrong usage. \`switchboard --version\` prints the version.
 
 Every command takes --nats <url> (or NATS_URL) and --creds <file> (or SB_CREDS; by default its
-role's credentials in data/auth, when there are any). Run \`switchboard <command> --help\` for details.`;
+role's credentials in the auth directory, when there are any). Run \`switchboard <command> --help\` for details.`;
 
 /** This package's version, from its package.json. */
 export function version(): string {

@@ -23,8 +23,8 @@ export const COMMON_HELP = `Common options:
   --port <n>          a local server's port: the same as --nats nats://127.0.0.1:N
   --prefix <name>     subject prefix (env SB_PREFIX, default sb)
   --log-level <lvl>   trace|debug|info|warn|error (env LOG_LEVEL, default info)
-  --creds <file>      NATS credentials (env SB_CREDS; default: this command's file in data/auth
-                      when it exists, see \`switchboard auth --help\`)
+  --creds <file>      NATS credentials (env SB_CREDS; default: this command's file in the auth
+                      directory when it exists, see \`switchboard auth --help\`)
   --tls-ca <file>     CA certificate of a server that uses TLS (env SB_TLS_CA)
   -h, --help          show this help`;
 

@@ -48,7 +48,7 @@ Queries the registry and session state kept by the host.
                       teach the router that TEXT is for agent type TYPE
 
 Runs with the admin credentials (read-only); replay and routing forget/add need the host's
-(--creds data/auth/host.nk).
+(--creds host.nk from the auth directory, see \`switchboard auth --help\`).
 
 Options:
   --json              print JSON instead of a table

@@ -47,7 +47,7 @@ prompt or twice leaves. If no NATS server answers yet, the chat waits for one fo
 Options:
   --user <name>       who is chatting (default: the user of --creds, else your login name) [A-Za-z0-9_-]
                       On a server that requires credentials, a user may chat only as itself: with
-                      its own file (--creds FILE, or data/auth/users/NAME.nk on this machine).
+                      its own file (--creds FILE, or users/NAME.nk in the auth directory).
   --json              JSON lines mode even in a terminal
   --stream            in JSON lines mode, also "delta" events with replies in progress (the
                       interactive chat always shows replies as they are produced)

@@ -2,7 +2,7 @@ import { ConfigError } from "../../core/errors.js";
 import { validateToken } from "../../core/ids.js";
 import { isRole, Role, SERVICE_ROLES } from "../../core/roles.js";
 import { AuthStore } from "../auth-store.js";
-import { NATS_PID_FILE } from "../paths.js";
+import { AUTH_DIR, NATS_PID_FILE } from "../paths.js";
 import { COMMON_HELP, configFrom, parse } from "../options.js";
 import { reloadNatsServer } from "../reload.js";
 
@@ -39,7 +39,8 @@ Credentials of the services (NKeys: the server knows only public keys).
   rotate ROLE         new credentials for a service role; restart its processes with the new file
   reload              ask nats-server to re-read its configuration
 
-The auth directory is data/auth (env SB_AUTH_DIR). \`switchboard up\` runs init by itself.
+The auth directory is ${AUTH_DIR} (env SB_AUTH_DIR; SB_DATA_DIR
+moves the data directory it is in). \`switchboard up\` runs init by itself.
 
 Options:
 ${RELOAD_HELP}
