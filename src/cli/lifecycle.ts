@@ -1,22 +1,22 @@
 import { disconnectedForMs, type NatsConnection } from "../core/connection.js";
 import type { Logger } from "../core/logging.js";
 
+/** Signals that stop a long-running command gracefully; SIGHUP is its terminal going away. */
+const SHUTDOWN_SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
+
 /**
- * Resolves on the first SIGINT or SIGTERM (or when `signal` aborts), so a long-running command can
- * shut down gracefully; a second signal exits at once.
+ * Resolves on the first SIGINT, SIGTERM or SIGHUP (or when `signal` aborts), so a long-running
+ * command can shut down gracefully; a second signal exits at once.
  */
 export function untilShutdown(signal?: AbortSignal): Promise<string> {
   return new Promise((resolve) => {
     const onSignal = (name: string) => {
-      process.removeAllListeners("SIGINT");
-      process.removeAllListeners("SIGTERM");
+      for (const s of SHUTDOWN_SIGNALS) process.removeAllListeners(s);
       const force = () => process.exit(130);
-      process.once("SIGINT", force);
-      process.once("SIGTERM", force);
+      for (const s of SHUTDOWN_SIGNALS) process.once(s, force);
       resolve(name);
     };
-    process.once("SIGINT", () => onSignal("SIGINT"));
-    process.once("SIGTERM", () => onSignal("SIGTERM"));
+    for (const s of SHUTDOWN_SIGNALS) process.once(s, () => onSignal(s));
     signal?.addEventListener("abort", () => onSignal("abort"), { once: true });
   });
 }

@@ -105,13 +105,15 @@ describe("switchboard up", { timeout: 120_000 }, () => {
     }
   });
 
-  it("stops everything it started on SIGTERM at the prompt", async () => {
+  // SIGHUP is what a closed terminal window sends: the processes `up` started live in their own
+  // process group and would outlive it.
+  it.each(["SIGTERM", "SIGHUP"] as const)("stops everything it started on %s at the prompt", async (signal) => {
     const { t } = await up();
     await t.waitFor("Switchboard is up", 1, 60_000);
     await t.waitFor("e.g. I need help with my budget");
     const started = startedPids(t.screen);
     pids.push(...Object.values(started));
-    process.kill(upPid(t), "SIGTERM");
+    process.kill(upPid(t), signal);
     expect(await t.exited).toBe(0);
     for (const pid of Object.values(started)) await eventually(() => !alive(pid), 15_000, `pid ${pid} to be gone`);
   });

@@ -138,7 +138,12 @@ function nobodyListens(err: ConnectionFailedError): boolean {
   return natsError?.cause?.code === "ECONNREFUSED";
 }
 
-/** SIGINT and SIGTERM end the chat gracefully (exit 0); a second one, or a stop that hangs, ends it at once. */
+/**
+ * SIGINT, SIGTERM and SIGHUP (its terminal closed) end the chat gracefully (exit 0); a second one,
+ * or a stop that hangs, ends it at once.
+ */
+const LEAVING_SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
+
 export function leaveOnSignals(): { readonly signal: AbortSignal; abort(): void; dispose(): void } {
   const controller = new AbortController();
   let force: NodeJS.Timeout | undefined;
@@ -148,15 +153,13 @@ export function leaveOnSignals(): { readonly signal: AbortSignal; abort(): void;
     force = setTimeout(() => process.exit(0), 3_000);
     force.unref();
   };
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
+  for (const name of LEAVING_SIGNALS) process.on(name, onSignal);
   return {
     signal: controller.signal,
     abort: () => controller.abort(),
     dispose: () => {
       clearTimeout(force);
-      process.off("SIGINT", onSignal);
-      process.off("SIGTERM", onSignal);
+      for (const name of LEAVING_SIGNALS) process.off(name, onSignal);
     },
   };
 }

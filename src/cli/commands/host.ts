@@ -12,7 +12,7 @@ export const HOST_HELP = `Usage: switchboard host [options]
 Runs the control plane: creates the event stream and the agents/workers/sessions buckets,
 serves registration, heartbeats and admin queries, expires silent workers and keeps session
 state. Several hosts may run at once. Waits for a NATS server that is not up yet (up to
-SB_CONNECT_WAIT_MS, default 60000). Stops gracefully on SIGINT/SIGTERM and exits 0.
+SB_CONNECT_WAIT_MS, default 60000). Stops gracefully on SIGINT/SIGTERM/SIGHUP and exits 0.
 
 Options:
   --replicas <n>      replicas for the stream and buckets, 3 on a cluster (env SB_REPLICAS, default 1)

@@ -22,7 +22,7 @@ export const WORKER_HELP = `Usage: switchboard worker [--agents ${BUILTIN_AGENT_
 
 Runs agents. Registers their types with the host, binds their topic subscriptions to durable
 consumers shared with every other worker of the same type, and heartbeats. Waits for a NATS
-server that is not up yet (up to SB_CONNECT_WAIT_MS, default 60000). On SIGINT/SIGTERM it stops
+server that is not up yet (up to SB_CONNECT_WAIT_MS, default 60000). On SIGINT/SIGTERM/SIGHUP it stops
 taking messages, finishes those in flight, deregisters and exits 0 (without a server it stops at
 once and leaves in-flight messages to redelivery).
 
