@@ -25,7 +25,8 @@ The one-terminal demo. Starts nats-server with ${NATS_CONF}
 (unless a server already answers at --nats: then it says so, and warns when that server lets
 anyone in), a host and a worker with every built-in agent, then the chat. It owns what it
 started: leaving the chat (Ctrl-C twice, or at an empty prompt), SIGTERM, SIGHUP (the terminal
-closing) or a crash stops all of it; a process that stops on its own meanwhile is reported in the chat and started again.
+closing) or a crash stops all of it; a process that stops on its own meanwhile is reported in
+the chat and started again.
 Logs of the started processes go to ${LOG_DIR}/ (see \`switchboard logs\`).
 
 To run beside another server, give it another port: \`--port 14222\` or
