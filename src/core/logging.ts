@@ -24,3 +24,12 @@ export function createLogger(name: string, options: LoggerOptions = {}): Logger 
   }
   return pino({ name, level, timestamp }, pino.destination({ dest: 2, sync: true }));
 }
+
+/**
+ * The kind of evidence a routing decision rests on — `semantic` of `semantic:receipts~finance`,
+ * `llm` of `llm:<the model's reason>` — for logs at info level, where the rest, which may quote
+ * the user's message, does not belong.
+ */
+export function intentKind(intent: string): string {
+  return /^[^:(]*/.exec(intent)?.[0]?.trim() ?? "";
+}

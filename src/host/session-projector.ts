@@ -8,7 +8,7 @@ import { namesAnotherSource } from "../core/event-source.js";
 import { DecodeError, ErrorCode, errorMessage } from "../core/errors.js";
 import { CachedRecords, readRecord } from "../core/kv-records.js";
 import type { TopicId } from "../core/ids.js";
-import type { Logger } from "../core/logging.js";
+import { intentKind, type Logger } from "../core/logging.js";
 import { publishEvent } from "../core/publish.js";
 import { TopicType, type Subjects } from "../core/subjects.js";
 import { isUserWritableTopic, userPublishable } from "../core/user-input.js";
@@ -517,7 +517,7 @@ export class SessionProjector {
     const ids = { session: record.sessionId, user: record.user };
     for (const change of changes) {
       if (change === "opened") this.logger.info({ event: "session.opened", ...ids }, "session opened");
-      else if (change === "routed") this.logger.info({ event: "session.routed", ...ids, agentType: record.agentType, intent: record.intent, score: record.score }, `session routed to ${record.agentType}`);
+      else if (change === "routed") this.logger.info({ event: "session.routed", ...ids, agentType: record.agentType, intent: intentKind(record.intent), score: record.score }, `session routed to ${record.agentType}`);
       else if (change === "ended") this.logger.info({ event: "session.ended", ...ids, agentType: record.agentType, reason: EndReason[record.endReason], turns: record.turns }, "session ended");
       else if (change === "turn") this.logger.debug({ event: "session.turn", ...ids, turns: record.turns }, "user turn");
     }

@@ -1,5 +1,6 @@
 import { create, isMessage, type Message } from "@bufbuild/protobuf";
 import { performance } from "node:perf_hooks";
+import { intentKind } from "../core/logging.js";
 import { TopicType } from "../core/subjects.js";
 import { RoutingOutcome } from "../core/telemetry/metrics.js";
 import { recordRoutingDecision, traceClassification } from "../core/telemetry/routing.js";
@@ -245,7 +246,7 @@ class RouterAgent implements Agent {
         return undefined;
       }
     }
-    this.context.logger.info({ event: "router.routed", ...ids, agentType: result.agent, intent: result.intent, score: result.score }, `routed to ${result.agent}`);
+    this.context.logger.info({ event: "router.routed", ...ids, agentType: result.agent, intent: intentKind(result.intent), score: result.score }, `routed to ${result.agent}`);
     await this.routeTo(result.agent, result.intent, result.score, request, ctx);
     return result.agent;
   }

@@ -80,6 +80,22 @@ describe("end to end: host, worker and chat as separate processes", () => {
     expect(missing.stderr).toMatch(/no session s-nope/);
   });
 
+  it("routes on the meaning of a word without writing that word to a log at info level", async () => {
+    const chat = runCli(["chat", "--user", "carol"], env);
+    chat.write("Where do I send receipts from my trip?");
+    chat.write("END");
+    chat.endInput();
+    expect(await chat.exited).toBe(0);
+    const routed = chat.events.find((e) => e["event"] === "routed");
+    expect(routed).toMatchObject({ agent: "finance" });
+    // The chat, the user's own view, says which word carried the request.
+    expect(String(routed?.["intent"])).toContain("receipts");
+    await host.waitFor((p) => p.stderr.split("\n").filter((l) => l.includes('"event":"session.routed"')).length >= 3, 5_000, "session.routed");
+    const routedLogs = (host.stderr + worker.stderr).split("\n").filter((l) => l.includes('"event":"router.routed"') || l.includes('"event":"session.routed"'));
+    expect(routedLogs.length).toBeGreaterThanOrEqual(4);
+    expect(host.stderr + worker.stderr).not.toContain("receipts");
+  });
+
   it("logs lifecycle events as structured JSON without message contents", () => {
     const events = host.stderr
       .split("\n")
