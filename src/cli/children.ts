@@ -55,7 +55,7 @@ export function isRunning(child: Child): boolean {
 }
 
 /** SIGTERM, then SIGKILL if it has not exited within `graceMs`. */
-export async function stopChild(child: Child, graceMs = 15_000): Promise<void> {
+export async function stopChild(child: Child, graceMs: number): Promise<void> {
   if (!isRunning(child)) return;
   child.process.kill("SIGTERM");
   let timer: NodeJS.Timeout | undefined;

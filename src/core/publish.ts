@@ -21,7 +21,7 @@ export interface PublishEventOptions {
   readonly signal?: AbortSignal | undefined;
 }
 
-export const DEFAULT_PUBLISH_RETRY_MS = 30_000;
+const DEFAULT_PUBLISH_RETRY_MS = 30_000;
 
 /** The generated schema of a switchboard.v1 message. */
 export function schemaOf(message: Message) {
