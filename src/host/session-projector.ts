@@ -1,7 +1,7 @@
 import { create, isMessage, type Message } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
-import { AckPolicy, DeliverPolicy, jetstreamManager, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type StoredMsg } from "@nats-io/jetstream";
-import { createInbox, nanos, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
+import { AckPolicy, DeliverPolicy, JetStreamApiError, jetstreamManager, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type StoredMsg } from "@nats-io/jetstream";
+import { createInbox, errors as natsErrors, nanos, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
 import type { KV } from "@nats-io/kv";
 import { decodeEvent, encodeBody } from "../core/codec.js";
 import { namesAnotherSource } from "../core/event-source.js";
@@ -63,13 +63,22 @@ const CONSUMER_INACTIVE_MS = 60_000;
 /** Rounds a session whose write fails for a reason that will not go away is tried before it is given up. */
 const PERMANENT_FAILURE_ATTEMPTS = 3;
 
+/** JetStream API error codes of a message the stream refuses for its size. */
+const MESSAGE_TOO_LARGE_CODES: ReadonlySet<number> = new Set([
+  10054, // larger than the stream's (the bucket's) maximum message size
+  10097, // headers larger than the 64 KiB the server allows
+]);
+
 /**
  * A write that fails the same way however often it is tried: the stored record does not decode,
  * or the new one is larger than the server accepts. Anything else (time-outs, a bucket without a
  * leader) may pass, and is retried for as long as it takes.
  */
 function isPermanentFailure(err: unknown): boolean {
-  return err instanceof DecodeError || /max_payload|maximum payload|message size exceeds|exceeds maximum/i.test(errorMessage(err));
+  if (err instanceof DecodeError) return true;
+  // The client refuses, before sending it, a message larger than the server's max_payload.
+  if (err instanceof natsErrors.InvalidArgumentError) return true;
+  return err instanceof JetStreamApiError && MESSAGE_TOO_LARGE_CODES.has(err.code);
 }
 
 /** An event as read from the stream, through a consumer or by a direct get. */
