@@ -145,8 +145,11 @@ export class SessionProjector {
   /** Sessions whose write failed for a permanent reason, with the rounds it failed in so far. */
   private readonly permanentFailures = new Map<string, number>();
 
-  /** For the requests that recovery depends on, with {@link RECOVERY_REQUEST_MS} deadlines. */
-  private recoveryJsm: JetStreamManager | undefined;
+  /**
+   * For the requests that recovery depends on, with {@link RECOVERY_REQUEST_MS} deadlines. Made by
+   * start() before the consumer and the watchdog exist, so whatever recovers finds it.
+   */
+  private recoveryJsm!: JetStreamManager;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -275,7 +278,7 @@ export class SessionProjector {
     if (this.reading) {
       let lastSeq: number;
       try {
-        lastSeq = (await (this.recoveryJsm ?? this.jsm).streams.info(this.subjects.eventStream)).state.last_seq;
+        lastSeq = (await this.recoveryJsm.streams.info(this.subjects.eventStream)).state.last_seq;
       } catch {
         // The stream is electing a leader or the server is away: nothing to judge yet.
         return;
@@ -309,12 +312,11 @@ export class SessionProjector {
     this.messages = undefined;
     await old?.close();
     await this.loop;
-    const jsm = this.recoveryJsm ?? this.jsm;
     for (let attempt = 1; !this.closed && !this.nc.isClosed(); attempt++) {
-      await this.readDirectly(jsm);
+      await this.readDirectly();
       this.generation++;
       try {
-        this.messages = await this.openConsumer(jsm);
+        this.messages = await this.openConsumer(this.recoveryJsm);
       } catch (err) {
         const fields = { event: "projector.consumer_failed", attempt, err: errorMessage(err) };
         if (attempt === 1) this.logger.warn(fields, "could not create the event stream's consumer yet; retrying");
@@ -335,12 +337,12 @@ export class SessionProjector {
    * serves reads. Stops at the end of the stream, after {@link DIRECT_READ_BATCH} events, while
    * a backlog waits to be applied, or at the first failure.
    */
-  private async readDirectly(jsm: JetStreamManager): Promise<void> {
+  private async readDirectly(): Promise<void> {
     let read = 0;
     while (read < DIRECT_READ_BATCH && this.buffer.length < ROUND_MAX_EVENTS && !this.closed) {
       let stored: StoredMsg | null;
       try {
-        stored = await jsm.direct.getMessage(this.subjects.eventStream, { seq: this.readSeq + 1, next_by_subj: this.subjects.allTopics });
+        stored = await this.recoveryJsm.direct.getMessage(this.subjects.eventStream, { seq: this.readSeq + 1, next_by_subj: this.subjects.allTopics });
       } catch (err) {
         this.logger.debug({ event: "projector.direct_read_failed", seq: this.readSeq + 1, err: errorMessage(err) }, "could not read the event stream directly");
         break;
