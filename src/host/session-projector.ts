@@ -10,6 +10,7 @@ import { CachedRecords, readRecord } from "../core/kv-records.js";
 import type { TopicId } from "../core/ids.js";
 import type { Logger } from "../core/logging.js";
 import { publishEvent } from "../core/publish.js";
+import { sleep } from "../core/sleep.js";
 import { TopicType, type Subjects } from "../core/subjects.js";
 import { isUserWritableTopic, userPublishable } from "../core/user-input.js";
 import { EndReason, ErrorEventSchema, UserMessageSchema, type UserMessage } from "../gen/switchboard/v1/conversation_pb.js";
@@ -321,7 +322,7 @@ export class SessionProjector {
         const fields = { event: "projector.consumer_failed", attempt, err: errorMessage(err) };
         if (attempt === 1) this.logger.warn(fields, "could not create the event stream's consumer yet; retrying");
         else this.logger.debug(fields, "could not create the event stream's consumer yet; retrying");
-        await new Promise((resolve) => setTimeout(resolve, REPLACE_RETRY_MS));
+        await sleep(REPLACE_RETRY_MS);
         continue;
       }
       this.logger.info({ event: "projector.consumer_replaced", fromSeq: this.readSeq + 1, generation: this.generation, attempts: attempt }, "reading the event stream through a new consumer");
