@@ -24,7 +24,7 @@ import { parseArgs } from "node:util";
 import type { RoutingProfile } from "../src/router/classifier.js";
 import { isRight, parseLabelledRequests, type LabelledRequest } from "../src/router/evaluation.js";
 import { HybridClassifier, type SignalWeights, type Signals } from "../src/router/hybrid/index.js";
-import { confidence, evidence } from "../src/router/hybrid/calibration.js";
+import { afterEverydayCompetition, confidence, evidence } from "../src/router/hybrid/calibration.js";
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const { values } = parseArgs({ options: { dir: { type: "string", default: resolve(repoRoot, "test/fixtures/routing") }, background: { type: "boolean", default: false } } });
@@ -114,7 +114,7 @@ function tuneBackground(): void {
       c.setProfiles(set.profiles);
       return set.requests.map((r) => {
         const { agents, background } = c.explainAll(r.text);
-        return { agents: agents.map((a) => ({ agent: a.agent, evidence: a.rawEvidence, exempt: a.signals.keyword !== undefined && a.signals.keywordOnly })), background: background?.evidence ?? 0 };
+        return { agents: agents.map((a) => ({ agent: a.agent, evidence: a.rawEvidence, signals: a.signals })), background: background?.evidence };
       });
     }),
   );
@@ -127,11 +127,10 @@ function tuneBackground(): void {
     sets.map((set, s) => {
       const perRequest = scored[discounts.indexOf(p.everydayDiscount)]![s]!;
       const chosen = perRequest.map(({ agents, background }) => {
-        const penalty = p.backgroundWeight * Math.max(0, background - p.backgroundAllowance);
         let best: string | undefined;
         let bestE = -Infinity;
         for (const a of agents) {
-          const e = a.exempt ? a.evidence : a.evidence - penalty;
+          const e = afterEverydayCompetition(a.evidence, a.signals, background, p);
           if (e > bestE) [best, bestE] = [a.agent, e];
         }
         return confidence(bestE, 4) >= p.threshold ? best : undefined;
