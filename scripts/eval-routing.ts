@@ -12,20 +12,16 @@
  * With --check, exits 1 when a set is below its target: 95% in-scope and 90% out-of-scope for
  * the first workplace set, 90% and 85% for every other.
  */
-import { readdirSync, readFileSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import type { RoutingProfile } from "../src/router/classifier.js";
-import { evaluate, formatReport, parseLabelledRequests, ratio } from "../src/router/evaluation.js";
+import { evaluate, formatReport, ratio } from "../src/router/evaluation.js";
 import { routingDecider } from "../src/router/decide.js";
 import { HybridClassifier, type HybridClassifierOptions } from "../src/router/hybrid/index.js";
 import { DEFAULT_CASCADE_BAND, inCascadeBand } from "../src/router/llm-classifier.js";
+import { DEFAULT_ROUTING_SETS_DIR, readRoutingSets } from "./routing-sets.js";
 
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const { values } = parseArgs({
   options: {
-    dir: { type: "string", default: resolve(repoRoot, "test/fixtures/routing") },
+    dir: { type: "string", default: DEFAULT_ROUTING_SETS_DIR },
     set: { type: "string" },
     check: { type: "boolean", default: false },
     verbose: { type: "boolean", default: false },
@@ -33,24 +29,19 @@ const { values } = parseArgs({
   },
 });
 
-const TARGETS: Record<string, readonly [number, number]> = { workplace: [0.95, 0.9] };
-const DEFAULT_TARGET = [0.9, 0.85] as const;
 const options = values.options ? (JSON.parse(values.options) as Partial<HybridClassifierOptions>) : {};
 const pct = (x: number): string => `${(100 * x).toFixed(1)}%`.padStart(6);
 
 let failed = false;
-for (const set of readdirSync(values.dir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort()) {
+for (const { name: set, profiles, files, targets } of readRoutingSets(values.dir)) {
   if (values.set && values.set !== set) continue;
-  const dir = join(values.dir, set);
-  const profiles = JSON.parse(readFileSync(join(dir, "profiles.json"), "utf8")) as RoutingProfile[];
   const classifier = new HybridClassifier(options);
   classifier.setProfiles(profiles);
-  for (const file of readdirSync(dir).filter((f) => f.endsWith(".jsonl")).sort()) {
-    const requests = parseLabelledRequests(readFileSync(join(dir, file), "utf8"), file);
+  for (const { name: file, requests } of files) {
     const report = evaluate(requests, routingDecider(classifier));
     const inAcc = ratio(report.inScopeRight, report.inScope);
     const outAcc = ratio(report.outOfScopeRight, report.outOfScope);
-    const [inTarget, outTarget] = TARGETS[set] ?? DEFAULT_TARGET;
+    const [inTarget, outTarget] = targets;
     // With an LLM classifier configured, these would be asked of the model (DEFAULT_CASCADE_BAND).
     const toModel = requests.filter((r) => inCascadeBand(classifier.classify(r.text), DEFAULT_CASCADE_BAND)).length;
     // Near misses: out-of-scope requests that share a word (stem) with some agent's profile.

@@ -22,21 +22,21 @@
  * that keeps the first workplace set on its targets, the same for each band, and the encoder's
  * load time and single-request cost.
  */
-import { readdirSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import type { RoutingProfile } from "../src/router/classifier.js";
-import { parseLabelledRequests, ratio } from "../src/router/evaluation.js";
+import { ratio } from "../src/router/evaluation.js";
 import { HybridClassifier } from "../src/router/hybrid/index.js";
 import { confidence } from "../src/router/hybrid/calibration.js";
+import { DEFAULT_ROUTING_SETS_DIR, readRoutingSets, routingTargets, type RoutingSet } from "./routing-sets.js";
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const { values } = parseArgs({
   options: {
-    dir: { type: "string", default: resolve(repoRoot, "test/fixtures/routing") },
+    dir: { type: "string", default: DEFAULT_ROUTING_SETS_DIR },
     "encoder-dir": { type: "string", default: repoRoot },
   },
 });
@@ -62,8 +62,6 @@ function loadEncoderModules(dir: string): EncoderModules {
   }
 }
 
-const TARGETS: Record<string, readonly [number, number]> = { workplace: [0.95, 0.9] };
-const DEFAULT_TARGET = [0.9, 0.85] as const;
 const STEEPNESS = 4;
 const FORMS = ["all", "ex", "top2", "centroid"] as const;
 type Form = (typeof FORMS)[number];
@@ -111,28 +109,6 @@ function descriptionPhrases(description: string): string[] {
 function sentencesOf(profile: RoutingProfile): { readonly all: string[]; readonly ex: string[] } {
   const ex = [profile.description, ...profile.examples];
   return { all: [...ex, ...descriptionPhrases(profile.description), ...profile.keywords], ex };
-}
-
-interface RoutingSet {
-  readonly name: string;
-  readonly profiles: RoutingProfile[];
-  readonly requests: ReturnType<typeof parseLabelledRequests>;
-}
-
-function readSets(root: string): RoutingSet[] {
-  return readdirSync(root, { withFileTypes: true })
-    .filter((d) => d.isDirectory())
-    .map((d) => d.name)
-    .sort()
-    .map((name) => {
-      const dir = join(root, name);
-      const profiles = JSON.parse(readFileSync(join(dir, "profiles.json"), "utf8")) as RoutingProfile[];
-      const requests = readdirSync(dir)
-        .filter((f) => f.endsWith(".jsonl"))
-        .sort()
-        .flatMap((f) => parseLabelledRequests(readFileSync(join(dir, f), "utf8"), f));
-      return { name, profiles, requests };
-    });
 }
 
 async function embedAll(model: SentenceModel, texts: readonly string[]): Promise<Map<string, number[]>> {
@@ -211,13 +187,13 @@ function run(requests: readonly Scored[], setting: Setting | undefined): Outcome
 }
 
 function shortfall(set: string, o: Outcome): number {
-  const [inTarget, outTarget] = TARGETS[set] ?? DEFAULT_TARGET;
+  const [inTarget, outTarget] = routingTargets(set);
   return Math.max(0, inTarget - o.inScope) + Math.max(0, outTarget - o.outOfScope);
 }
 
 function meetsWorkplace(outcomes: ReadonlyMap<string, Outcome>): boolean {
   const w = outcomes.get("workplace");
-  const [inTarget, outTarget] = TARGETS.workplace ?? DEFAULT_TARGET;
+  const [inTarget, outTarget] = routingTargets("workplace");
   return w === undefined || (w.inScope >= inTarget && w.outOfScope >= outTarget);
 }
 
@@ -256,7 +232,7 @@ const loadStarted = performance.now();
 const model = await embeddings.initModel(weights.modelSource);
 const loadMs = performance.now() - loadStarted;
 
-const sets = readSets(values.dir);
+const sets = readRoutingSets(values.dir);
 const texts = sets.flatMap((s) => [...s.requests.map((r) => r.text), ...s.profiles.flatMap((p) => sentencesOf(p).all)]);
 const vectors = await embedAll(model, texts);
 const scored = new Map(sets.map((s) => [s.name, scoreSet(s, vectors)]));

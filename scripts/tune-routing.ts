@@ -17,35 +17,15 @@
  * 90/85 elsewhere), ties broken by mean accuracy. Signals are computed once per setting that
  * changes them; weights, focus and threshold are then varied on the stored signals.
  */
-import { readdirSync, readFileSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import type { RoutingProfile } from "../src/router/classifier.js";
-import { isRight, parseLabelledRequests, type LabelledRequest } from "../src/router/evaluation.js";
+import { isRight } from "../src/router/evaluation.js";
 import { HybridClassifier, type SignalWeights, type Signals } from "../src/router/hybrid/index.js";
-import { confidence, evidence } from "../src/router/hybrid/calibration.js";
+import { afterEverydayCompetition, confidence, evidence } from "../src/router/hybrid/calibration.js";
+import { DEFAULT_ROUTING_SETS_DIR, readRoutingSets, type RoutingSet } from "./routing-sets.js";
 
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
-const { values } = parseArgs({ options: { dir: { type: "string", default: resolve(repoRoot, "test/fixtures/routing") }, background: { type: "boolean", default: false } } });
+const { values } = parseArgs({ options: { dir: { type: "string", default: DEFAULT_ROUTING_SETS_DIR }, background: { type: "boolean", default: false } } });
 
-interface RoutingSet {
-  readonly name: string;
-  readonly profiles: RoutingProfile[];
-  readonly requests: LabelledRequest[];
-  readonly targets: readonly [number, number];
-}
-
-const sets: RoutingSet[] = readdirSync(values.dir, { withFileTypes: true })
-  .filter((d) => d.isDirectory())
-  .map((d) => {
-    const dir = join(values.dir, d.name);
-    const requests = readdirSync(dir)
-      .filter((f) => f.endsWith(".jsonl"))
-      .flatMap((f) => parseLabelledRequests(readFileSync(join(dir, f), "utf8"), f));
-    const profiles = JSON.parse(readFileSync(join(dir, "profiles.json"), "utf8")) as RoutingProfile[];
-    return { name: d.name, profiles, requests, targets: d.name === "workplace" ? ([0.95, 0.9] as const) : ([0.9, 0.85] as const) };
-  });
+const sets = readRoutingSets(values.dir);
 
 interface Score {
   readonly inAcc: number;
@@ -114,7 +94,7 @@ function tuneBackground(): void {
       c.setProfiles(set.profiles);
       return set.requests.map((r) => {
         const { agents, background } = c.explainAll(r.text);
-        return { agents: agents.map((a) => ({ agent: a.agent, evidence: a.rawEvidence, exempt: a.signals.keyword !== undefined && a.signals.keywordOnly })), background: background?.evidence ?? 0 };
+        return { agents: agents.map((a) => ({ agent: a.agent, evidence: a.rawEvidence, signals: a.signals })), background: background?.evidence };
       });
     }),
   );
@@ -127,11 +107,10 @@ function tuneBackground(): void {
     sets.map((set, s) => {
       const perRequest = scored[discounts.indexOf(p.everydayDiscount)]![s]!;
       const chosen = perRequest.map(({ agents, background }) => {
-        const penalty = p.backgroundWeight * Math.max(0, background - p.backgroundAllowance);
         let best: string | undefined;
         let bestE = -Infinity;
         for (const a of agents) {
-          const e = a.exempt ? a.evidence : a.evidence - penalty;
+          const e = afterEverydayCompetition(a.evidence, a.signals, background, p);
           if (e > bestE) [best, bestE] = [a.agent, e];
         }
         return confidence(bestE, 4) >= p.threshold ? best : undefined;

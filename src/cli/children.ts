@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { accessSync, closeSync, constants, mkdirSync, openSync, readFileSync, writeSync } from "node:fs";
 import { delimiter, join } from "node:path";
+import { sleep } from "../core/sleep.js";
 import type { Notice } from "./chat-notices.js";
 import { LOG_DIR } from "./paths.js";
 
@@ -55,7 +56,7 @@ export function isRunning(child: Child): boolean {
 }
 
 /** SIGTERM, then SIGKILL if it has not exited within `graceMs`. */
-export async function stopChild(child: Child, graceMs = 15_000): Promise<void> {
+export async function stopChild(child: Child, graceMs: number): Promise<void> {
   if (!isRunning(child)) return;
   child.process.kill("SIGTERM");
   let timer: NodeJS.Timeout | undefined;
@@ -145,7 +146,7 @@ export class Supervisor {
     }
     entry.restarts.push(now);
     notify({ level: "warn", text: `The ${name} stopped (${how}); restarting it (${entry.restarts.length} of ${MAX_RESTARTS}).` });
-    await new Promise((resolve) => setTimeout(resolve, RESTART_DELAY_MS));
+    await sleep(RESTART_DELAY_MS);
     if (this.stopping) return;
     entry.child = startChild(name, entry.spec.command, entry.spec.args, { ...(entry.spec.cwd ? { cwd: entry.spec.cwd } : {}), ...(entry.spec.env ? { env: entry.spec.env } : {}), jsonLog: entry.spec.jsonLog ?? false });
     this.follow(entry);

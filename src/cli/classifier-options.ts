@@ -22,7 +22,6 @@ export const CLASSIFIER_HELP = `Routing (when this worker runs the router):
                       the API key, if the server needs one, comes from env SB_LLM_API_KEY only`;
 
 export const CLASSIFIER_KINDS = ["hybrid", "keyword", "llm"] as const;
-export type ClassifierKind = (typeof CLASSIFIER_KINDS)[number];
 
 export type ClassifierSettings =
   | { readonly kind: "hybrid" | "keyword" }

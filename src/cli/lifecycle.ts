@@ -1,5 +1,6 @@
 import { disconnectedForMs, type NatsConnection } from "../core/connection.js";
 import type { Logger } from "../core/logging.js";
+import { sleep } from "../core/sleep.js";
 
 /** Signals that stop a long-running command gracefully; SIGHUP is its terminal going away. */
 const SHUTDOWN_SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
@@ -50,7 +51,7 @@ export async function stopGracefully(nc: NatsConnection, close: () => Promise<vo
       await nc.close().catch(() => undefined);
       return;
     }
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await sleep(100);
   }
   await stopping;
 }

@@ -28,11 +28,6 @@ export const COMMON_HELP = `Common options:
   --tls-ca <file>     CA certificate of a server that uses TLS (env SB_TLS_CA)
   -h, --help          show this help`;
 
-export interface Parsed<V> {
-  readonly values: V;
-  readonly positionals: string[];
-}
-
 /** Warnings for a person, on stderr (stdout belongs to the command's output). */
 export function warnOnStderr(message: string): void {
   process.stderr.write(`switchboard: warning: ${message}\n`);

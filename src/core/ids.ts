@@ -53,11 +53,3 @@ export interface TopicSource {
   readonly session: string;
 }
 
-/** The agent key for a conversation topic source. */
-export function sourceKey(source: TopicSource): string {
-  return `${source.user}.${source.session}`;
-}
-
-export function agentIdToString(id: AgentId): string {
-  return `${id.type}/${id.key}`;
-}

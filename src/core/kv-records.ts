@@ -4,6 +4,7 @@ import { Kvm, type KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { decodeBody, encodeBody } from "./codec.js";
 import { errorMessage, SwitchboardError, ErrorCode } from "./errors.js";
+import { sleep } from "./sleep.js";
 
 /**
  * Opens a bucket that must already exist (throws otherwise) and reads it by key the cheapest way
@@ -64,7 +65,7 @@ const MAX_ATTEMPTS = 50;
 /** Jittered, growing pause so that writers contending for one key spread out. */
 function backoff(attempt: number): Promise<void> {
   const ceiling = Math.min(250, 5 * 2 ** Math.min(attempt, 6));
-  return new Promise((resolve) => setTimeout(resolve, Math.random() * ceiling));
+  return sleep(Math.random() * ceiling);
 }
 
 /**

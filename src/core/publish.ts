@@ -5,6 +5,7 @@ import { encodeEvent, wireRegistry } from "./codec.js";
 import { CancelledError, ErrorCode, PermissionDeniedError, SwitchboardError, errorMessage } from "./errors.js";
 import type { TopicId } from "./ids.js";
 import { permissionViolation } from "./request.js";
+import { sleep } from "./sleep.js";
 import type { Subjects } from "./subjects.js";
 
 export interface PublishEventOptions {
@@ -20,7 +21,7 @@ export interface PublishEventOptions {
   readonly signal?: AbortSignal | undefined;
 }
 
-export const DEFAULT_PUBLISH_RETRY_MS = 30_000;
+const DEFAULT_PUBLISH_RETRY_MS = 30_000;
 
 /** The generated schema of a switchboard.v1 message. */
 export function schemaOf(message: Message) {
@@ -41,11 +42,38 @@ export class PublishFailedError extends SwitchboardError {
  * the client is reconnecting, or a stream leader is being elected (a few seconds on 2.9).
  * Anything else (permissions, bad subject, closed connection, a KV revision conflict) is final.
  */
-export function isTransientPublishFailure(err: unknown): boolean {
+function isTransientPublishFailure(err: unknown): boolean {
   if (err instanceof natsErrors.PermissionViolationError || err instanceof natsErrors.ClosedConnectionError) return false;
   if (err instanceof natsErrors.DrainingConnectionError || err instanceof natsErrors.InvalidSubjectError) return false;
   if (err instanceof JetStreamApiError) return err.status === 503 || err.code === 10008;
   return true;
+}
+
+export interface RetryTransientWriteOptions {
+  /** How long to keep trying; {@link DEFAULT_PUBLISH_RETRY_MS} unless given. */
+  readonly retryForMs?: number | undefined;
+  /** Stops the retries: the failure that ended them is thrown as it is. */
+  readonly signal?: AbortSignal | undefined;
+  /** Failures the caller handles itself, never retried here even when they look transient. */
+  readonly isFinal?: ((err: unknown) => boolean) | undefined;
+}
+
+/**
+ * Runs a JetStream write (a publish, a KV write), trying it again with a growing pause while it
+ * fails transiently: an election or a reconnect lasts seconds, and failing at once would make
+ * whoever waits on the write fail or redeliver. The last failure is thrown unchanged once it is
+ * final, the time is up, or `signal` has aborted.
+ */
+export async function retryTransientWrite<T>(write: () => Promise<T>, options: RetryTransientWriteOptions = {}): Promise<T> {
+  const deadline = Date.now() + (options.retryForMs ?? DEFAULT_PUBLISH_RETRY_MS);
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await write();
+    } catch (err) {
+      if (options.isFinal?.(err) || !isTransientPublishFailure(err) || Date.now() >= deadline || options.signal?.aborted) throw err;
+    }
+    await sleep(Math.min(1_000, 50 * 2 ** attempt));
+  }
 }
 
 function publishHint(subjects: Subjects): string {
@@ -59,17 +87,15 @@ function publishHint(subjects: Subjects): string {
 export async function publishEvent(js: JetStreamClient, subjects: Subjects, message: Message, topic: TopicId, options: PublishEventOptions): Promise<string> {
   const subject = subjects.topic(topic);
   const event = encodeEvent(schemaOf(message), message, { source: options.source, ...(options.id ? { id: options.id } : {}) });
-  const deadline = Date.now() + (options.retryForMs ?? DEFAULT_PUBLISH_RETRY_MS);
-  for (let attempt = 0; ; attempt++) {
+  if (options.signal?.aborted) throw new CancelledError(`publishing to ${subject}`);
+  try {
+    const write = () => js.publish(subject, event.data, { headers: event.headers, msgID: event.id, timeout: 5_000 });
+    await retryTransientWrite(write, { retryForMs: options.retryForMs, signal: options.signal, isFinal: (err) => permissionViolation(err) !== undefined });
+    return event.id;
+  } catch (err) {
+    const denied = permissionViolation(err);
+    if (denied) throw new PermissionDeniedError("publish", subject, publishHint(subjects), { cause: denied });
     if (options.signal?.aborted) throw new CancelledError(`publishing to ${subject}`);
-    try {
-      await js.publish(subject, event.data, { headers: event.headers, msgID: event.id, timeout: 5_000 });
-      return event.id;
-    } catch (err) {
-      const denied = permissionViolation(err);
-      if (denied) throw new PermissionDeniedError("publish", subject, publishHint(subjects), { cause: denied });
-      if (!isTransientPublishFailure(err) || Date.now() >= deadline) throw new PublishFailedError(subject, err);
-      await new Promise((resolve) => setTimeout(resolve, Math.min(1_000, 50 * 2 ** attempt)));
-    }
+    throw new PublishFailedError(subject, err);
   }
 }

@@ -1,7 +1,7 @@
 import { create, isMessage, type Message } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
-import { AckPolicy, DeliverPolicy, jetstreamManager, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type StoredMsg } from "@nats-io/jetstream";
-import { createInbox, nanos, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
+import { AckPolicy, DeliverPolicy, JetStreamApiError, jetstreamManager, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type StoredMsg } from "@nats-io/jetstream";
+import { createInbox, errors as natsErrors, nanos, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
 import type { KV } from "@nats-io/kv";
 import { decodeEvent, encodeBody } from "../core/codec.js";
 import { namesAnotherSource } from "../core/event-source.js";
@@ -10,6 +10,7 @@ import { CachedRecords, readRecord } from "../core/kv-records.js";
 import type { TopicId } from "../core/ids.js";
 import { intentKind, type Logger } from "../core/logging.js";
 import { publishEvent } from "../core/publish.js";
+import { sleep } from "../core/sleep.js";
 import { TopicType, type Subjects } from "../core/subjects.js";
 import { isUserWritableTopic, userPublishable } from "../core/user-input.js";
 import { EndReason, ErrorEventSchema, UserMessageSchema, type UserMessage } from "../gen/switchboard/v1/conversation_pb.js";
@@ -63,13 +64,22 @@ const CONSUMER_INACTIVE_MS = 60_000;
 /** Rounds a session whose write fails for a reason that will not go away is tried before it is given up. */
 const PERMANENT_FAILURE_ATTEMPTS = 3;
 
+/** JetStream API error codes of a message the stream refuses for its size. */
+const MESSAGE_TOO_LARGE_CODES: ReadonlySet<number> = new Set([
+  10054, // larger than the stream's (the bucket's) maximum message size
+  10097, // headers larger than the 64 KiB the server allows
+]);
+
 /**
  * A write that fails the same way however often it is tried: the stored record does not decode,
  * or the new one is larger than the server accepts. Anything else (time-outs, a bucket without a
  * leader) may pass, and is retried for as long as it takes.
  */
 function isPermanentFailure(err: unknown): boolean {
-  return err instanceof DecodeError || /max_payload|maximum payload|message size exceeds|exceeds maximum/i.test(errorMessage(err));
+  if (err instanceof DecodeError) return true;
+  // The client refuses, before sending it, a message larger than the server's max_payload.
+  if (err instanceof natsErrors.InvalidArgumentError) return true;
+  return err instanceof JetStreamApiError && MESSAGE_TOO_LARGE_CODES.has(err.code);
 }
 
 /** An event as read from the stream, through a consumer or by a direct get. */
@@ -136,8 +146,11 @@ export class SessionProjector {
   /** Sessions whose write failed for a permanent reason, with the rounds it failed in so far. */
   private readonly permanentFailures = new Map<string, number>();
 
-  /** For the requests that recovery depends on, with {@link RECOVERY_REQUEST_MS} deadlines. */
-  private recoveryJsm: JetStreamManager | undefined;
+  /**
+   * For the requests that recovery depends on, with {@link RECOVERY_REQUEST_MS} deadlines. Made by
+   * start() before the consumer and the watchdog exist, so whatever recovers finds it.
+   */
+  private recoveryJsm!: JetStreamManager;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -266,7 +279,7 @@ export class SessionProjector {
     if (this.reading) {
       let lastSeq: number;
       try {
-        lastSeq = (await (this.recoveryJsm ?? this.jsm).streams.info(this.subjects.eventStream)).state.last_seq;
+        lastSeq = (await this.recoveryJsm.streams.info(this.subjects.eventStream)).state.last_seq;
       } catch {
         // The stream is electing a leader or the server is away: nothing to judge yet.
         return;
@@ -300,17 +313,16 @@ export class SessionProjector {
     this.messages = undefined;
     await old?.close();
     await this.loop;
-    const jsm = this.recoveryJsm ?? this.jsm;
     for (let attempt = 1; !this.closed && !this.nc.isClosed(); attempt++) {
-      await this.readDirectly(jsm);
+      await this.readDirectly();
       this.generation++;
       try {
-        this.messages = await this.openConsumer(jsm);
+        this.messages = await this.openConsumer(this.recoveryJsm);
       } catch (err) {
         const fields = { event: "projector.consumer_failed", attempt, err: errorMessage(err) };
         if (attempt === 1) this.logger.warn(fields, "could not create the event stream's consumer yet; retrying");
         else this.logger.debug(fields, "could not create the event stream's consumer yet; retrying");
-        await new Promise((resolve) => setTimeout(resolve, REPLACE_RETRY_MS));
+        await sleep(REPLACE_RETRY_MS);
         continue;
       }
       this.logger.info({ event: "projector.consumer_replaced", fromSeq: this.readSeq + 1, generation: this.generation, attempts: attempt }, "reading the event stream through a new consumer");
@@ -326,12 +338,12 @@ export class SessionProjector {
    * serves reads. Stops at the end of the stream, after {@link DIRECT_READ_BATCH} events, while
    * a backlog waits to be applied, or at the first failure.
    */
-  private async readDirectly(jsm: JetStreamManager): Promise<void> {
+  private async readDirectly(): Promise<void> {
     let read = 0;
     while (read < DIRECT_READ_BATCH && this.buffer.length < ROUND_MAX_EVENTS && !this.closed) {
       let stored: StoredMsg | null;
       try {
-        stored = await jsm.direct.getMessage(this.subjects.eventStream, { seq: this.readSeq + 1, next_by_subj: this.subjects.allTopics });
+        stored = await this.recoveryJsm.direct.getMessage(this.subjects.eventStream, { seq: this.readSeq + 1, next_by_subj: this.subjects.allTopics });
       } catch (err) {
         this.logger.debug({ event: "projector.direct_read_failed", seq: this.readSeq + 1, err: errorMessage(err) }, "could not read the event stream directly");
         break;

@@ -119,9 +119,9 @@ export function applyEvent(current: SessionRecord | undefined, message: Message,
 }
 
 /** Text cut to {@link MAX_ENTRY_CHARS}, with a marker saying how much was left out. */
-export function truncatedText(text: string, max = MAX_ENTRY_CHARS): string {
-  if (text.length <= max) return text;
-  return `${text.slice(0, max)} … [${text.length - max} more characters not kept]`;
+function truncatedText(text: string): string {
+  if (text.length <= MAX_ENTRY_CHARS) return text;
+  return `${text.slice(0, MAX_ENTRY_CHARS)} … [${text.length - MAX_ENTRY_CHARS} more characters not kept]`;
 }
 
 function entry(turnId: string, role: TranscriptRole, author: string, text: string, at: EventPosition) {

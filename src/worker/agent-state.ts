@@ -2,7 +2,7 @@ import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
 import type { KV } from "@nats-io/kv";
 import { decodeBody, encodeBody } from "../core/codec.js";
 import { isRevisionConflict } from "../core/kv-records.js";
-import { DEFAULT_PUBLISH_RETRY_MS, isTransientPublishFailure } from "../core/publish.js";
+import { retryTransientWrite } from "../core/publish.js";
 
 /**
  * The state of one agent instance, kept in the `agent_state` bucket rather than in the worker's
@@ -37,16 +37,9 @@ export class KvAgentState implements AgentState {
    * and a message's few deliveries can run out within one election on a busy cluster; the
    * handler's in-progress acks keep its message meanwhile.
    */
-  private async write(attempt: () => Promise<number>): Promise<number> {
-    const deadline = Date.now() + DEFAULT_PUBLISH_RETRY_MS;
-    for (let n = 0; ; n++) {
-      try {
-        return await attempt();
-      } catch (err) {
-        if (isRevisionConflict(err) || !isTransientPublishFailure(err) || Date.now() >= deadline || this.signal?.aborted) throw err;
-      }
-      await new Promise((resolve) => setTimeout(resolve, Math.min(1_000, 50 * 2 ** n)));
-    }
+  private write(attempt: () => Promise<number>): Promise<number> {
+    // A conflict is not retried here: update() rereads and mutates again.
+    return retryTransientWrite(attempt, { signal: this.signal, isFinal: isRevisionConflict });
   }
 
   private async read(): Promise<{ value: Uint8Array | undefined; revision: number }> {

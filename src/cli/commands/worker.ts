@@ -50,7 +50,7 @@ Options:
 ${CLASSIFIER_HELP}
 ${COMMON_HELP}`;
 
-export function parseAgentList(raw: string | undefined, available: readonly string[] = BUILTIN_AGENT_TYPES): string[] {
+export function parseAgentList(raw: string | undefined, available: readonly string[]): string[] {
   if (raw === undefined) return [...available];
   const names = raw.split(",").map((s) => s.trim()).filter((s) => s !== "");
   if (names.length === 0) throw new ConfigError(`--agents is empty; choose from ${available.join(", ")}`);

@@ -7,7 +7,7 @@ import { contentTokens, stemWord } from "./text.js";
 /** The bundled corpus of everyday requests (see its header). */
 export const DEFAULT_BACKGROUND_PATH = fileURLToPath(new URL("../../../assets/background/everyday-requests.txt", import.meta.url));
 
-/** Type names of background domains start with this, which no agent type can (see `isBackgroundType`). */
+/** Type names of background domains start with this, which no agent type can. */
 const BACKGROUND_PREFIX = "\u0000background:";
 
 /** One life domain of the corpus ("cooking and recipes") and its requests. */
@@ -89,11 +89,6 @@ export function everydayDiscountedWeights(base: WordWeights, corpus: BackgroundC
 }
 
 const MAX_MEMOISED_WORDS = 50_000;
-
-/** True for the type names `BackgroundCorpus.profiles` gives its domains. */
-export function isBackgroundType(type: string): boolean {
-  return type.startsWith(BACKGROUND_PREFIX);
-}
 
 /** The domain name of a background type name. */
 export function backgroundDomainName(type: string): string {

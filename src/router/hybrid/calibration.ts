@@ -25,6 +25,24 @@ export function evidence(signals: Signals, weights: SignalWeights, focus = 0, si
   return focus === 0 ? sum : sum * Math.min(1, signals.coverage / FULL_COVERAGE) ** focus;
 }
 
+/** How strongly everyday language competes with the agents (see `HybridClassifierOptions`). */
+export interface EverydayCompetition {
+  readonly backgroundWeight: number;
+  readonly backgroundAllowance: number;
+}
+
+/**
+ * An agent's evidence after the competition with everyday language: the best everyday domain's
+ * evidence beyond the allowance, times the weight, is taken off, so a request that ordinary life
+ * explains better than any agent is not routed. `backgroundEvidence` is undefined when nothing
+ * competes.
+ */
+export function afterEverydayCompetition(rawEvidence: number, signals: Pick<Signals, "keyword" | "keywordOnly">, backgroundEvidence: number | undefined, competition: EverydayCompetition): number {
+  // A message that only names an agent ("HR please") is for that agent, as ever.
+  if ((signals.keyword && signals.keywordOnly) || backgroundEvidence === undefined) return rawEvidence;
+  return rawEvidence - competition.backgroundWeight * Math.max(0, backgroundEvidence - competition.backgroundAllowance);
+}
+
 /** Coverage at which a request counts as entirely about an agent. */
 const FULL_COVERAGE = 0.5;
 

@@ -1,6 +1,6 @@
 import type { Classification, Classifier, RoutingProfile, ScoredAgent } from "../classifier.js";
 import { backgroundDomainName, defaultBackgroundCorpus, everydayDiscountedWeights, type BackgroundCorpus } from "./background-corpus.js";
-import { confidence, evidence, type SignalWeights } from "./calibration.js";
+import { afterEverydayCompetition, confidence, evidence, type SignalWeights } from "./calibration.js";
 import { expandCompounds } from "./compounds.js";
 import { buildProfileIndex, type FloorCache, type Floors, type ProfileIndex } from "./profile-index.js";
 import { defaultLexicon, type Lexicon } from "./lexicon.js";
@@ -221,11 +221,9 @@ export class HybridClassifier implements Classifier {
       const e = everydayEvidence(all[a]!, this.options.weights);
       if (!background || e > background.evidence) background = { domain: backgroundDomainName(index.agents[a]!.type), evidence: e, signals: all[a]! };
     }
-    const penalty = background ? this.options.backgroundWeight * Math.max(0, background.evidence - this.options.backgroundAllowance) : 0;
     const agents = all.slice(0, index.routable).map((signals, a) => {
       const raw = weigh(signals);
-      // A message that only names an agent ("HR please") is for that agent, as ever.
-      const e = signals.keyword && signals.keywordOnly ? raw : raw - penalty;
+      const e = afterEverydayCompetition(raw, signals, background?.evidence, this.options);
       return { agent: index.agents[a]?.type ?? "", score: confidence(e, this.options.steepness), evidence: e, rawEvidence: raw, signals };
     });
     return { agents: agents.sort((a, b) => b.score - a.score), background };
