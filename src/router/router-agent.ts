@@ -41,6 +41,26 @@ export interface RouterOptions {
   readonly maxLearnedPerType?: number;
 }
 
+/** Kinds of intent whose detail (before any `~`) is a word of the request itself or a declared keyword. */
+const OWN_WORD_INTENTS = new Set(["keyword", "lexical", "semantic", "related"]);
+
+/**
+ * The intent a `Routed` tells the user: the kind of evidence, with at most the word of the user's
+ * own request it rests on. What follows a `~` (`semantic:treatment~chemotherapy`,
+ * `related:interview~employ`) is a word of the chosen agent's profile, whose examples include
+ * requests learned from every user's clarify answers and hand-offs; a language model's `reason`
+ * (`llm:…`) is written from a prompt that lists them. Either would let one user read words of
+ * another user's messages by sending probes, so neither leaves the router; `switchboard route`
+ * explains a decision in full to an operator.
+ */
+export function publishedIntent(intent: string): string {
+  if (intent.startsWith("fallback:")) return `fallback:${publishedIntent(intent.slice("fallback:".length))}`;
+  const kind = intentKind(intent);
+  if (!OWN_WORD_INTENTS.has(kind) || intent[kind.length] !== ":") return kind;
+  const word = intent.slice(kind.length + 1).split("~")[0] ?? "";
+  return word === "" ? kind : `${kind}:${word}`;
+}
+
 /** The first clause of a description, for short lists ("Finance: budgets, …" → "Finance"). */
 function headline(profile: RoutingProfile): string {
   return profile.description ? `${profile.type} (${profile.description.split(/[.:]/)[0]?.trim()})` : profile.type;
@@ -280,7 +300,7 @@ class RouterAgent implements Agent {
     recordRoutingDecision(RoutingOutcome.Routed, agentType, score);
     const source = { user: request.user, session: request.sessionId };
     await this.context.runtime.publish(
-      create(RoutedSchema, { sessionId: request.sessionId, user: request.user, turnId: request.turnId, agentType, intent, score }),
+      create(RoutedSchema, { sessionId: request.sessionId, user: request.user, turnId: request.turnId, agentType, intent: publishedIntent(intent), score }),
       { type: TopicType.Response, source },
       { id: `${ctx.eventId}-routed` },
     );

@@ -119,7 +119,7 @@ describe("the router with the LLM classifier", () => {
 
     // The hybrid classifier would reject this; the model's choice wins.
     const modelled = await chat.send("three people are waiting outside");
-    expect(modelled[0]).toMatchObject({ event: "routed", agent: "hr", intent: "llm:model says so", score: 0.9 });
+    expect(modelled[0]).toMatchObject({ event: "routed", agent: "hr", intent: "llm", score: 0.9 });
     expect(model.requests).toBeGreaterThan(0);
 
     model.server.close();
