@@ -46,8 +46,8 @@ const { values } = parseArgs({
     background: { type: "boolean", default: false },
     joint: { type: "boolean", default: false },
     seed: { type: "string", default: "1" },
-    samples: { type: "string", default: "200" },
-    combos: { type: "string", default: "250" },
+    samples: { type: "string", default: "300" },
+    combos: { type: "string", default: "300" },
     minutes: { type: "string", default: "4" },
   },
 });
