@@ -83,16 +83,28 @@ export function learnedAt(e: LearnedExample): number {
 export async function recordLearned(
   kv: KV,
   subjects: Subjects,
-  example: { readonly agentType: string; readonly text: string; readonly source: LearnedSource; readonly detail: string },
+  example: NewExample,
   maxPerType = DEFAULT_MAX_LEARNED_PER_TYPE,
 ): Promise<LearnedExample | undefined> {
+  const record = await putLearned(kv, subjects, example);
+  if (record) await deleteBeyond(kv, subjects, await listLearned(kv, subjects, example.agentType), maxPerType);
+  return record;
+}
+
+type NewExample = { readonly agentType: string; readonly text: string; readonly source: LearnedSource; readonly detail: string };
+
+/** Stores one (request, agent type) pair; undefined when the text is empty or too long to learn. */
+async function putLearned(kv: KV, subjects: Subjects, example: NewExample): Promise<LearnedExample | undefined> {
   const text = example.text.trim();
   if (text === "" || text.length > MAX_LEARNED_TEXT_LENGTH) return undefined;
   const record = create(LearnedExampleSchema, { ...example, text, id: learnedExampleId(text), learnedAt: timestampFromMs(Date.now()) });
   await kv.put(subjects.learnedExampleKey(example.agentType, record.id), encodeBody(LearnedExampleSchema, record));
-  const all = await listLearned(kv, subjects, example.agentType);
-  for (const old of all.slice(maxPerType)) await kv.delete(subjects.learnedExampleKey(old.agentType, old.id));
   return record;
+}
+
+/** Deletes the oldest of one type's examples (newest first in `ofType`) beyond `keep`. */
+async function deleteBeyond(kv: KV, subjects: Subjects, ofType: readonly LearnedExample[], keep: number): Promise<void> {
+  for (const old of ofType.slice(keep)) await kv.delete(subjects.learnedExampleKey(old.agentType, old.id));
 }
 
 /**
@@ -171,8 +183,12 @@ export class LearnedExamples {
   async record(agentType: string, text: string, source: LearnedSource, detail: string): Promise<void> {
     if (!this.kv) return;
     try {
-      const record = await recordLearned(this.kv, this.subjects, { agentType, text, source, detail }, this.maxPerType);
-      if (record) this.logger.info({ event: "router.learned", agentType, id: record.id, source: SOURCE_NAMES[source] }, `learned a routing example for ${agentType}`);
+      const record = await putLearned(this.kv, this.subjects, { agentType, text, source, detail });
+      if (!record) return;
+      // The mirror already holds the type's other examples: trimming needs no read of the bucket.
+      const others = [...this.mirror.records.values()].filter((e) => e.agentType === agentType && e.id !== record.id).sort((a, b) => learnedAt(b) - learnedAt(a));
+      await deleteBeyond(this.kv, this.subjects, [record, ...others], this.maxPerType);
+      this.logger.info({ event: "router.learned", agentType, id: record.id, source: SOURCE_NAMES[source] }, `learned a routing example for ${agentType}`);
     } catch (err) {
       this.logger.warn({ event: "router.learn_failed", agentType, err: errorMessage(err) }, "could not record a learned routing example");
     }

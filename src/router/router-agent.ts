@@ -41,6 +41,9 @@ export interface RouterOptions {
   readonly maxLearnedPerType?: number;
 }
 
+/** The least time between two rebuilds of the index for learned examples. */
+const LEARNED_REINDEX_INTERVAL_MS = 1_000;
+
 /** Kinds of intent whose detail (before any `~`) is a word of the request itself or a declared keyword. */
 const OWN_WORD_INTENTS = new Set(["keyword", "lexical", "semantic", "related"]);
 
@@ -107,6 +110,8 @@ export class RouterAgentType implements AgentTypeDefinition {
   private readonly learning: boolean;
   private readonly maxLearnedPerType: number;
   private learned: LearnedExamples | undefined;
+  private learnedReindexedAt = -Infinity;
+  private learnedReindexTimer: NodeJS.Timeout | undefined;
 
   constructor(options: RouterOptions = {}) {
     this.classifierValue = options.classifier;
@@ -127,7 +132,7 @@ export class RouterAgentType implements AgentTypeDefinition {
     const classifier = this.classifier;
     if (this.learning) {
       // Loaded before the registry, so the first index already holds what was learned.
-      this.learned = new LearnedExamples(env.nc, env.subjects, env.logger, () => this.reindex(classifier, env), this.maxLearnedPerType);
+      this.learned = new LearnedExamples(env.nc, env.subjects, env.logger, () => this.reindexLearned(classifier, env), this.maxLearnedPerType);
       await this.learned.start();
     }
     this.view = new RegistryView(env.nc, env.subjects, env.logger, (profiles) => this.update(classifier, profiles, env));
@@ -144,6 +149,23 @@ export class RouterAgentType implements AgentTypeDefinition {
   private update(classifier: Classifier, profiles: readonly RoutingProfile[], env: AgentEnvironment): void {
     this.profiles = profiles;
     this.reindex(classifier, env);
+  }
+
+  /**
+   * A learned example changes the index at once, and a burst of them (every router sees every
+   * user's clarify answers) at most once per {@link LEARNED_REINDEX_INTERVAL_MS}: each rebuild
+   * holds the worker for tens of milliseconds.
+   */
+  private reindexLearned(classifier: Classifier, env: AgentEnvironment): void {
+    if (this.learnedReindexTimer) return;
+    const rebuild = () => {
+      this.learnedReindexTimer = undefined;
+      this.learnedReindexedAt = performance.now();
+      this.reindex(classifier, env);
+    };
+    const wait = this.learnedReindexedAt + LEARNED_REINDEX_INTERVAL_MS - performance.now();
+    if (wait <= 0) rebuild();
+    else this.learnedReindexTimer = setTimeout(rebuild, wait);
   }
 
   /** Indexes the live profiles with what was learned for them, when either changed. */
@@ -191,6 +213,7 @@ export class RouterAgentType implements AgentTypeDefinition {
   }
 
   async close(): Promise<void> {
+    clearTimeout(this.learnedReindexTimer);
     await this.view?.close();
     await this.learned?.close();
   }
@@ -281,7 +304,19 @@ class RouterAgent implements Agent {
     }
     this.context.logger.info({ event: "router.routed", ...ids, agentType, intent: USER_CHOICE_INTENT, score: 1 }, `routed to ${agentType} as the user chose`);
     await this.routeTo(agentType, USER_CHOICE_INTENT, 1, request, ctx);
-    await this.type.learn(agentType, request.text, LearnedSource.CLARIFY_ANSWER, "the user chose it when asked");
+    // Any client can send an answer to a question never asked; only a choice among the options
+    // the router offers for this request is worth teaching every other user's routing.
+    if (await this.wouldOffer(agentType, request.text, ctx)) {
+      await this.type.learn(agentType, request.text, LearnedSource.CLARIFY_ANSWER, "the user chose it when asked");
+    } else {
+      this.context.logger.info({ event: "router.choice_not_learned", ...ids, agentType }, "the choice was not among the options for this request; not learned");
+    }
+  }
+
+  /** Whether the router, asked about `text` now, would offer `agentType` among its options. */
+  private async wouldOffer(agentType: string, text: string, ctx: MessageContext): Promise<boolean> {
+    const result = await this.type.classify(text, ctx.signal);
+    return isAmbiguous(result, this.type.ambiguityMargin) && this.clarifyOptions(result).some((o) => o.agentType === agentType);
   }
 
   private clarifyOptions(result: Classification) {

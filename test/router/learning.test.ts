@@ -1,4 +1,11 @@
+import { create } from "@bufbuild/protobuf";
+import { jetstream } from "@nats-io/jetstream";
 import { describe, expect, it } from "vitest";
+import { builtinAgents } from "../../src/agents/builtin.js";
+import { publishEvent } from "../../src/core/publish.js";
+import { TopicType } from "../../src/core/subjects.js";
+import { ClarifyAnswerSchema } from "../../src/gen/switchboard/v1/routing_pb.js";
+import { RouterAgentType } from "../../src/router/router-agent.js";
 import { LearnedSource, learnedExampleId, listLearned, openRoutingBucket, recordLearned } from "../../src/router/learned-examples.js";
 import { openChat } from "../helpers/chat.js";
 import { runCliToEnd } from "../helpers/cli.js";
@@ -106,6 +113,29 @@ describe("routing learned from use", () => {
     expect(kept).toEqual([expect.objectContaining({ agentType: "hr", text: "Actually, can HR tell me my remaining vacation days?", source: "LEARNED_SOURCE_HANDOFF", detail: "handed back by finance" })]);
     // The message that first brought the session to finance was routed without help: nothing to learn.
     expect(await learned(sys, "finance")).toEqual([]);
+  });
+
+  it("learns a clarify answer only when the router offers that choice for the request, keeping the newest within the bound", async () => {
+    await sys.startWorker([new RouterAgentType({ maxLearnedPerType: 1 }), ...builtinAgents(["user_proxy", "hr"]), ...twinDesks()]);
+    const js = jetstream(await sys.connect("mallory"));
+    const admin = await sys.hostClient();
+    // Answers sent straight to the router, as any client can, to questions it never asked.
+    const answer = async (session: string, text: string, agentType: string) => {
+      const source = { user: "mallory", session };
+      await publishEvent(js, subjects, create(ClarifyAnswerSchema, { sessionId: session, user: "mallory", turnId: "t1", agentType, originalText: text }), { type: TopicType.Default, source }, { source: "test", id: `${session}-answer` });
+      // The user's choice is honoured either way.
+      await eventually(async () => (await admin.session(session))?.agentType === agentType, 5_000, `session ${session} routed to ${agentType}`);
+    };
+    await answer("s-forged", "Talk to HR please", "desk-a");
+    // Two requests the twin desks fit equally (the second stays a tie after the first is learned).
+    await answer("s-twin1", "Is invoice 1 paid?", "desk-b");
+    await eventually(async () => (await learned(sys)).length === 1, 5_000, "the first answer learned");
+    await answer("s-twin2", "Supplier invoice question", "desk-b");
+    const kept = await eventually(async () => {
+      const list = await learned(sys);
+      return list.length === 1 && list[0]?.text === "Supplier invoice question" ? list : undefined;
+    }, 5_000, "the newest answer kept alone");
+    expect(kept.map((e) => [e.agentType, e.text])).toEqual([["desk-b", "Supplier invoice question"]]);
   });
 
   it("keeps each request once per agent type, the newest ones, within the bound", async () => {
