@@ -31,7 +31,7 @@ export interface LlmAgentConfig extends RoutingProfile {
   readonly model: ModelSettings;
 }
 
-/** The time-out stays below the chat's default wait (30 s), so that a slow model is reported as such. */
+/** The time-out stays below the chat's default wait (60 s), so that a slow model is reported as such. */
 export const MODEL_DEFAULTS = { timeoutMs: 25_000, historyMessages: 20 } as const;
 
 const ENTRY_KEYS = new Set(["type", "name", "description", "keywords", "examples", "model"]);
