@@ -150,6 +150,22 @@ describe("LLM agents from an agents file", () => {
     expect(String(events.at(-1)?.["message"])).toMatch(/HTTP 500: the model is overloaded/);
   });
 
+  it("answers from a server that ignores stream: true and sends the whole completion at once", async () => {
+    stub.answer = () => ({ kind: "whole", content: "The budget has 4,000 left." });
+    const c = chat("gina", "--stream");
+    const { events } = await turn(c, "How much is left in the marketing budget?");
+    expect(events.map((e) => e["event"])).toEqual(["routed", "delta", "reply"]);
+    expect(events.at(-1)).toMatchObject({ event: "reply", agent: "finance", content: "The budget has 4,000 left." });
+  });
+
+  it("gives model_error, not an empty reply, when the model's URL answers with a web page", async () => {
+    stub.answer = () => ({ kind: "page", contentType: "text/html; charset=utf-8", body: "<!doctype html><title>Dashboard</title>" });
+    const c = chat("hank");
+    const { events } = await turn(c, "Has the supplier invoice been paid?");
+    expect(events.at(-1)).toMatchObject({ event: "error", code: "model_error" });
+    expect(String(events.at(-1)?.["message"])).toContain("not a stream of server-sent events (content-type text/html; charset=utf-8)");
+  });
+
   it("gives model_timeout within the agent's time-out when the model is slow", async () => {
     stub.answer = () => ({ kind: "stream", chunks: ["Let me think", "… done"], firstDelayMs: 60_000 });
     const c = chat("erin");

@@ -1,9 +1,13 @@
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { rm } from "node:fs/promises";
 import { connect as tcpConnect, createServer } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { DATA_DIR } from "../../src/cli/paths.js";
+import { runCliToEnd } from "../helpers/cli.js";
+import { ModelStub } from "../helpers/model-stub.js";
 import { eventually } from "../helpers/system.js";
 import { Keys, TerminalCli } from "../helpers/terminal.js";
 
@@ -59,10 +63,10 @@ describe("switchboard up", { timeout: 120_000 }, () => {
   const terminals: TerminalCli[] = [];
   const pids: number[] = [];
   const ports: number[] = [];
-  const up = async (env: Record<string, string> = {}) => {
+  const up = async (env: Record<string, string> = {}, flags: readonly string[] = []) => {
     const port = await freePort();
     ports.push(port);
-    const t = TerminalCli.start(["up", "--port", String(port), "--user", "uptester"], { NATS_URL: "", ...env });
+    const t = TerminalCli.start(["up", "--port", String(port), "--user", "uptester", ...flags], { NATS_URL: "", ...env });
     terminals.push(t);
     return { t, port };
   };
@@ -103,6 +107,50 @@ describe("switchboard up", { timeout: 120_000 }, () => {
     for (const pid of [started["nats"] ?? 0, started["host"] ?? 0, restarted]) {
       await eventually(() => !alive(pid), 15_000, `pid ${pid} to be gone`);
     }
+  });
+
+  it("runs the agents of --agents-file in its worker, in place of the built-in hr and finance", async () => {
+    const stub = await ModelStub.start();
+    try {
+      const file = join(mkdtempSync(join(tmpdir(), "sb-up-llm-")), "agents.yaml");
+      writeFileSync(
+        file,
+        [
+          "defaults: { url: '" + stub.url + "', model: stub-model, apiKeyEnv: SB_TEST_UP_KEY }",
+          "agents:",
+          "  - { type: finance, description: 'Finance: budgets and expenses', keywords: [budget], model: { systemPrompt: You are the finance desk. } }",
+          "  - { type: travel, description: 'Business travel: flights and hotels', keywords: [flight], model: { systemPrompt: You are the travel desk. } }",
+        ].join("\n"),
+      );
+      const { t } = await up({ SB_TEST_UP_KEY: "k-up-1" }, ["--agents-file", file]);
+      // Ready only once the file's own agent types are there too.
+      await t.waitFor("Switchboard is up", 1, 60_000);
+      await t.waitFor("e.g. I need help with my budget");
+      pids.push(...Object.values(startedPids(t.screen)));
+      t.type(`I need help with my budget${Keys.Enter}`);
+      await t.waitFor("system: You are the finance desk.", 1, 30_000);
+      expect(t.screen).not.toContain("Hello from finance_agent");
+      await t.waitFor("You → finance");
+      t.type(`thanks, END${Keys.Enter}`);
+      await t.waitFor("New conversation");
+      t.type(`Book me a flight to Munich${Keys.Enter}`);
+      await t.waitFor("system: You are the travel desk.", 1, 30_000);
+      expect(stub.requests.map((r) => r.authorization)).toEqual(["Bearer k-up-1", "Bearer k-up-1"]);
+    } finally {
+      await stub.close();
+    }
+  });
+
+  it("checks --agents-file before it starts anything", async () => {
+    const port = await freePort();
+    ports.push(port);
+    const file = join(mkdtempSync(join(tmpdir(), "sb-up-llm-bad-")), "agents.yaml");
+    writeFileSync(file, "agents:\n  - type: hr\n    description: People\n    model: { url: 'ftp://models', model: m }\n");
+    const { code, stderr } = await runCliToEnd(["up", "--port", String(port), "--agents-file", file], { NATS_URL: "" });
+    expect(code).toBe(2);
+    expect(stderr).toContain(`${file}: agents[0] (hr): model.url must be an http(s) URL`);
+    // Nothing was started: no server answers on the port.
+    await expect(natsInfo(port)).rejects.toThrow(/ECONNREFUSED/);
   });
 
   // SIGHUP is what a closed terminal window sends: the processes `up` started live in their own

@@ -25,7 +25,11 @@ export type StubAnswer =
   /** Answers with an HTTP error status and an OpenAI-style error body. */
   | { readonly kind: "status"; readonly status: number; readonly message: string }
   /** Sends the headers and then nothing, as a model stuck on a long answer. */
-  | { readonly kind: "hang" };
+  | { readonly kind: "hang" }
+  /** Ignores `stream: true` and sends the whole completion as one JSON body, as some servers and gateways do. */
+  | { readonly kind: "whole"; readonly content: string }
+  /** Answers 200 with something that is no answer at all (a web page), as a URL pointing at the wrong server. */
+  | { readonly kind: "page"; readonly contentType: string; readonly body: string };
 
 /**
  * The answer the stub gives by default, from which a test can tell what the model was sent: the
@@ -80,6 +84,15 @@ export class ModelStub {
     const answer = this.answer(request);
     if (answer.kind === "status") {
       res.writeHead(answer.status, { "content-type": "application/json" }).end(JSON.stringify({ error: { message: answer.message, type: "server_error" } }));
+      return;
+    }
+    if (answer.kind === "whole") {
+      const completion = { id: `chatcmpl-${this.requests.length}`, object: "chat.completion", created: 0, model: request.body.model, choices: [{ index: 0, message: { role: "assistant", content: answer.content }, finish_reason: "stop" }] };
+      res.writeHead(200, { "content-type": "application/json; charset=utf-8" }).end(JSON.stringify(completion));
+      return;
+    }
+    if (answer.kind === "page") {
+      res.writeHead(200, { "content-type": answer.contentType }).end(answer.body);
       return;
     }
     this.open.add(res);

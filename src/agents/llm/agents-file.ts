@@ -31,7 +31,7 @@ export interface LlmAgentConfig extends RoutingProfile {
   readonly model: ModelSettings;
 }
 
-/** The time-out stays below the chat's default wait (30 s), so that a slow model is reported as such. */
+/** The time-out stays below the chat's default wait (60 s), so that a slow model is reported as such. */
 export const MODEL_DEFAULTS = { timeoutMs: 25_000, historyMessages: 20 } as const;
 
 const ENTRY_KEYS = new Set(["type", "name", "description", "keywords", "examples", "model"]);
@@ -71,7 +71,8 @@ export function parseAgentsFile(file: string, text: string, env?: Readonly<Recor
   try {
     raw = extname(file).toLowerCase() === ".json" ? JSON.parse(text) : parseYaml(text);
   } catch (err) {
-    throw new AgentsFileError(file, undefined, `not valid ${extname(file).toLowerCase() === ".json" ? "JSON" : "YAML"}: ${errorMessage(err).split("\n")[0]}`);
+    // The YAML parser's message ends in ":" before a code frame on the next lines; keep the first line, whole.
+    throw new AgentsFileError(file, undefined, `not valid ${extname(file).toLowerCase() === ".json" ? "JSON" : "YAML"}: ${(errorMessage(err).split("\n")[0] ?? "").replace(/:\s*$/, "")}`);
   }
   if (!isRecord(raw)) throw new AgentsFileError(file, undefined, 'expected an object with an "agents" list');
   for (const key of Object.keys(raw)) if (key !== "agents" && key !== "defaults") throw new AgentsFileError(file, undefined, `unknown setting "${key}" (expected "agents" and optionally "defaults")`);

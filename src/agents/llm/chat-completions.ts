@@ -74,10 +74,25 @@ export async function* streamChatCompletion(messages: readonly ChatMessage[], op
     throw failure(new ModelError(shown, response.status, redact(detail || response.statusText || "no detail", options.apiKey)));
   }
   if (!response.body) throw new ModelError(shown, undefined, "the answer has no body");
+  const contentType = response.headers.get("content-type") ?? "";
+  // Some servers and gateways ignore `stream: true` and send the whole completion at once.
+  if (/^application\/(.+\+)?json\b/i.test(contentType)) {
+    let text: string;
+    try {
+      text = await response.text();
+    } catch (err) {
+      throw failure(err);
+    }
+    const whole = completionText(text, shown, options.apiKey);
+    if (whole) yield whole;
+    return;
+  }
 
   const events = response.body.pipeThrough(new TextDecoderStream()).pipeThrough(new EventSourceParserStream());
+  let received = 0;
   try {
     for await (const event of events) {
+      received += 1;
       if (event.data === "[DONE]") return;
       const text = chunkText(event.data, shown, options.apiKey);
       if (text) yield text;
@@ -89,6 +104,24 @@ export async function* streamChatCompletion(messages: readonly ChatMessage[], op
     await events.cancel().catch(() => undefined);
   }
   if (signal.aborted) throw failure(signal.reason);
+  // Not one event: an HTML page or some other body, not an answer; an empty reply would hide that.
+  if (received === 0) throw new ModelError(shown, undefined, `the answer is not a stream of server-sent events (content-type ${contentType || "none"}); is this an OpenAI-compatible chat-completions endpoint?`);
+}
+
+/** The text of a completion sent whole (`choices[0].message.content`); an `error` object fails it. */
+function completionText(text: string, shown: string, apiKey: string | undefined): string {
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw new ModelError(shown, undefined, "the answer is not JSON");
+  }
+  if (typeof body !== "object" || body === null) throw new ModelError(shown, undefined, "the answer is not an object");
+  const { error, choices } = body as { error?: unknown; choices?: unknown };
+  if (error !== undefined && error !== null) throw new ModelError(shown, undefined, redact(detailOf(error), apiKey));
+  const content = Array.isArray(choices) ? (choices[0] as { message?: { content?: unknown } } | undefined)?.message?.content : undefined;
+  if (typeof content !== "string") throw new ModelError(shown, undefined, "the answer has no choices[0].message.content");
+  return content;
 }
 
 function requestHeaders(apiKey: string | undefined): Record<string, string> {

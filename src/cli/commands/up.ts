@@ -9,6 +9,7 @@ import { sleep } from "../../core/sleep.js";
 import { Subjects } from "../../core/subjects.js";
 import type { SwitchboardConfig } from "../../core/config.js";
 import { BUILTIN_PROFILES } from "../../agents/builtin.js";
+import { loadAgentsFile } from "../../agents/llm/agents-file.js";
 import { HostClient } from "../../host/client.js";
 import { findExecutable, isRunning, Supervisor, type Child } from "../children.js";
 import { NoticeBoard } from "../chat-notices.js";
@@ -19,7 +20,7 @@ import { COMMON_HELP, configFrom, parse, warnOnStderr } from "../options.js";
 import { reloadNatsServer } from "../reload.js";
 import { chatIdentity, leaveOnSignals, runInteractiveChat, runJsonChat } from "./chat.js";
 
-export const UP_HELP = `Usage: switchboard up [--user NAME] [--port N] [options]
+export const UP_HELP = `Usage: switchboard up [--user NAME] [--port N] [--agents-file FILE] [options]
 
 The one-terminal demo. Starts nats-server with ${NATS_CONF}
 (unless a server already answers at --nats: then it says so, and warns when that server lets
@@ -41,6 +42,9 @@ starts accepts no one else. Each process it starts connects with its own role's 
 Options:
   --user <name>       who is chatting (default: your login name)
   --json              JSON lines chat (see \`switchboard chat --help\`)
+  --agents-file <f>   the worker also runs the agents of this file, answered by a language
+                      model (see \`switchboard worker --help\`); those with a built-in's type (hr,
+                      finance) replace it. Checked before anything starts.
 ${COMMON_HELP}`;
 
 const READY_TIMEOUT_MS = 30_000;
@@ -157,9 +161,9 @@ async function startNats(config: SwitchboardConfig, supervisor: Supervisor, sign
   throw new StartupFailedError(`nats-server did not start at ${config.natsUrl}; see ${nats.logFile}`);
 }
 
-async function waitForAgents(nc: NatsConnection, config: SwitchboardConfig, children: () => readonly Child[], signal: AbortSignal): Promise<void> {
+async function waitForAgents(nc: NatsConnection, config: SwitchboardConfig, children: () => readonly Child[], signal: AbortSignal, extraTypes: readonly string[] = []): Promise<void> {
   const host = new HostClient(nc, new Subjects(config.prefix), 2_000);
-  const wanted = BUILTIN_PROFILES.map((p) => p.type);
+  const wanted = [...new Set([...BUILTIN_PROFILES.map((p) => p.type), ...extraTypes])];
   const deadline = Date.now() + READY_TIMEOUT_MS;
   let last = "";
   while (Date.now() < deadline) {
@@ -177,12 +181,18 @@ async function waitForAgents(nc: NatsConnection, config: SwitchboardConfig, chil
 }
 
 export async function upCommand(args: readonly string[]): Promise<number> {
-  const { values } = parse("up", args, { user: { type: "string" }, json: { type: "boolean" } });
+  const { values } = parse("up", args, { user: { type: "string" }, json: { type: "boolean" }, "agents-file": { type: "string" } });
   if (values.help) {
     console.log(UP_HELP);
     return 0;
   }
   const config = configFrom(values);
+  // The demo's worker serves hr and finance: agents on a model that replace them must run in that
+  // worker, not in a second one beside it, which would share their messages with the built-in ones.
+  // The file is checked here, so that a mistake in it stops `up` before anything starts.
+  const agentsFile = values["agents-file"];
+  const fileTypes = agentsFile !== undefined ? loadAgentsFile(agentsFile).map((a) => a.type) : [];
+  const workerArgs = agentsFile !== undefined ? ["--agents-file", resolve(agentsFile)] : [];
   const { user, credentials } = chatIdentity(config, values.user);
   const interactive = values.json !== true && process.stdin.isTTY === true && process.stdout.isTTY === true;
   // From here on, every way out stops what `up` started: a signal, leaving the chat, an error, a crash.
@@ -219,10 +229,10 @@ export async function upCommand(args: readonly string[]): Promise<number> {
     const childEnv = { ...inherited, NATS_URL: config.natsUrl, SB_PREFIX: config.prefix, LOG_LEVEL: config.logLevel, SB_AUTH_DIR: config.authDir, ...(config.tlsCa !== "" ? { SB_TLS_CA: config.tlsCa } : {}) };
     progress("Starting host and worker");
     supervisor.start({ name: "host", command: process.execPath, args: [BIN_PATH, "host"], env: childEnv, jsonLog: true });
-    supervisor.start({ name: "worker", command: process.execPath, args: [BIN_PATH, "worker"], env: childEnv, jsonLog: true });
+    supervisor.start({ name: "worker", command: process.execPath, args: [BIN_PATH, "worker", ...workerArgs], env: childEnv, jsonLog: true });
     progress("Waiting for the agents to register");
     const watcher = nc;
-    await waitForAgents(watcher, config, () => supervisor.children, leave.signal);
+    await waitForAgents(watcher, config, () => supervisor.children, leave.signal, fileTypes);
     chatNc = await connectChat(config, user, credentials, userAdded);
     if (leave.signal.aborted) {
       spin?.stop("Stopped");
@@ -234,7 +244,7 @@ export async function upCommand(args: readonly string[]): Promise<number> {
     else process.stderr.write(`Switchboard is up. ${where}\n`);
     supervisor.watch(
       (n) => notices.post(n),
-      (name) => (name === "nats-server" ? Promise.resolve() : waitForAgents(watcher, config, () => [], leave.signal)),
+      (name) => (name === "nats-server" ? Promise.resolve() : waitForAgents(watcher, config, () => [], leave.signal, fileTypes)),
     );
     const logger = createLogger("switchboard-chat", { level: "warn" });
     const options = { signal: leave.signal, notices };

@@ -65,6 +65,7 @@ describe("agents files", () => {
     ["a key instead of a variable name", "agents: [{ type: hr, description: d, model: { url: 'http://x', model: m, apiKeyEnv: 'sk-123' } }]", /model\.apiKeyEnv must name an environment variable/],
     ["a type twice", "agents: [{ type: hr, description: d, model: { url: 'http://x', model: m } }, { type: hr, description: e, model: { url: 'http://x', model: m } }]", /agents\[1\] \(hr\): agent type "hr" is defined twice/],
     ["broken YAML", "agents: [", /^a\.yaml: not valid YAML/],
+    ["an unclosed YAML list, saying where, without a dangling colon", "agents:\n  - type: hr\n    description: [unclosed\n", /^a\.yaml: not valid YAML: .* at line \d+, column \d+$/],
   ];
   for (const [what, text, message] of cases) {
     it(`rejects ${what}, naming the file and the entry`, () => {

@@ -112,6 +112,26 @@ describe("streaming chat completions from an OpenAI-compatible server", () => {
     expect((err as Error).message).toContain("the model crashed");
   });
 
+  it("takes the whole completion from a server that ignores stream: true and answers with one JSON body", async () => {
+    stub.answer = () => ({ kind: "whole", content: "All at once." });
+    expect(await collect(streamChatCompletion(MESSAGES, { url: stub.url, model: "m", timeoutMs: 5_000 }))).toEqual(["All at once."]);
+    expect(stub.requests[0]?.body.stream).toBe(true);
+  });
+
+  it("gives a ModelError, not an empty answer, when a 200 answer is neither a stream nor a completion", async () => {
+    stub.answer = () => ({ kind: "page", contentType: "text/html", body: "<html><body>Welcome to the dashboard</body></html>" });
+    const err = await collect(streamChatCompletion(MESSAGES, { url: stub.url, model: "m", timeoutMs: 5_000 })).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ModelError);
+    expect((err as Error).message).toMatch(/not a stream of server-sent events \(content-type text\/html\)/);
+  });
+
+  it("gives a ModelError for a JSON answer without choices[0].message.content", async () => {
+    stub.answer = () => ({ kind: "page", contentType: "application/json", body: JSON.stringify({ status: "ok" }) });
+    const err = await collect(streamChatCompletion(MESSAGES, { url: stub.url, model: "m", timeoutMs: 5_000 })).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ModelError);
+    expect((err as Error).message).toContain("no choices[0].message.content");
+  });
+
   it("gives a ModelError with the status for a wrong path", async () => {
     const err = await collect(streamChatCompletion(MESSAGES, { url: stub.url.replace("/v1", "/v2"), model: "m", timeoutMs: 5_000 })).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ModelError);
