@@ -6,9 +6,8 @@ import { BUILTIN_AGENT_TYPES, builtinAgents } from "../../src/agents/builtin.js"
 import { encodeEvent } from "../../src/core/codec.js";
 import { Role } from "../../src/core/roles.js";
 import { RoutedSchema, UserMessageSchema, type Routed } from "../../src/gen/switchboard/v1/conversation_pb.js";
-import { ClarifyAnswerSchema } from "../../src/gen/switchboard/v1/routing_pb.js";
 import { Host } from "../../src/host/host.js";
-import { listLearned, openRoutingBucket } from "../../src/router/learned-examples.js";
+import { LearnedSource, listLearned, openRoutingBucket, recordLearned } from "../../src/router/learned-examples.js";
 import { publishedIntent } from "../../src/router/router-agent.js";
 import { Worker } from "../../src/worker/worker.js";
 import { watchResponses } from "../helpers/responses.js";
@@ -46,9 +45,10 @@ describe("words of one user's requests, learned for routing, do not reach anothe
   }
 
   it("a Routed names the kind of evidence and the prober's own word, never a word of a learned example", async () => {
-    const alice = await server.open(Role.Client, "alice");
-    // The chat sends this after a Clarify; the router keeps no state between the two.
-    await send(alice, "alice", "a1", create(ClarifyAnswerSchema, { sessionId: "a1", user: "alice", turnId: "t1", agentType: "hr", originalText: SECRET }), ClarifyAnswerSchema);
+    // Alice's answer to a "which one?" question, as the router records it (it learns only answers
+    // it would have asked about, so the record is written here directly).
+    const hostKv = await openRoutingBucket(await server.open(Role.Host), subjects);
+    await recordLearned(hostKv, subjects, { agentType: "hr", text: SECRET, source: LearnedSource.CLARIFY_ANSWER, detail: "the user chose it when asked" });
     const kv = await openRoutingBucket(await server.open(Role.Admin), subjects);
     await eventually(async () => ((await listLearned(kv, subjects)).some((e) => e.text === SECRET) ? true : undefined), 10_000, "alice's answer learned");
 
