@@ -56,9 +56,11 @@ export class Registry {
     for (const spec of request.agentTypes) {
       let isNew = false;
       let specChanged = false;
+      let others: string[] = [];
       await this.updateAgent(spec.type, (current) => {
         isNew = current === undefined;
         specChanged = current?.spec !== undefined && !equals(AgentTypeSpecSchema, current.spec, spec);
+        others = (current?.workerIds ?? []).filter((id) => id !== request.workerId);
         const workerIds = new Set(current?.workerIds ?? []);
         workerIds.add(request.workerId);
         return create(AgentRecordSchema, {
@@ -70,7 +72,15 @@ export class Registry {
         });
       });
       if (isNew) this.logger.info({ event: "agent.registered", agentType: spec.type, workerId: request.workerId }, `agent type ${spec.type} registered`);
-      else if (specChanged) this.logger.info({ event: "agent.updated", agentType: spec.type, workerId: request.workerId }, `agent type ${spec.type} updated`);
+      else if (specChanged && others.length > 0) {
+        // Workers of one type share its messages: two definitions answer the same users by turns
+        // (a worker with an agents file beside one with the built-in agent of that type, or a
+        // rolling upgrade half done).
+        this.logger.warn(
+          { event: "agent.definition_conflict", agentType: spec.type, workerId: request.workerId, otherWorkerIds: others },
+          `worker ${request.workerId} runs another definition of agent type ${spec.type} than ${others.join(", ")}, which still serve it; they share its messages`,
+        );
+      } else if (specChanged) this.logger.info({ event: "agent.updated", agentType: spec.type, workerId: request.workerId }, `agent type ${spec.type} updated`);
     }
   }
 

@@ -1,0 +1,53 @@
+import { Writable } from "node:stream";
+import { create } from "@bufbuild/protobuf";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { pino } from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { AgentTypeSpecSchema, RegisterWorkerRequestSchema } from "../../src/gen/switchboard/v1/registry_pb.js";
+import { DEFAULT_INFRASTRUCTURE, ensureBuckets } from "../../src/host/infrastructure.js";
+import { Registry } from "../../src/host/registry.js";
+import { subjects, TestSystem } from "../helpers/system.js";
+
+const request = (workerId: string, description: string) =>
+  create(RegisterWorkerRequestSchema, { workerId, hostname: "here", pid: 1, agentTypes: [create(AgentTypeSpecSchema, { type: "hr", description, subscriptions: ["hr"], routable: true })] });
+
+describe("two definitions of one agent type", () => {
+  let sys: TestSystem;
+  let registry: Registry;
+  const lines: Record<string, unknown>[] = [];
+
+  beforeAll(async () => {
+    sys = await TestSystem.start();
+    const nc = await sys.connect();
+    const jsm = await jetstreamManager(nc);
+    const buckets = await ensureBuckets(nc, jsm, subjects, DEFAULT_INFRASTRUCTURE);
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>);
+        done();
+      },
+    });
+    registry = new Registry(jsm, subjects, buckets.agents, buckets.workers, 10_000, pino({ level: "info" }, sink));
+  });
+  afterAll(async () => {
+    await sys.close();
+  });
+
+  it("warns when a worker registers another definition while other workers still serve the type", async () => {
+    await registry.register(request("w-echo", "Human resources (echo)"));
+    await registry.register(request("w-echo2", "Human resources (echo)"));
+    expect(lines.filter((l) => l["event"] === "agent.definition_conflict")).toEqual([]);
+
+    await registry.register(request("w-model", "Human resources, answered by a model"));
+    expect(lines.filter((l) => l["event"] === "agent.definition_conflict")).toEqual([
+      expect.objectContaining({ level: 40, agentType: "hr", workerId: "w-model", otherWorkerIds: ["w-echo", "w-echo2"] }),
+    ]);
+
+    // Alone with the type, a worker that changes its definition is an update, not a conflict.
+    for (const id of ["w-echo", "w-echo2", "w-model"]) await registry.deregister(id);
+    await registry.register(request("w-model", "Human resources, answered by a model"));
+    await registry.register(request("w-model", "Human resources v2"));
+    expect(lines.filter((l) => l["event"] === "agent.definition_conflict")).toHaveLength(1);
+    expect(lines.filter((l) => l["event"] === "agent.updated").length).toBeGreaterThan(0);
+  });
+});
