@@ -207,7 +207,7 @@ class DefinedAgent<State extends JsonValue> implements Agent {
   private async tellUser(message: UserMessage, ctx: MessageContext, code: string, text: string): Promise<void> {
     if (!ctx.topic) return;
     await this.context.runtime.publish(
-      create(ErrorEventSchema, { sessionId: message.sessionId, user: message.user, turnId: message.turnId, code, message: text }),
+      create(ErrorEventSchema, { sessionId: message.sessionId, user: message.user, turnId: message.turnId, code, message: text, agentType: this.definition.type }),
       { type: TopicType.Response, source: ctx.topic.source },
       { id: `${ctx.eventId}-${this.definition.type}-error` },
     );

@@ -50,7 +50,7 @@ export type ChatEvent = ChatEventContext & (
   | { readonly event: "reply"; readonly session: string; readonly agent: string; readonly name: string; readonly content: string }
   | { readonly event: "no_agent"; readonly session: string; readonly message: string; readonly available: readonly string[] }
   | { readonly event: "ended"; readonly session: string; readonly agent: string; readonly reason: string; readonly content: string }
-  | { readonly event: "error"; readonly session: string; readonly code: string; readonly message: string }
+  | { readonly event: "error"; readonly session: string; readonly agent?: string; readonly code: string; readonly message: string }
   /** Nobody serves the recipient right now; the message waits durably and the turn goes on. */
   | { readonly event: "queued"; readonly session: string; readonly agent: string | null; readonly message: string }
   /** `text` is (the start of) the user's message that went unanswered. */
@@ -350,8 +350,8 @@ export class ChatSession {
       return { event: "ended", session, agent: message.agentType, reason: END_REASONS[message.reason] ?? String(message.reason), content: message.finalResult };
     }
     if (isMessage(message, ErrorEventSchema)) {
-      if (message.code === ErrorCode.AgentUnavailable) return { event: "queued", session, agent: this.agentValue ?? null, message: message.message };
-      return { event: "error", session, code: message.code, message: message.message };
+      if (message.code === ErrorCode.AgentUnavailable) return { event: "queued", session, agent: message.agentType || (this.agentValue ?? null), message: message.message };
+      return { event: "error", session, ...(message.agentType ? { agent: message.agentType } : {}), code: message.code, message: message.message };
     }
     return undefined;
   }

@@ -115,6 +115,7 @@ export class MaxDeliveriesWatch {
           user: topic.source.user,
           turnId,
           code: ErrorCode.HandlerFailed,
+          agentType,
           message: `the ${agentType} agent could not handle your message after several attempts; it is kept as a dead letter`,
         }),
         { type: TopicType.Response, source: topic.source },

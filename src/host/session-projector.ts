@@ -552,7 +552,7 @@ export class SessionProjector {
       await publishEvent(
         this.js,
         this.subjects,
-        create(ErrorEventSchema, { sessionId: message.sessionId, user: message.user, turnId: message.turnId, code: known ? ErrorCode.AgentUnavailable : ErrorCode.UnknownAgent, message: text }),
+        create(ErrorEventSchema, { sessionId: message.sessionId, user: message.user, turnId: message.turnId, code: known ? ErrorCode.AgentUnavailable : ErrorCode.UnknownAgent, message: text, agentType: topicType === TopicType.Default ? "" : topicType }),
         { type: TopicType.Response, source: { user: message.user, session: message.sessionId } },
         { source: `switchboard/host/${this.hostId}`, id: `${eventId}-unavailable` },
       );

@@ -107,7 +107,7 @@ export class InboundGuard {
     if (!topic || !this.notices.take(topic.source.user)) return;
     try {
       await context.runtime.publish(
-        create(ErrorEventSchema, { sessionId: topic.source.session, user: topic.source.user, turnId: turnOf(message), code: error.code, message: error.text }),
+        create(ErrorEventSchema, { sessionId: topic.source.session, user: topic.source.user, turnId: turnOf(message), code: error.code, message: error.text, agentType: this.agentType }),
         { type: TopicType.Response, source: topic.source },
         { id: `${ctx.eventId}-${this.agentType}-${error.code}` },
       );

@@ -232,7 +232,7 @@ export class TopicConsumer {
   private async tellUser(topic: TopicId, turnId: string, code: string, message: string, causeId: string): Promise<void> {
     try {
       await this.runtime.publish(
-        create(ErrorEventSchema, { sessionId: topic.source.session, user: topic.source.user, turnId, code, message }),
+        create(ErrorEventSchema, { sessionId: topic.source.session, user: topic.source.user, turnId, code, message, agentType: this.instances.type }),
         { type: TopicType.Response, source: topic.source },
         { id: `${causeId}-${this.instances.type}-error` },
       );

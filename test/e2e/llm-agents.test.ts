@@ -146,7 +146,7 @@ describe("LLM agents from an agents file", () => {
     stub.answer = () => ({ kind: "status", status: 500, message: "the model is overloaded" });
     const c = chat("dave");
     const { events } = await turn(c, "How much is left in the marketing budget?");
-    expect(events.at(-1)).toMatchObject({ event: "error", code: "model_error" });
+    expect(events.at(-1)).toMatchObject({ event: "error", agent: "finance", code: "model_error" });
     expect(String(events.at(-1)?.["message"])).toMatch(/HTTP 500: the model is overloaded/);
   });
 
@@ -180,7 +180,7 @@ describe("LLM agents from an agents file", () => {
     const c = chat("frank");
     const { events, ms } = await turn(c, "Find the archived file from 2019 in the archive");
     expect(events[0]).toMatchObject({ event: "routed", agent: "archive" });
-    expect(events.at(-1)).toMatchObject({ event: "error", code: "model_unreachable" });
+    expect(events.at(-1)).toMatchObject({ event: "error", agent: "archive", code: "model_unreachable" });
     expect(ms).toBeLessThan(15_000);
   });
 

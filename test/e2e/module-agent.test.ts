@@ -118,6 +118,7 @@ describe("switchboard worker --module: user agents in the shipped worker", () =>
       ["error", "handler_failed"],
       ["error", "agent_failed"],
     ]);
+    expect(events.slice(1).map((e) => e["agent"])).toEqual(["travel", "travel"]);
     expect(events[1]?.["message"]).toBe("the travel agent failed to handle your message");
     expect(events[2]?.["message"]).toBe("No trips to the moon, sorry.");
     // The agent's own error text stays in the worker's log, never in the chat.

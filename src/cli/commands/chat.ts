@@ -439,7 +439,7 @@ function render(event: ChatEvent, spin: WaitIndicator): void {
       clack.log.step("New conversation — say what you need.");
       return;
     case "error":
-      spin.stop("Error", true);
+      spin.stop(event.agent && event.agent !== "router" ? `Error from ${safe(event.agent)}` : "Error", true);
       clack.log.error(wrapped(`${safe(event.message)} [${safe(event.code)}]`));
       return;
     case "queued":
