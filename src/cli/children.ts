@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { accessSync, closeSync, constants, mkdirSync, openSync, readFileSync, writeSync } from "node:fs";
+import { accessSync, closeSync, constants, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { delimiter, join } from "node:path";
 import { sleep } from "../core/sleep.js";
 import type { Notice } from "./chat-notices.js";
@@ -21,6 +21,11 @@ export interface ChildSpec {
   readonly env?: NodeJS.ProcessEnv;
   /** Whether the log is pino JSON lines (the run marker is then one too). */
   readonly jsonLog?: boolean;
+  /**
+   * A Node.js child that gets an IPC channel to `up`: the channel closes when `up` dies, however it
+   * dies (SIGKILL too), and the child then stops by itself (see `untilShutdown`).
+   */
+  readonly followsParent?: boolean;
 }
 
 /**
@@ -34,12 +39,12 @@ export function runMarker(name: string, json: boolean, now = new Date()): string
 
 export const RUN_MARKER_TEXT = "──── ";
 
-export function startChild(name: string, command: string, args: readonly string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; jsonLog?: boolean } = {}): Child {
+export function startChild(name: string, command: string, args: readonly string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; jsonLog?: boolean; followsParent?: boolean } = {}): Child {
   mkdirSync(LOG_DIR, { recursive: true });
   const logFile = join(LOG_DIR, `${name}.log`);
   const fd = openSync(logFile, "a");
   writeSync(fd, `${runMarker(name, options.jsonLog ?? false)}\n`);
-  const child = spawn(command, [...args], { cwd: options.cwd, env: options.env ?? process.env, stdio: ["ignore", fd, fd],
+  const child = spawn(command, [...args], { cwd: options.cwd, env: options.env ?? process.env, stdio: options.followsParent ? ["ignore", fd, fd, "ipc"] : ["ignore", fd, fd],
     // Its own process group: a Ctrl-C in the chat must not reach it before `up` stops it in order.
     detached: true,
   });
@@ -80,6 +85,10 @@ export function lastLines(file: string, count: number): string[] {
   }
 }
 
+function childOptions(spec: ChildSpec) {
+  return { ...(spec.cwd ? { cwd: spec.cwd } : {}), ...(spec.env ? { env: spec.env } : {}), jsonLog: spec.jsonLog ?? false, followsParent: spec.followsParent ?? false };
+}
+
 /** How many times a child may be restarted within {@link RESTART_WINDOW_MS} before `up` gives up on it. */
 export const MAX_RESTARTS = 3;
 const RESTART_WINDOW_MS = 60_000;
@@ -101,9 +110,16 @@ export class Supervisor {
   private stopping = false;
   private notify: ((notice: Notice) => void) | undefined;
   private onBack: ((name: string) => Promise<void>) | undefined;
-  private readonly exitHook = () => this.killAllNow();
+  private readonly exitHook = () => {
+    this.killAllNow();
+    this.removeRunFile();
+  };
 
-  constructor() {
+  /**
+   * `runFile`, when given, lists `up`'s pid and its children's while they run, so that the next
+   * `up` can stop what a killed one left behind ({@link stopLeftovers}).
+   */
+  constructor(private readonly runFile?: string) {
     process.on("exit", this.exitHook);
   }
 
@@ -112,11 +128,22 @@ export class Supervisor {
   }
 
   start(spec: ChildSpec): Child {
-    const child = startChild(spec.name, spec.command, spec.args, { ...(spec.cwd ? { cwd: spec.cwd } : {}), ...(spec.env ? { env: spec.env } : {}), jsonLog: spec.jsonLog ?? false });
+    const child = startChild(spec.name, spec.command, spec.args, childOptions(spec));
     const entry = { spec, child, restarts: [] as number[] };
     this.entries.push(entry);
     this.follow(entry);
+    this.writeRunFile();
     return child;
+  }
+
+  private writeRunFile(): void {
+    if (!this.runFile) return;
+    const run: RunFile = { pid: process.pid, children: this.entries.flatMap((e) => (e.child.process.pid ? [{ name: e.spec.name, pid: e.child.process.pid }] : [])) };
+    writeFileSync(this.runFile, `${JSON.stringify(run)}\n`);
+  }
+
+  private removeRunFile(): void {
+    if (this.runFile) rmSync(this.runFile, { force: true });
   }
 
   /**
@@ -148,7 +175,8 @@ export class Supervisor {
     notify({ level: "warn", text: `The ${name} stopped (${how}); restarting it (${entry.restarts.length} of ${MAX_RESTARTS}).` });
     await sleep(RESTART_DELAY_MS);
     if (this.stopping) return;
-    entry.child = startChild(name, entry.spec.command, entry.spec.args, { ...(entry.spec.cwd ? { cwd: entry.spec.cwd } : {}), ...(entry.spec.env ? { env: entry.spec.env } : {}), jsonLog: entry.spec.jsonLog ?? false });
+    entry.child = startChild(name, entry.spec.command, entry.spec.args, childOptions(entry.spec));
+    this.writeRunFile();
     this.follow(entry);
     try {
       await this.onBack?.(name);
@@ -162,6 +190,7 @@ export class Supervisor {
   async stopAll(graceMs = STOP_GRACE_MS): Promise<void> {
     this.stopping = true;
     for (const entry of [...this.entries].reverse()) await stopChild(entry.child, graceMs);
+    this.removeRunFile();
     process.off("exit", this.exitHook);
   }
 
@@ -177,6 +206,59 @@ export class Supervisor {
       }
     }
   }
+}
+
+interface RunFile {
+  readonly pid: number;
+  readonly children: readonly { readonly name: string; readonly pid: number }[];
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The command line of a process, where the system shows it (Linux's /proc); undefined elsewhere. */
+function commandLine(pid: number): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ");
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Stops the processes an `up` that was killed (SIGKILL leaves it no time to stop them) left behind,
+ * as its run file lists them; its Node.js children stop by themselves, its nats-server does not.
+ * Only processes whose command line shows they are what the file says are signalled, never one
+ * that reused a pid. Returns what was stopped, as "name (pid N)".
+ */
+export async function stopLeftovers(runFile: string, graceMs = STOP_GRACE_MS): Promise<string[]> {
+  let run: RunFile;
+  try {
+    run = JSON.parse(readFileSync(runFile, "utf8")) as RunFile;
+  } catch {
+    return [];
+  }
+  // The `up` that wrote it still runs: what it started is its own.
+  if (alive(run.pid)) return [];
+  const stopped: string[] = [];
+  for (const { name, pid } of [...run.children].reverse()) {
+    const command = alive(pid) ? commandLine(pid) : undefined;
+    const expected = name === "nats-server" ? "nats-server" : "switchboard";
+    if (!command?.includes(expected)) continue;
+    process.kill(pid, "SIGTERM");
+    const deadline = Date.now() + graceMs;
+    while (alive(pid) && Date.now() < deadline) await sleep(100);
+    if (alive(pid)) process.kill(pid, "SIGKILL");
+    stopped.push(`${name} (pid ${pid})`);
+  }
+  rmSync(runFile, { force: true });
+  return stopped;
 }
 
 /** Finds an executable on PATH (and in sbin directories, where Debian puts nats-server). */

@@ -6,8 +6,9 @@ import { sleep } from "../core/sleep.js";
 const SHUTDOWN_SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
 
 /**
- * Resolves on the first SIGINT, SIGTERM or SIGHUP (or when `signal` aborts), so a long-running
- * command can shut down gracefully; a second signal exits at once.
+ * Resolves on the first SIGINT, SIGTERM or SIGHUP (or when `signal` aborts, or `switchboard up`,
+ * which started the process, is gone), so a long-running command can shut down gracefully; a
+ * second signal exits at once.
  */
 export function untilShutdown(signal?: AbortSignal): Promise<string> {
   return new Promise((resolve) => {
@@ -19,6 +20,12 @@ export function untilShutdown(signal?: AbortSignal): Promise<string> {
     };
     for (const s of SHUTDOWN_SIGNALS) process.once(s, () => onSignal(s));
     signal?.addEventListener("abort", () => onSignal("abort"), { once: true });
+    // Started by `switchboard up` with an IPC channel: the channel closes when `up` dies, even by
+    // SIGKILL, which leaves it no time to stop its children.
+    if (process.channel) {
+      process.channel.unref();
+      process.once("disconnect", () => onSignal("parent exited"));
+    }
   });
 }
 

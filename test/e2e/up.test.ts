@@ -77,6 +77,7 @@ describe("switchboard up", { timeout: 120_000 }, () => {
       await rm(`${DATA_DIR}/jetstream-${port}`, { recursive: true, force: true });
       await rm(`${DATA_DIR}/nats-${port}.conf`, { force: true });
       await rm(`${DATA_DIR}/nats-server-${port}.pid`, { force: true });
+      await rm(`${DATA_DIR}/up-${port}.json`, { force: true });
     }
   });
 
@@ -151,6 +152,27 @@ describe("switchboard up", { timeout: 120_000 }, () => {
     expect(stderr).toContain(`${file}: agents[0] (hr): model.url must be an http(s) URL`);
     // Nothing was started: no server answers on the port.
     await expect(natsInfo(port)).rejects.toThrow(/ECONNREFUSED/);
+  });
+
+  it("leaves nothing running when it is SIGKILLed: its host and worker stop by themselves, and the next up stops its server", async () => {
+    const { t, port } = await up();
+    await t.waitFor("Switchboard is up", 1, 60_000);
+    await t.waitFor("e.g. I need help with my budget");
+    const started = startedPids(t.screen);
+    pids.push(...Object.values(started));
+    process.kill(upPid(t), "SIGKILL");
+    await t.exited;
+    for (const pid of [started["host"] ?? 0, started["worker"] ?? 0]) await eventually(() => !alive(pid), 15_000, `pid ${pid} to stop by itself`);
+    // nats-server cannot notice; the next `up` on the port stops it before starting its own.
+    expect(alive(started["nats"] ?? 0)).toBe(true);
+    const next = TerminalCli.start(["up", "--port", String(port), "--user", "uptester"], { NATS_URL: "" });
+    terminals.push(next);
+    await next.waitFor("Switchboard is up", 1, 60_000);
+    expect(next.screen.replace(/\r?\n│\s*/g, " ")).toContain(`left running when it was killed: nats-server (pid ${started["nats"]})`);
+    expect(alive(started["nats"] ?? 0)).toBe(false);
+    const restarted = startedPids(next.screen);
+    pids.push(...Object.values(restarted));
+    expect(restarted["nats"]).not.toBe(started["nats"]);
   });
 
   // SIGHUP is what a closed terminal window sends: the processes `up` started live in their own

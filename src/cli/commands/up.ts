@@ -11,7 +11,7 @@ import type { SwitchboardConfig } from "../../core/config.js";
 import { BUILTIN_PROFILES } from "../../agents/builtin.js";
 import { loadAgentsFile } from "../../agents/llm/agents-file.js";
 import { HostClient } from "../../host/client.js";
-import { findExecutable, isRunning, Supervisor, type Child } from "../children.js";
+import { findExecutable, isRunning, stopLeftovers, Supervisor, type Child } from "../children.js";
 import { NoticeBoard } from "../chat-notices.js";
 import { WaitIndicator } from "../chat-spinner.js";
 import { AuthStore } from "../auth-store.js";
@@ -197,7 +197,9 @@ export async function upCommand(args: readonly string[]): Promise<number> {
   const interactive = values.json !== true && process.stdin.isTTY === true && process.stdout.isTTY === true;
   // From here on, every way out stops what `up` started: a signal, leaving the chat, an error, a crash.
   const leave = leaveOnSignals();
-  const supervisor = new Supervisor();
+  mkdirSync(DATA_DIR, { recursive: true });
+  const runFile = join(DATA_DIR, `up-${portOf(config.natsUrl)}.json`);
+  const supervisor = new Supervisor(runFile);
   const notices = new NoticeBoard();
   const spin = interactive ? new WaitIndicator() : undefined;
   const progress = (m: string) => (spin ? spin.message(m) : process.stderr.write(`${m}\n`));
@@ -205,6 +207,8 @@ export async function upCommand(args: readonly string[]): Promise<number> {
   let nc: NatsConnection | undefined;
   let chatNc: NatsConnection | undefined;
   try {
+    const leftovers = await stopLeftovers(runFile);
+    if (leftovers.length > 0) progress(`Stopped what an earlier \`up\` on this port left running when it was killed: ${leftovers.join(", ")}`);
     progress(`Connecting to NATS at ${config.natsUrl}`);
     let userAdded = false;
     nc = await tryConnect(config);
@@ -228,8 +232,8 @@ export async function upCommand(args: readonly string[]): Promise<number> {
     const { SB_CREDS: _chatCredentials, ...inherited } = process.env;
     const childEnv = { ...inherited, NATS_URL: config.natsUrl, SB_PREFIX: config.prefix, LOG_LEVEL: config.logLevel, SB_AUTH_DIR: config.authDir, ...(config.tlsCa !== "" ? { SB_TLS_CA: config.tlsCa } : {}) };
     progress("Starting host and worker");
-    supervisor.start({ name: "host", command: process.execPath, args: [BIN_PATH, "host"], env: childEnv, jsonLog: true });
-    supervisor.start({ name: "worker", command: process.execPath, args: [BIN_PATH, "worker", ...workerArgs], env: childEnv, jsonLog: true });
+    supervisor.start({ name: "host", command: process.execPath, args: [BIN_PATH, "host"], env: childEnv, jsonLog: true, followsParent: true });
+    supervisor.start({ name: "worker", command: process.execPath, args: [BIN_PATH, "worker", ...workerArgs], env: childEnv, jsonLog: true, followsParent: true });
     progress("Waiting for the agents to register");
     const watcher = nc;
     await waitForAgents(watcher, config, () => supervisor.children, leave.signal, fileTypes);
