@@ -6,7 +6,7 @@ import { CancelledError, ErrorCode, errorMessage, PermissionDeniedError, Switchb
 import { isValidToken, newId, validateToken } from "../core/ids.js";
 import { containsEndWord } from "../agents/end-word.js";
 import type { Logger } from "../core/logging.js";
-import { publishEvent } from "../core/publish.js";
+import { publishEvent, PublishFailedError } from "../core/publish.js";
 import { sleep } from "../core/sleep.js";
 import { TopicType, type Subjects } from "../core/subjects.js";
 import { recordReceipt, SpanAttribute, SpanKind, SpanName, startSpan } from "../core/telemetry/tracing.js";
@@ -442,7 +442,24 @@ export class ChatSession {
         onAbort = () => reject(new CancelledError("waiting for an answer"));
         signal?.addEventListener("abort", onAbort, { once: true });
       });
-      await Promise.race([span.run(publish), aborted]);
+      try {
+        await Promise.race([span.run(publish), aborted]);
+      } catch (err) {
+        if (!(err instanceof PublishFailedError)) throw err;
+        // The server would not store the message (out of storage, say, or unreachable past the
+        // retries): this turn failed, the chat goes on.
+        const event: ChatEvent = {
+          event: "error",
+          session,
+          code: ErrorCode.PublishFailed,
+          message: `your message was not sent: ${errorMessage(err.cause)}. Send it again; if this keeps happening, the NATS server may be out of storage or unreachable`,
+          ...stamp(turnId),
+        };
+        outcome = event.event;
+        events.push(event);
+        onEvent(event);
+        return events;
+      }
       // A live delivery can be missed without a reconnect of this client (a cluster node that
       // held the subscription's interest died, or interest had not yet reached the node the
       // answer was published on); the answer is in the stream all the same.

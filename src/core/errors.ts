@@ -32,6 +32,7 @@ export const ErrorCode = {
   ModelTimeout: "model_timeout",
   ModelError: "model_error",
   StartupFailed: "startup_failed",
+  PublishFailed: "publish_failed",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -37,6 +37,9 @@ export class PublishFailedError extends SwitchboardError {
   }
 }
 
+/** JetStream's "stream store failed" (limits reached, a write error) and "insufficient storage". */
+const STORE_REFUSED_CODES: ReadonlySet<number> = new Set([10077, 10047]);
+
 /**
  * Failures of a JetStream publish (an event, or a KV write) that pass: the server is restarting,
  * the client is reconnecting, or a stream leader is being elected (a few seconds on 2.9).
@@ -45,7 +48,9 @@ export class PublishFailedError extends SwitchboardError {
 function isTransientPublishFailure(err: unknown): boolean {
   if (err instanceof natsErrors.PermissionViolationError || err instanceof natsErrors.ClosedConnectionError) return false;
   if (err instanceof natsErrors.DrainingConnectionError || err instanceof natsErrors.InvalidSubjectError) return false;
-  if (err instanceof JetStreamApiError) return err.status === 503 || err.code === 10008;
+  // A store that refused the message (a full stream or disk) answers 503 as well; it does not
+  // clear up within seconds, and whoever waits on the write should hear it now.
+  if (err instanceof JetStreamApiError) return (err.status === 503 || err.code === 10008) && !STORE_REFUSED_CODES.has(err.code);
   return true;
 }
 

@@ -1,11 +1,12 @@
 import { spawn } from "node:child_process";
 import { rm } from "node:fs/promises";
 import { createServer } from "node:net";
+import { DiscardPolicy, jetstreamManager } from "@nats-io/jetstream";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { TaskAgentType } from "../../src/agents/task-agent.js";
 import { natsServerBinary } from "../helpers/nats-server.js";
 import { runCli, runCliToEnd } from "../helpers/cli.js";
-import { TestSystem } from "../helpers/system.js";
+import { subjects, TestSystem } from "../helpers/system.js";
 
 /** A desk that answers after `delayMs`: longer than the chat waits in these tests. */
 const slowDesk = (delayMs: number) => new TaskAgentType({ type: "slowdesk", description: "Slow questions.", keywords: ["slowly"], examples: [] }, { delayMs });
@@ -21,6 +22,30 @@ describe("the JSON chat", () => {
   });
   afterEach(async () => {
     await sys.close();
+  });
+
+  it("turns a message the server will not store into an error event for that turn, and goes on", async () => {
+    const jsm = await jetstreamManager(await sys.connect());
+    const stream = await jsm.streams.info(subjects.eventStream);
+    const chat = runCli(["chat", "--json", "--user", "olga"], { NATS_URL: sys.url, LOG_LEVEL: "warn" });
+    chat.write("I need help with my budget");
+    await chat.waitFor((p) => p.events.some((e) => e["event"] === "reply"), 15_000, "the first reply");
+    // The stream full, as a server out of storage leaves it: the next publish is refused.
+    await jsm.streams.update(subjects.eventStream, { ...stream.config, max_msgs: (await jsm.streams.info(subjects.eventStream)).state.messages, discard: DiscardPolicy.New });
+    chat.write("and the travel costs?");
+    await chat.waitFor((p) => p.events.some((e) => e["event"] === "error"), 15_000, "the error event");
+    await jsm.streams.update(subjects.eventStream, stream.config);
+    chat.write("and the forecast?");
+    chat.endInput();
+    expect(await chat.exited).toBe(0);
+    const events = chat.events.map((e) => [e["event"], e["code"] ?? e["agent"] ?? null]);
+    expect(events).toEqual([
+      ["routed", "finance"],
+      ["reply", "finance"],
+      ["error", "publish_failed"],
+      ["reply", "finance"],
+    ]);
+    expect(String(chat.events[2]?.["message"])).toMatch(/^your message was not sent: .*maximum messages/);
   });
 
   it("starts a new session after an END that timed out, and prints late answers for the turns they answer", async () => {
