@@ -91,11 +91,11 @@ export class MaxDeliveriesWatch {
       return;
     }
     this.logger.warn({ event: "message.dead_lettered", seq, agentType, session: topic.source.session, deliveries: advisory.deliveries, reason: "max_deliveries" }, "a message reached its maximum deliveries; moved to the dead-letter stream");
-    await this.tellUser(stored, topic, agentType);
+    await this.tellUser(stored, topic, agentType, advisory.deliveries);
   }
 
   /** The user waiting for the turn gets an error instead of a silent time-out. */
-  private async tellUser(stored: StoredMsg, topic: TopicId, agentType: string): Promise<void> {
+  private async tellUser(stored: StoredMsg, topic: TopicId, agentType: string, deliveries: number): Promise<void> {
     let eventId: string;
     let turnId = "";
     try {
@@ -116,7 +116,7 @@ export class MaxDeliveriesWatch {
           turnId,
           code: ErrorCode.HandlerFailed,
           agentType,
-          message: `the ${agentType} agent could not handle your message after several attempts; it is kept as a dead letter`,
+          message: `the ${agentType} agent could not answer your message: it was delivered ${deliveries === 1 ? "once" : `${deliveries} times`} and never finished (its workers stopped or died while holding it); it is kept as a dead letter`,
         }),
         { type: TopicType.Response, source: topic.source },
         { source: this.source, id: `${eventId}-${agentType}-error` },
