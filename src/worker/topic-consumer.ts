@@ -101,13 +101,22 @@ export class TopicConsumer {
     }, Math.max(100, this.options.ackWaitMs / 3));
     const stream = this.subjects.eventStream;
     // Every worker of the type asks for the same durable consumer; the newest settings win.
-    await ensureDurableConsumer(this.jsm, {
+    const replaced = await ensureDurableConsumer(this.jsm, {
       stream,
       name: this.durableName,
       filterSubject: this.subjects.topicFilter(this.topicType),
       deliverPolicy: DeliverPolicy.New,
       tunables: { ack_wait: this.options.ackWaitMs * 1_000_000, max_deliver: this.options.maxDeliver, max_ack_pending: 10_000 },
     });
+    if (replaced.length > 0) {
+      // ack_wait is in nanoseconds on the wire.
+      const shown = (name: string, v: unknown) => (name === "ack_wait" && typeof v === "number" ? `${v / 1_000_000} ms` : String(v));
+      const changes = replaced.map((r) => `${r.name} ${shown(r.name, r.was)} → ${shown(r.name, r.now)}`).join(", ");
+      this.logger.warn(
+        { event: "consumer.settings_changed", agentType: this.instances.type, consumer: this.durableName, changes: replaced },
+        `changed the consumer ${this.durableName}, shared by every worker of ${this.instances.type}: ${changes} (SB_ACK_WAIT_MS, SB_MAX_DELIVER); the others now work with these too`,
+      );
+    }
     const consumer = await this.js.consumers.get(stream, this.durableName);
     this.loop = this.run(consumer);
   }
