@@ -168,6 +168,7 @@ describe("switchboard up", { timeout: 120_000 }, () => {
     const next = TerminalCli.start(["up", "--port", String(port), "--user", "uptester"], { NATS_URL: "" });
     terminals.push(next);
     await next.waitFor("Switchboard is up", 1, 60_000);
+    await next.waitFor("e.g. I need help with my budget");
     expect(next.screen.replace(/\r?\n│\s*/g, " ")).toContain(`left running when it was killed: nats-server (pid ${started["nats"]})`);
     expect(alive(started["nats"] ?? 0)).toBe(false);
     const restarted = startedPids(next.screen);
