@@ -1,12 +1,12 @@
 import { spawn } from "node:child_process";
 import { rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { DiscardPolicy, jetstreamManager } from "@nats-io/jetstream";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { TaskAgentType } from "../../src/agents/task-agent.js";
 import { natsServerBinary } from "../helpers/nats-server.js";
 import { runCli, runCliToEnd } from "../helpers/cli.js";
 import { subjects, TestSystem } from "../helpers/system.js";
+import { freePort } from "../helpers/ports.js";
 
 /** A desk that answers after `delayMs`: longer than the chat waits in these tests. */
 const slowDesk = (delayMs: number) => new TaskAgentType({ type: "slowdesk", description: "Slow questions.", keywords: ["slowly"], examples: [] }, { delayMs });
@@ -109,18 +109,6 @@ describe("the JSON chat", () => {
     expect(Date.now() - started).toBeLessThan(3_000);
   });
 });
-
-/** A TCP port nothing listens on right now. */
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
-    });
-  });
-}
 
 describe("the chat before its server", () => {
   it("waits for a server that is not up yet, saying so, and then chats", async () => {

@@ -3,25 +3,14 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { rm } from "node:fs/promises";
-import { connect as tcpConnect, createServer } from "node:net";
+import { connect as tcpConnect } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { DATA_DIR } from "../../src/cli/paths.js";
 import { runCliToEnd } from "../helpers/cli.js";
 import { ModelStub } from "../helpers/model-stub.js";
 import { eventually } from "../helpers/system.js";
 import { Keys, TerminalCli } from "../helpers/terminal.js";
-
-/** A TCP port nothing listens on right now. */
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
-    });
-  });
-}
+import { freePort } from "../helpers/ports.js";
 
 function alive(pid: number): boolean {
   try {

@@ -1,6 +1,5 @@
 import { execFile, spawn } from "node:child_process";
 import { cp, mkdtemp, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -12,20 +11,12 @@ import { Role } from "../../src/core/roles.js";
 import { CliProcess, runCli, runCliToEnd } from "../helpers/cli.js";
 import { SecureTestServer } from "../helpers/secure-server.js";
 import { eventually } from "../helpers/system.js";
+import { freePort } from "../helpers/ports.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
 async function mode(path: string): Promise<number> {
   return (await stat(path)).mode & 0o777;
-}
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((resolve) => srv.listen(0, "127.0.0.1", resolve));
-  const address = srv.address();
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  if (!address || typeof address === "string") throw new Error("no port");
-  return address.port;
 }
 
 /** Runs a chat in JSON-lines mode to the end of its input. */
