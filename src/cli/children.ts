@@ -222,6 +222,14 @@ function alive(pid: number): boolean {
   }
 }
 
+function signal(pid: number, name: NodeJS.Signals): void {
+  try {
+    process.kill(pid, name);
+  } catch {
+    // gone already
+  }
+}
+
 /** The command line of a process, where the system shows it (Linux's /proc); undefined elsewhere. */
 function commandLine(pid: number): string | undefined {
   try {
@@ -251,10 +259,11 @@ export async function stopLeftovers(runFile: string, graceMs = STOP_GRACE_MS): P
     const command = alive(pid) ? commandLine(pid) : undefined;
     const expected = name === "nats-server" ? "nats-server" : "switchboard";
     if (!command?.includes(expected)) continue;
-    process.kill(pid, "SIGTERM");
+    // It may exit by itself between the check and the signal.
+    signal(pid, "SIGTERM");
     const deadline = Date.now() + graceMs;
     while (alive(pid) && Date.now() < deadline) await sleep(100);
-    if (alive(pid)) process.kill(pid, "SIGKILL");
+    if (alive(pid)) signal(pid, "SIGKILL");
     stopped.push(`${name} (pid ${pid})`);
   }
   rmSync(runFile, { force: true });
