@@ -110,15 +110,7 @@ export async function* streamChatCompletion(messages: readonly ChatMessage[], op
 
 /** The text of a completion sent whole (`choices[0].message.content`); an `error` object fails it. */
 function completionText(text: string, shown: string, apiKey: string | undefined): string {
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    throw new ModelError(shown, undefined, "the answer is not JSON");
-  }
-  if (typeof body !== "object" || body === null) throw new ModelError(shown, undefined, "the answer is not an object");
-  const { error, choices } = body as { error?: unknown; choices?: unknown };
-  if (error !== undefined && error !== null) throw new ModelError(shown, undefined, redact(detailOf(error), apiKey));
+  const { choices } = answerObject(text, "the answer", shown, apiKey);
   const content = Array.isArray(choices) ? (choices[0] as { message?: { content?: unknown } } | undefined)?.message?.content : undefined;
   if (typeof content !== "string") throw new ModelError(shown, undefined, "the answer has no choices[0].message.content");
   return content;
@@ -140,17 +132,23 @@ function requestBody(messages: readonly ChatMessage[], options: ChatCompletionOp
   });
 }
 
+/** A JSON object from the model (a whole completion or a streamed chunk); its `error` object fails it. */
+function answerObject(text: string, what: string, shown: string, apiKey: string | undefined): { readonly choices?: unknown } {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new ModelError(shown, undefined, `${what} is not JSON`);
+  }
+  if (typeof parsed !== "object" || parsed === null) throw new ModelError(shown, undefined, `${what} is not an object`);
+  const { error, choices } = parsed as { error?: unknown; choices?: unknown };
+  if (error !== undefined && error !== null) throw new ModelError(shown, undefined, redact(detailOf(error), apiKey));
+  return { choices };
+}
+
 /** The text a streamed chunk adds to the answer; an `error` object in a chunk ends the stream. */
 function chunkText(data: string, shown: string, apiKey: string | undefined): string {
-  let chunk: unknown;
-  try {
-    chunk = JSON.parse(data);
-  } catch {
-    throw new ModelError(shown, undefined, "a streamed chunk is not JSON");
-  }
-  if (typeof chunk !== "object" || chunk === null) throw new ModelError(shown, undefined, "a streamed chunk is not an object");
-  const { error, choices } = chunk as { error?: unknown; choices?: unknown };
-  if (error !== undefined && error !== null) throw new ModelError(shown, undefined, redact(detailOf(error), apiKey));
+  const { choices } = answerObject(data, "a streamed chunk", shown, apiKey);
   if (!Array.isArray(choices)) return "";
   const first: unknown = choices[0];
   const content = (first as { delta?: { content?: unknown } } | undefined)?.delta?.content;
