@@ -1,9 +1,8 @@
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-import { dataDirFrom } from "../core/config.js";
+import { join } from "node:path";
+import { dataDirFrom, PACKAGE_ROOT } from "../core/config.js";
 
-/** The installed package's root (where nats.conf and bin/ live), from dist/cli/paths.js. */
-export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
+/** The installed package's root (where nats.conf and bin/ live). */
+export const PROJECT_ROOT = PACKAGE_ROOT;
 export const BIN_PATH = join(PROJECT_ROOT, "bin", "switchboard.js");
 export const NATS_CONF = join(PROJECT_ROOT, "nats.conf");
 /** Credentials, logs and the demo's JetStream store (see {@link dataDirFrom}). */

@@ -71,7 +71,7 @@ export interface SwitchboardConfig {
 export const DEFAULT_RATE_LIMIT_PER_SEC = 10;
 
 /** The root of this package: a checkout, or the copy npm installed. */
-const PACKAGE_ROOT = fileURLToPath(new URL("../..", import.meta.url));
+export const PACKAGE_ROOT = resolve(fileURLToPath(new URL("../..", import.meta.url)));
 
 /**
  * Where credentials, logs and the demo's JetStream store live: `SB_DATA_DIR`; else a checkout's
