@@ -13,7 +13,11 @@ import type { RoutingProfile } from "./classifier.js";
 
 export { LearnedSource, type LearnedExample };
 
-/** Learned examples kept per agent type; the oldest go first. */
+/**
+ * Examples kept per agent type and kind (learned from use, or added by an operator); the oldest
+ * go first. The two kinds are bounded apart so that users answering many questions cannot push
+ * out what an operator chose to keep.
+ */
 export const DEFAULT_MAX_LEARNED_PER_TYPE = 100;
 
 /** Longer requests are not learned: they are rarely repeated and would dominate a profile. */
@@ -77,8 +81,8 @@ export function learnedAt(e: LearnedExample): number {
 
 /**
  * Stores one (request, agent type) pair, replacing the same request's earlier record for that
- * type, then removes the type's oldest examples beyond `maxPerType`. Returns the record, or
- * undefined when the text is empty or too long to learn.
+ * type, then removes the type's oldest examples of the same kind beyond `maxPerType`. Returns the
+ * record, or undefined when the text is empty or too long to learn.
  */
 export async function recordLearned(
   kv: KV,
@@ -102,9 +106,18 @@ async function putLearned(kv: KV, subjects: Subjects, example: NewExample): Prom
   return record;
 }
 
-/** Deletes the oldest of one type's examples (newest first in `ofType`) beyond `keep`. */
+function isOperatorExample(e: LearnedExample): boolean {
+  return e.source === LearnedSource.OPERATOR;
+}
+
+/**
+ * Deletes the oldest of one type's examples (newest first in `ofType`) beyond `keep`, counting
+ * operator examples and examples learned from use apart.
+ */
 async function deleteBeyond(kv: KV, subjects: Subjects, ofType: readonly LearnedExample[], keep: number): Promise<void> {
-  for (const old of ofType.slice(keep)) await kv.delete(subjects.learnedExampleKey(old.agentType, old.id));
+  const fromOperator = ofType.filter(isOperatorExample);
+  const fromUse = ofType.filter((e) => !isOperatorExample(e));
+  for (const old of [...fromOperator.slice(keep), ...fromUse.slice(keep)]) await kv.delete(subjects.learnedExampleKey(old.agentType, old.id));
 }
 
 /**
@@ -182,6 +195,10 @@ export class LearnedExamples {
   /** Records a labelled request; failures are logged, never thrown: learning must not stop routing. */
   async record(agentType: string, text: string, source: LearnedSource, detail: string): Promise<void> {
     if (!this.kv) return;
+    const id = learnedExampleId(text);
+    // An operator's example of the same request and type already says the same; replacing it
+    // would turn it into one that use can push out.
+    if ([...this.mirror.records.values()].some((e) => e.agentType === agentType && e.id === id && isOperatorExample(e))) return;
     try {
       const record = await putLearned(this.kv, this.subjects, { agentType, text, source, detail });
       if (!record) return;

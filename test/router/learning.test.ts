@@ -6,10 +6,10 @@ import { publishEvent } from "../../src/core/publish.js";
 import { TopicType } from "../../src/core/subjects.js";
 import { ClarifyAnswerSchema } from "../../src/gen/switchboard/v1/routing_pb.js";
 import { RouterAgentType } from "../../src/router/router-agent.js";
-import { LearnedSource, learnedExampleId, listLearned, openRoutingBucket, recordLearned } from "../../src/router/learned-examples.js";
+import { LearnedExamples, LearnedSource, learnedExampleId, listLearned, openRoutingBucket, recordLearned } from "../../src/router/learned-examples.js";
 import { openChat } from "../helpers/chat.js";
 import { runCliToEnd } from "../helpers/cli.js";
-import { eventually, subjects, withHostedSystem, type TestSystem } from "../helpers/system.js";
+import { eventually, subjects, testLogger, withHostedSystem, type TestSystem } from "../helpers/system.js";
 import { twinDesks } from "../helpers/twin-desks.js";
 
 const REQUEST = "Has the supplier invoice been paid?";
@@ -136,6 +136,53 @@ describe("routing learned from use", () => {
       return list.length === 1 && list[0]?.text === "Supplier invoice question" ? list : undefined;
     }, 5_000, "the newest answer kept alone");
     expect(kept.map((e) => [e.agentType, e.text])).toEqual([["desk-b", "Supplier invoice question"]]);
+  });
+
+  it("keeps an operator's examples when users' answers fill the bound, and does not turn them into learned ones", async () => {
+    await sys.startWorker([new RouterAgentType({ maxLearnedPerType: 1 }), ...builtinAgents(["user_proxy"]), ...twinDesks()]);
+    const js = jetstream(await sys.connect("mallory"));
+    const admin = await sys.hostClient();
+    const seeded = await runCliToEnd(["admin", "routing", "add", "desk-b", "Where is the stapler cupboard?", "--nats", sys.url]);
+    expect(seeded.code).toBe(0);
+    const answer = async (session: string, text: string) => {
+      const source = { user: "mallory", session };
+      await publishEvent(js, subjects, create(ClarifyAnswerSchema, { sessionId: session, user: "mallory", turnId: "t1", agentType: "desk-b", originalText: text }), { type: TopicType.Default, source }, { source: "test", id: `${session}-answer` });
+      await eventually(async () => (await admin.session(session))?.agentType === "desk-b", 5_000, `session ${session} routed to desk-b`);
+    };
+    // Requests the twin desks fit equally, so the router offers desk-b and learns the answers.
+    await answer("s-twin1", "Is invoice 1 paid?");
+    await answer("s-twin2", "Is invoice 2 paid?");
+    await answer("s-twin3", "Is invoice 3 paid?");
+    const kept = await eventually(async () => {
+      const list = await learned(sys, "desk-b");
+      return list.some((e) => e.text === "Is invoice 3 paid?") ? list : undefined;
+    }, 5_000, "the newest answer learned");
+    expect(kept.map((e) => [e.text, e.source]).sort()).toEqual([
+      ["Is invoice 3 paid?", "LEARNED_SOURCE_CLARIFY_ANSWER"],
+      ["Where is the stapler cupboard?", "LEARNED_SOURCE_OPERATOR"],
+    ]);
+  });
+
+  it("leaves an operator's example as it is when the same request is learned for the same type", async () => {
+    const nc = await sys.connect();
+    const kv = await openRoutingBucket(nc, subjects);
+    await recordLearned(kv, subjects, { agentType: "desk-a", text: "Where is the stapler cupboard?", source: LearnedSource.OPERATOR, detail: "added by an operator" });
+    const examples = new LearnedExamples(nc, subjects, testLogger(), () => {}, 1);
+    await examples.start();
+    try {
+      await examples.record("desk-a", "where is the stapler cupboard", LearnedSource.HANDOFF, "handed back by desk-b");
+      await examples.record("desk-a", "Where are the spare monitors?", LearnedSource.HANDOFF, "handed back by desk-b");
+      const list = await eventually(async () => {
+        const all = await listLearned(kv, subjects, "desk-a");
+        return all.length === 2 ? all : undefined;
+      }, 5_000, "the hand-off learned beside the operator's example");
+      expect(list.map((e) => [e.text, e.source]).sort()).toEqual([
+        ["Where are the spare monitors?", LearnedSource.HANDOFF],
+        ["Where is the stapler cupboard?", LearnedSource.OPERATOR],
+      ]);
+    } finally {
+      await examples.close();
+    }
   });
 
   it("keeps each request once per agent type, the newest ones, within the bound", async () => {
