@@ -68,6 +68,24 @@ describe("HybridClassifier", () => {
     }
   });
 
+  it("routes by a profile word the word vectors do not know, as a keyword and in a sentence", () => {
+    const c = new HybridClassifier();
+    c.setProfiles(JSON.parse(readFileSync(resolve(routingDir, "../workplace-v2/profiles.json"), "utf8")) as RoutingProfile[]);
+    // "phishing" is a keyword of security and not among the bundled vectors' words; split into
+    // known parts it matched nothing.
+    expect(c.classify("phishing?")).toMatchObject({ agent: "security", intent: "keyword:phishing" });
+    expect(c.classify("Report phishing please")).toMatchObject({ agent: "security", intent: "keyword:phishing" });
+    const licensing: RoutingProfile = {
+      type: "licensing",
+      description: "Software licences: seats, renewals and licence keys for the tools we buy.",
+      keywords: ["licence", "Zorbatex"],
+      examples: ["We need five more Zorbatex seats for the design team", "When does our licence renew?", "My licence key is not accepted"],
+    };
+    c.setProfiles([...profiles, licensing]);
+    expect(c.classify("Zorbatex please").agent).toBe("licensing");
+    expect(c.classify("Zorbatex keeps asking me for a key").agent).toBe("licensing");
+  });
+
   it("ranks every agent best first with calibrated scores", () => {
     const result = classifier.classify("My reimbursement for the conference hotel has not arrived");
     expect(result.ranked.map((r) => r.agent).sort()).toEqual(["finance", "hr"]);

@@ -26,10 +26,14 @@ export function splitCompound(word: string, vectors: WordVectors): [string, stri
   return best;
 }
 
-/** Replaces each unknown token that splits into known words by its two parts; keeps the rest. */
-export function expandCompounds(tokens: readonly Token[], vectors: WordVectors): Token[] {
+/**
+ * Replaces each unknown token that splits into known words by its two parts; keeps the rest,
+ * and keeps whole any word whose stem `isKnownStem` accepts: a rare word a profile uses
+ * ("phishing") matches that profile as it is, and its parts would match nothing.
+ */
+export function expandCompounds(tokens: readonly Token[], vectors: WordVectors, isKnownStem: (stem: string) => boolean = () => false): Token[] {
   return tokens.flatMap((token) => {
-    if (vectors.rank(token.word) !== undefined) return [token];
+    if (vectors.rank(token.word) !== undefined || isKnownStem(token.stem)) return [token];
     const parts = splitCompound(token.word, vectors);
     return parts ? parts.map((word) => ({ word, stem: stemWord(word) })) : [token];
   });

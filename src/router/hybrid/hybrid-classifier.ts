@@ -212,7 +212,7 @@ export class HybridClassifier implements Classifier {
   explainAll(text: string): RequestExplanation {
     const index = this.index;
     if (!index || index.routable === 0) return { agents: [], background: undefined };
-    const tokens = expandCompounds(contentTokens(text), this.vectors);
+    const tokens = expandCompounds(contentTokens(text), this.vectors, (stem) => index.stemAgents.has(stem));
     const query = prepareQuery(text, tokens, index, this.vectors, this.weights, this.lexicon, this.cache);
     const all = scoreAgents(query, index, this.options);
     const weigh = (signals: Signals) => evidence(signals, this.options.weights, this.options.focus, this.options.singleWordCap);
