@@ -60,6 +60,29 @@ export function isRevisionConflict(err: unknown): boolean {
   return /wrong last sequence|key exists/i.test(errorMessage(err));
 }
 
+/** A key as a writer last read or wrote it. */
+export interface KeySnapshot<T> {
+  /** Undefined when the key does not exist or was deleted. */
+  readonly value: T | undefined;
+  /** 0 when the key does not exist; a deleted key keeps the revision of its delete marker. */
+  readonly revision: number;
+}
+
+/** Reads a key with the revision a later {@link writeAtRevision} must expect. */
+export async function readSnapshot(kv: KV, key: string): Promise<KeySnapshot<Uint8Array>> {
+  const entry = await kv.get(key);
+  if (!entry) return { value: undefined, revision: 0 };
+  return { value: entry.operation === "PUT" ? entry.value : undefined, revision: entry.revision };
+}
+
+/**
+ * Writes `data` only if the key is still at `revision`, creating it at 0, and returns the new
+ * revision. A newer write by someone else rejects; see {@link isRevisionConflict}.
+ */
+export function writeAtRevision(kv: KV, key: string, data: Uint8Array, revision: number): Promise<number> {
+  return revision === 0 ? kv.create(key, data) : kv.update(key, data, revision);
+}
+
 const MAX_ATTEMPTS = 50;
 
 /** Jittered, growing pause so that writers contending for one key spread out. */
@@ -81,14 +104,12 @@ export async function updateRecord<Desc extends DescMessage>(
   mutate: (current: MessageShape<Desc> | undefined) => MessageShape<Desc> | undefined,
 ): Promise<MessageShape<Desc> | undefined> {
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-    const entry = await kv.get(key);
-    const current = entry && entry.operation === "PUT" ? decodeBody(schema, entry.value) : undefined;
-    const next = mutate(current);
+    const { value, revision } = await readSnapshot(kv, key);
+    const next = mutate(value === undefined ? undefined : decodeBody(schema, value));
     if (!next) return undefined;
     const data = encodeBody(schema, next);
     try {
-      if (entry) await kv.update(key, data, entry.revision);
-      else await kv.create(key, data);
+      await writeAtRevision(kv, key, data, revision);
       return next;
     } catch (err) {
       if (!isRevisionConflict(err)) throw err;
@@ -104,7 +125,7 @@ export async function updateRecord<Desc extends DescMessage>(
  * Bounded; the least recently used entries are forgotten.
  */
 export class CachedRecords<Desc extends DescMessage> {
-  private readonly cache = new Map<string, { value: MessageShape<Desc> | undefined; revision: number }>();
+  private readonly cache = new Map<string, KeySnapshot<MessageShape<Desc>>>();
 
   constructor(
     private readonly kv: KV,
@@ -112,16 +133,14 @@ export class CachedRecords<Desc extends DescMessage> {
     private readonly capacity = 10_000,
   ) {}
 
-  private async read(key: string): Promise<{ value: MessageShape<Desc> | undefined; revision: number }> {
-    const entry = await this.kv.get(key);
-    const snapshot = entry
-      ? { value: entry.operation === "PUT" ? decodeBody(this.schema, entry.value) : undefined, revision: entry.revision }
-      : { value: undefined, revision: 0 };
+  private async read(key: string): Promise<KeySnapshot<MessageShape<Desc>>> {
+    const { value, revision } = await readSnapshot(this.kv, key);
+    const snapshot = { value: value === undefined ? undefined : decodeBody(this.schema, value), revision };
     this.remember(key, snapshot);
     return snapshot;
   }
 
-  private remember(key: string, snapshot: { value: MessageShape<Desc> | undefined; revision: number }): void {
+  private remember(key: string, snapshot: KeySnapshot<MessageShape<Desc>>): void {
     this.cache.delete(key);
     this.cache.set(key, snapshot);
     if (this.cache.size > this.capacity) {
@@ -138,7 +157,7 @@ export class CachedRecords<Desc extends DescMessage> {
       if (!next) return undefined;
       const data = encodeBody(this.schema, next);
       try {
-        const revision = snapshot.revision === 0 ? await this.kv.create(key, data) : await this.kv.update(key, data, snapshot.revision);
+        const revision = await writeAtRevision(this.kv, key, data, snapshot.revision);
         this.remember(key, { value: next, revision });
         return next;
       } catch (err) {

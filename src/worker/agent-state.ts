@@ -1,7 +1,7 @@
 import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
 import type { KV } from "@nats-io/kv";
 import { decodeBody, encodeBody } from "../core/codec.js";
-import { isRevisionConflict } from "../core/kv-records.js";
+import { isRevisionConflict, readSnapshot, writeAtRevision, type KeySnapshot } from "../core/kv-records.js";
 import { retryTransientWrite } from "../core/publish.js";
 
 /**
@@ -21,8 +21,8 @@ export interface AgentState {
 const MAX_ATTEMPTS = 10;
 
 export class KvAgentState implements AgentState {
-  /** What this instance last read or wrote, with its revision (0: the key does not exist). */
-  private cached: { value: Uint8Array | undefined; revision: number } | undefined;
+  /** What this instance last read or wrote; encoded, as each call names its own schema. */
+  private cached: KeySnapshot<Uint8Array> | undefined;
 
   constructor(
     private readonly kv: KV,
@@ -42,9 +42,8 @@ export class KvAgentState implements AgentState {
     return retryTransientWrite(attempt, { signal: this.signal, isFinal: isRevisionConflict });
   }
 
-  private async read(): Promise<{ value: Uint8Array | undefined; revision: number }> {
-    const entry = await this.kv.get(this.key);
-    this.cached = entry ? { value: entry.operation === "PUT" ? entry.value : undefined, revision: entry.revision } : { value: undefined, revision: 0 };
+  private async read(): Promise<KeySnapshot<Uint8Array>> {
+    this.cached = await readSnapshot(this.kv, this.key);
     return this.cached;
   }
 
@@ -64,7 +63,7 @@ export class KvAgentState implements AgentState {
       const data = encodeBody(schema, next);
       try {
         const { revision: expected } = snapshot;
-        const revision = await this.write(() => (expected === 0 ? this.kv.create(this.key, data) : this.kv.update(this.key, data, expected)));
+        const revision = await this.write(() => writeAtRevision(this.kv, this.key, data, expected));
         this.cached = { value: data, revision };
         return next;
       } catch (err) {
