@@ -14,7 +14,6 @@ import {
 } from "../gen/switchboard/v1/conversation_pb.js";
 import type { Agent, AgentContext, AgentTypeDefinition, MessageContext } from "../worker/agent.js";
 import { AgentError, isAgentDefinition, type AgentDefinition, type AgentLogger, type HistoryEntry, type JsonValue, type ReplyResult, type Turn } from "./define-agent.js";
-import { containsEndWord } from "./end-word.js";
 import { RoutableAgentType } from "./routable-agent-type.js";
 
 /** Chunks of a reply, whatever shape `reply` returned it in; strings are tested first. */
@@ -113,28 +112,20 @@ class DefinedAgent<State extends JsonValue> implements Agent {
   async onMessage(message: Message, ctx: MessageContext): Promise<Message | undefined> {
     if (!isMessage(message, UserMessageSchema)) return undefined;
     const def = this.definition;
-    const common = { sessionId: message.sessionId, user: message.user, turnId: message.turnId, agentType: def.type };
-    if (containsEndWord(message.text)) {
-      const termination = create(TerminationSchema, { ...common, reason: EndReason.USER_REQUEST, content: `Session ended. Thank you for contacting ${def.displayName}.` });
-      if (ctx.topic) await this.forward(termination, message, ctx, "end");
-      return termination;
-    }
-    const target = ctx.topic ? this.type.handoff?.decide(message) : undefined;
-    if (target && this.type.handoff) {
-      await this.type.handoff.handOff(this.context.runtime, message, target, ctx);
-      return undefined;
-    }
+    const settled = await this.type.endOrHandOff(message, ctx, this.context.runtime, def.displayName);
+    if (settled) return settled.output;
     const saved = await this.context.state.load(DefinedAgentStateSchema);
     // Saved state names this turn only once its answer was published: the ack alone was lost.
     if (saved?.lastTurnId === message.turnId && ctx.topic) return undefined;
     const outcome = await this.answer(message, ctx, saved);
     if (!outcome) return undefined;
+    const common = { sessionId: message.sessionId, user: message.user, turnId: message.turnId, agentType: def.type };
     // An agent that ends the conversation answers with the termination: its reply is the final
     // result, so the user sees one answer, not a reply followed by an unexplained end.
     const output = outcome.ended
       ? create(TerminationSchema, { ...common, reason: EndReason.AGENT_FINISHED, content: outcome.text })
       : create(AgentReplySchema, { ...common, agentName: def.displayName, content: outcome.text, turn: outcome.turn.turn });
-    if (ctx.topic) await this.forward(output, message, ctx, outcome.ended ? "end" : "reply");
+    if (ctx.topic) await this.type.forwardToUserProxy(this.context.runtime, output, message, ctx, outcome.ended ? "end" : "reply");
     await this.save(saved, message, outcome.turn, outcome.text);
     return output;
   }
@@ -226,11 +217,6 @@ class DefinedAgent<State extends JsonValue> implements Agent {
       ];
       return create(DefinedAgentStateSchema, { turns: (current?.turns ?? 0) + 1, lastTurnId: message.turnId, history: limit === 0 ? [] : history.slice(-limit), stateJson });
     });
-  }
-
-  /** Agent output goes to the user proxy of the same session, with ids derived from the input's. */
-  private async forward(output: Message, input: { user: string; sessionId: string }, ctx: MessageContext, kind: string): Promise<void> {
-    await this.context.runtime.publish(output, { type: TopicType.UserProxy, source: { user: input.user, session: input.sessionId } }, { id: `${ctx.eventId}-${this.definition.type}-${kind}` });
   }
 }
 

@@ -1,9 +1,7 @@
 import { create, isMessage, type Message } from "@bufbuild/protobuf";
-import { TopicType } from "../core/subjects.js";
-import { AgentReplySchema, EndReason, TerminationSchema, UserMessageSchema } from "../gen/switchboard/v1/conversation_pb.js";
+import { AgentReplySchema, UserMessageSchema } from "../gen/switchboard/v1/conversation_pb.js";
 import type { RoutingProfile } from "../router/classifier.js";
 import type { Agent, AgentContext, MessageContext } from "../worker/agent.js";
-import { containsEndWord } from "./end-word.js";
 import { RoutableAgentType } from "./routable-agent-type.js";
 import { TaskAgentStateSchema } from "../gen/switchboard/v1/agents_pb.js";
 import { sleep } from "../core/sleep.js";
@@ -45,23 +43,18 @@ class TaskAgent implements Agent {
     if (!isMessage(message, UserMessageSchema)) return undefined;
     if (this.type.options.delayMs) await sleep(this.type.options.delayMs, ctx.signal, "simulated work");
     const turn = await this.countTurn(message.turnId);
-    const common = { sessionId: message.sessionId, user: message.user, turnId: message.turnId, agentType: this.type.spec.type };
-    if (containsEndWord(message.text)) {
-      const termination = create(TerminationSchema, {
-        ...common,
-        reason: EndReason.USER_REQUEST,
-        content: `Session ended. Thank you for contacting ${this.type.name}.`,
-      });
-      if (ctx.topic) await this.forward(termination, message, ctx, "end");
-      return termination;
-    }
-    const target = ctx.topic ? this.type.handoff?.decide(message) : undefined;
-    if (target && this.type.handoff) {
-      await this.type.handoff.handOff(this.context.runtime, message, target, ctx);
-      return undefined;
-    }
-    const reply = create(AgentReplySchema, { ...common, agentName: this.type.name, content: `Hello from ${this.type.name}! You said: ${message.text}`, turn });
-    if (ctx.topic) await this.forward(reply, message, ctx, "reply");
+    const settled = await this.type.endOrHandOff(message, ctx, this.context.runtime, this.type.name);
+    if (settled) return settled.output;
+    const reply = create(AgentReplySchema, {
+      sessionId: message.sessionId,
+      user: message.user,
+      turnId: message.turnId,
+      agentType: this.type.spec.type,
+      agentName: this.type.name,
+      content: `Hello from ${this.type.name}! You said: ${message.text}`,
+      turn,
+    });
+    if (ctx.topic) await this.type.forwardToUserProxy(this.context.runtime, reply, message, ctx, "reply");
     return reply;
   }
 
@@ -78,11 +71,5 @@ class TaskAgent implements Agent {
       return create(TaskAgentStateSchema, { turns, lastTurnId: turnId });
     });
     return turns;
-  }
-
-
-  /** Agent output goes to the user proxy of the same session, as in the reference flow. */
-  private async forward(output: Message, input: { user: string; sessionId: string }, ctx: MessageContext, kind: string): Promise<void> {
-    await this.context.runtime.publish(output, { type: TopicType.UserProxy, source: { user: input.user, session: input.sessionId } }, { id: `${ctx.eventId}-${this.type.spec.type}-${kind}` });
   }
 }
