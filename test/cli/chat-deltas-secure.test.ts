@@ -3,11 +3,9 @@ import { defineAgent } from "../../src/agents/define-agent.js";
 import { builtinAgents } from "../../src/agents/builtin.js";
 import type { ChatEvent } from "../../src/cli/chat-session.js";
 import { Role } from "../../src/core/roles.js";
-import { Host } from "../../src/host/host.js";
-import { Worker } from "../../src/worker/worker.js";
 import { expectSubscribeDenied } from "../helpers/permissions.js";
 import { SecureTestServer } from "../helpers/secure-server.js";
-import { subjects, testLogger } from "../helpers/system.js";
+import { subjects } from "../helpers/system.js";
 
 const streamer = defineAgent({
   type: "streamer",
@@ -23,22 +21,15 @@ const streamer = defineAgent({
 
 /** Streamed replies with the shipped nats.conf: each user gets its own deltas and no one else's. */
 describe("reply deltas on a server that requires credentials", () => {
-  const logger = testLogger();
   let server: SecureTestServer;
-  let host: Host;
-  let worker: Worker;
 
   beforeAll(async () => {
     server = await SecureTestServer.start({ users: ["alice", "bob"] });
-    host = new Host({ nc: await server.open(Role.Host), subjects, logger, heartbeatIntervalMs: 300, workerTtlMs: 3_000 });
-    await host.start();
-    worker = new Worker({ nc: await server.open(Role.Worker), subjects, logger, agents: [...builtinAgents(["router", "user_proxy"]), streamer], drainTimeoutMs: 3_000 });
-    await worker.start();
+    await server.startHost();
+    await server.startWorker([...builtinAgents(["router", "user_proxy"]), streamer]);
   });
 
   afterAll(async () => {
-    await worker?.close();
-    await host?.close();
     await server?.stop();
   });
 

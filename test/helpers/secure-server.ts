@@ -7,6 +7,8 @@ import { loadConfig, type ConfigFlags, type SwitchboardConfig } from "../../src/
 import { ChatSession, type ChatSessionOptions } from "../../src/cli/chat-session.js";
 import { connectNats, type NatsConnection } from "../../src/core/connection.js";
 import { Role } from "../../src/core/roles.js";
+import { Host, type HostOptions } from "../../src/host/host.js";
+import { Worker, type WorkerOptions } from "../../src/worker/worker.js";
 import { TestNatsServer } from "./nats-server.js";
 import { subjects, testLogger } from "./system.js";
 
@@ -46,6 +48,7 @@ export interface SecureServerOptions {
 /** A real nats-server running the shipped nats.conf with freshly generated credentials. */
 export class SecureTestServer {
   private readonly opened: NatsConnection[] = [];
+  private readonly services: { close(): Promise<void> }[] = [];
 
   private constructor(
     readonly server: TestNatsServer,
@@ -96,14 +99,35 @@ export class SecureTestServer {
     return chat;
   }
 
+  /** A started host with the host role's credentials, closed by `stop()`. */
+  async startHost(options: Partial<Omit<HostOptions, "nc" | "subjects">> = {}): Promise<Host> {
+    const host = new Host({ nc: await this.open(Role.Host), subjects, logger: testLogger(), heartbeatIntervalMs: 300, workerTtlMs: 3_000, ...options });
+    this.services.push(host);
+    await host.start();
+    return host;
+  }
+
+  /** A started worker with the worker role's credentials, closed by `stop()`. */
+  async startWorker(agents: WorkerOptions["agents"], options: Partial<Omit<WorkerOptions, "nc" | "subjects" | "agents">> = {}): Promise<Worker> {
+    const worker = new Worker({ nc: await this.open(Role.Worker), subjects, logger: testLogger(), agents, drainTimeoutMs: 3_000, ...options });
+    this.services.push(worker);
+    await worker.start();
+    return worker;
+  }
+
   /** Environment for CLI processes against this server. */
   env(extra: Record<string, string> = {}): Record<string, string> {
     return { NATS_URL: this.url, SB_AUTH_DIR: this.store.dir, SB_CREDS: "", ...extra };
   }
 
+  /** Closes workers and hosts (the last started first), the connections, then the server. */
   async stop(): Promise<void> {
-    for (const nc of this.opened.splice(0)) await nc.close().catch(() => undefined);
-    await this.server.stop();
-    await rm(this.server.dir, { recursive: true, force: true });
+    try {
+      for (const service of this.services.splice(0).reverse()) await service.close();
+    } finally {
+      for (const nc of this.opened.splice(0)) await nc.close().catch(() => undefined);
+      await this.server.stop();
+      await rm(this.server.dir, { recursive: true, force: true });
+    }
   }
 }

@@ -1,34 +1,25 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { builtinAgents } from "../../src/agents/builtin.js";
 import { Role } from "../../src/core/roles.js";
-import { Host } from "../../src/host/host.js";
 import { LearnedSource, listLearned, openRoutingBucket, recordLearned } from "../../src/router/learned-examples.js";
-import { Worker } from "../../src/worker/worker.js";
 import { runCliToEnd } from "../helpers/cli.js";
 import { SecureTestServer } from "../helpers/secure-server.js";
-import { eventually, subjects, testLogger } from "../helpers/system.js";
+import { eventually, subjects } from "../helpers/system.js";
 import { twinDesks } from "../helpers/twin-desks.js";
 
 const REQUEST = "Has the supplier invoice been paid?";
 
 /** Learning from use with each role's own credentials on the shipped nats.conf. */
 describe("routing learned from use, with least-privilege credentials", () => {
-  const logger = testLogger();
   let server: SecureTestServer;
-  let host: Host;
-  let worker: Worker;
 
   beforeAll(async () => {
     server = await SecureTestServer.start({ users: ["alice", "bob"] });
-    host = new Host({ nc: await server.open(Role.Host), subjects, logger, heartbeatIntervalMs: 300, workerTtlMs: 3_000 });
-    await host.start();
-    worker = new Worker({ nc: await server.open(Role.Worker), subjects, logger, agents: [...builtinAgents(["router", "user_proxy"]), ...twinDesks()], drainTimeoutMs: 3_000 });
-    await worker.start();
+    await server.startHost();
+    await server.startWorker([...builtinAgents(["router", "user_proxy"]), ...twinDesks()]);
   });
 
   afterAll(async () => {
-    await worker?.close();
-    await host?.close();
     await server?.stop();
   });
 

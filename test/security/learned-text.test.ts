@@ -6,13 +6,11 @@ import { BUILTIN_AGENT_TYPES, builtinAgents } from "../../src/agents/builtin.js"
 import { encodeEvent } from "../../src/core/codec.js";
 import { Role } from "../../src/core/roles.js";
 import { RoutedSchema, UserMessageSchema, type Routed } from "../../src/gen/switchboard/v1/conversation_pb.js";
-import { Host } from "../../src/host/host.js";
 import { LearnedSource, listLearned, openRoutingBucket, recordLearned } from "../../src/router/learned-examples.js";
 import { publishedIntent } from "../../src/router/router-agent.js";
-import { Worker } from "../../src/worker/worker.js";
 import { watchResponses } from "../helpers/responses.js";
 import { SecureTestServer } from "../helpers/secure-server.js";
-import { eventually, subjects, testLogger } from "../helpers/system.js";
+import { eventually, subjects } from "../helpers/system.js";
 
 /** What alice answered a "which one?" question about: it becomes a routing example of hr. */
 const SECRET = "Can I take leave for my chemotherapy after the divorce hearing?";
@@ -20,22 +18,15 @@ const SECRET = "Can I take leave for my chemotherapy after the divorce hearing?"
 const wordsOf = (text: string) => new Set(text.toLowerCase().match(/[a-z]+/g) ?? []);
 
 describe("words of one user's requests, learned for routing, do not reach another user", () => {
-  const logger = testLogger();
   let server: SecureTestServer;
-  let host: Host;
-  let worker: Worker;
 
   beforeAll(async () => {
     server = await SecureTestServer.start({ users: ["alice", "mallory"] });
-    host = new Host({ nc: await server.open(Role.Host), subjects, logger, heartbeatIntervalMs: 300, workerTtlMs: 3_000 });
-    await host.start();
-    worker = new Worker({ nc: await server.open(Role.Worker), subjects, logger, agents: builtinAgents(BUILTIN_AGENT_TYPES), drainTimeoutMs: 3_000 });
-    await worker.start();
+    await server.startHost();
+    await server.startWorker(builtinAgents(BUILTIN_AGENT_TYPES));
   }, 60_000);
 
   afterAll(async () => {
-    await worker?.close();
-    await host?.close();
     await server?.stop();
   });
 

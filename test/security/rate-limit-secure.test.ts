@@ -6,12 +6,11 @@ import { builtinAgents } from "../../src/agents/builtin.js";
 import { encodeEvent } from "../../src/core/codec.js";
 import { Role } from "../../src/core/roles.js";
 import { AgentReplySchema, ErrorEventSchema, RoutedSchema, UserMessageSchema, type ErrorEvent } from "../../src/gen/switchboard/v1/conversation_pb.js";
-import { Host } from "../../src/host/host.js";
 import { createWorker, type Worker } from "../../src/worker/embedded-worker.js";
 import { failsOnce } from "../helpers/fails-once-agent.js";
 import { watchResponses, type SeenEvent } from "../helpers/responses.js";
 import { SecureTestServer } from "../helpers/secure-server.js";
-import { eventually, subjects, testLogger } from "../helpers/system.js";
+import { eventually, subjects } from "../helpers/system.js";
 
 const errorsOf = (seen: readonly SeenEvent[]) => seen.flatMap((e) => (isMessage(e.message, ErrorEventSchema) ? [e.message as ErrorEvent] : []));
 
@@ -20,9 +19,7 @@ const errorsOf = (seen: readonly SeenEvent[]) => seen.flatMap((e) => (isMessage(
  * defaults: the per-user rate limit must be on without being asked for.
  */
 describe("the per-user rate limit with credentials and default settings", () => {
-  const logger = testLogger();
   let server: SecureTestServer;
-  let host: Host;
   let worker: Worker;
 
   /** Publishes a user's message straight to one of their topics, as any NATS client may. */
@@ -33,15 +30,13 @@ describe("the per-user rate limit with credentials and default settings", () => 
 
   beforeAll(async () => {
     server = await SecureTestServer.start({ users: ["alice", "mallory", "carol"] });
-    host = new Host({ nc: await server.open(Role.Host), subjects, logger, heartbeatIntervalMs: 300, workerTtlMs: 3_000 });
-    await host.start();
+    await server.startHost();
     worker = createWorker({ nc: await server.open(Role.Worker), agents: [...builtinAgents(["router", "user_proxy", "finance"]), failsOnce()], logLevel: "warn" });
     await worker.start();
   }, 30_000);
 
   afterAll(async () => {
     await worker?.close();
-    await host?.close();
     await server?.stop();
   });
 

@@ -12,10 +12,9 @@ import { Role } from "../../src/core/roles.js";
 import { HostVerb } from "../../src/core/subjects.js";
 import { AgentReplySchema, ErrorEventSchema, UserMessageSchema, type ErrorEvent } from "../../src/gen/switchboard/v1/conversation_pb.js";
 import { RegisterWorkerRequestSchema } from "../../src/gen/switchboard/v1/registry_pb.js";
-import { Host } from "../../src/host/host.js";
 import { HostClient } from "../../src/host/client.js";
 import { RegistryView } from "../../src/host/registry-view.js";
-import { Worker } from "../../src/worker/worker.js";
+import type { Worker } from "../../src/worker/worker.js";
 import { collectRefusals, expectDenied, expectSubscribeDenied, subscribeOutcome } from "../helpers/permissions.js";
 import { ProbeAgentType } from "../helpers/probe-agent.js";
 import { watchResponses } from "../helpers/responses.js";
@@ -30,33 +29,19 @@ import { twinDesks } from "../helpers/twin-desks.js";
 describe("least privilege on the bus", () => {
   const logger = testLogger();
   let server: SecureTestServer;
-  let host: Host;
   let worker: Worker;
-  let peer: Worker;
   let probe: ProbeAgentType;
 
   beforeAll(async () => {
     server = await SecureTestServer.start({ users: ["alice", "bob"] });
-    host = new Host({ nc: await server.open(Role.Host), subjects, logger, heartbeatIntervalMs: 300, workerTtlMs: 3_000 });
-    await host.start();
+    await server.startHost();
     probe = new ProbeAgentType("probe", { failOn: "poison" });
-    worker = new Worker({
-      nc: await server.open(Role.Worker),
-      subjects,
-      logger,
-      agents: [...builtinAgents(["router", "user_proxy", "hr", "finance"]), ...twinDesks()],
-      consumer: { maxDeliver: 2, ackWaitMs: 1_000 },
-      drainTimeoutMs: 3_000,
-    });
-    await worker.start();
-    peer = new Worker({ nc: await server.open(Role.Worker), subjects, logger, agents: [probe], consumer: { maxDeliver: 2, ackWaitMs: 1_000 }, drainTimeoutMs: 3_000 });
-    await peer.start();
+    const consumer = { maxDeliver: 2, ackWaitMs: 1_000 };
+    worker = await server.startWorker([...builtinAgents(["router", "user_proxy", "hr", "finance"]), ...twinDesks()], { consumer });
+    await server.startWorker([probe], { consumer });
   });
 
   afterAll(async () => {
-    await peer?.close();
-    await worker?.close();
-    await host?.close();
     await server?.stop();
   });
 
