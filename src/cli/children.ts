@@ -213,7 +213,8 @@ interface RunFile {
   readonly children: readonly { readonly name: string; readonly pid: number }[];
 }
 
-function alive(pid: number): boolean {
+/** Whether a process with this id exists and may be signalled by us (signal 0 only checks). */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { errorMessage } from "../core/errors.js";
 import { sleep } from "../core/sleep.js";
+import { alive } from "./children.js";
 
 export type ReloadOutcome = { readonly reloaded: true; readonly pid: number } | { readonly reloaded: false; readonly reason: string };
 
@@ -24,11 +25,7 @@ export async function reloadNatsServer(pidFile: string): Promise<ReloadOutcome> 
   if (!existsSync(pidFile)) return { reloaded: false, reason: `no pid file at ${pidFile} (is nats-server running with nats.conf?)` };
   const pid = Number(readFileSync(pidFile, "utf8").trim());
   if (!Number.isInteger(pid) || pid <= 0) return { reloaded: false, reason: `${pidFile} holds no process id` };
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return { reloaded: false, reason: `nats-server ${pid} from ${pidFile} is not running` };
-  }
+  if (!alive(pid)) return { reloaded: false, reason: `nats-server ${pid} from ${pidFile} is not running` };
   // A stale pid file may name an unrelated process by now; never signal that.
   if (!looksLikeNatsServer(pid)) return { reloaded: false, reason: `process ${pid} from ${pidFile} is not a nats-server` };
   try {

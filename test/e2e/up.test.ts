@@ -5,21 +5,13 @@ import { join } from "node:path";
 import { rm } from "node:fs/promises";
 import { connect as tcpConnect } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
+import { alive } from "../../src/cli/children.js";
 import { DATA_DIR } from "../../src/cli/paths.js";
 import { runCliToEnd } from "../helpers/cli.js";
 import { ModelStub } from "../helpers/model-stub.js";
 import { eventually } from "../helpers/system.js";
 import { Keys, TerminalCli } from "../helpers/terminal.js";
 import { freePort } from "../helpers/ports.js";
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** The first line a NATS server sends on `port` (INFO {...}). */
 async function natsInfo(port: number): Promise<string> {
