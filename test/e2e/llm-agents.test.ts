@@ -1,5 +1,4 @@
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -8,20 +7,12 @@ import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { runCli, runCliToEnd, type CliProcess } from "../helpers/cli.js";
 import { ModelStub } from "../helpers/model-stub.js";
 import { TestNatsServer } from "../helpers/nats-server.js";
+import { freePort } from "../helpers/ports.js";
 import { Keys, TerminalCli } from "../helpers/terminal.js";
 
 const EXAMPLE = fileURLToPath(new URL("../../examples/llm-agents/agents.yaml", import.meta.url));
 const API_KEY = "sk-test-DO-NOT-LOG-4f9a2c";
 const SLOW_TIMEOUT_MS = 2_000;
-
-/** A port nothing listens on. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 /**
  * The shipped example (hr and finance on a language model) pointed at the stub, plus an agent
@@ -36,7 +27,7 @@ async function agentsFile(stub: ModelStub): Promise<string> {
     description: "The records archive: old files and documents kept on record",
     keywords: ["archive"],
     examples: ["Find the archived file from 2019"],
-    model: { url: `http://127.0.0.1:${await closedPort()}/v1`, systemPrompt: "You are the archive." },
+    model: { url: `http://127.0.0.1:${await freePort()}/v1`, systemPrompt: "You are the archive." },
   } as (typeof example.agents)[number]);
   const file = join(mkdtempSync(join(tmpdir(), "sb-llm-")), "agents.yaml");
   writeFileSync(file, stringifyYaml(example));

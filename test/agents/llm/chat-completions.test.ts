@@ -1,9 +1,9 @@
-import { createServer } from "node:net";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { streamChatCompletion, type ChatMessage } from "../../../src/agents/llm/chat-completions.js";
 import { ModelError, ModelTimeoutError, ModelUnreachableError } from "../../../src/agents/llm/errors.js";
 import { CancelledError } from "../../../src/core/errors.js";
 import { ModelStub } from "../../helpers/model-stub.js";
+import { freePort } from "../../helpers/ports.js";
 
 const MESSAGES: ChatMessage[] = [
   { role: "system", content: "You are terse." },
@@ -14,15 +14,6 @@ async function collect(iterable: AsyncIterable<string>): Promise<string[]> {
   const out: string[] = [];
   for await (const text of iterable) out.push(text);
   return out;
-}
-
-/** A port nothing listens on: bound, noted, released. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 describe("streaming chat completions from an OpenAI-compatible server", () => {
@@ -75,7 +66,7 @@ describe("streaming chat completions from an OpenAI-compatible server", () => {
   });
 
   it("gives model_unreachable when nothing listens at the URL", async () => {
-    const port = await closedPort();
+    const port = await freePort();
     const err = await collect(streamChatCompletion(MESSAGES, { url: `http://127.0.0.1:${port}/v1`, model: "m", timeoutMs: 5_000 })).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ModelUnreachableError);
     expect(err).toMatchObject({ code: "model_unreachable" });
@@ -83,7 +74,7 @@ describe("streaming chat completions from an OpenAI-compatible server", () => {
   });
 
   it("shows neither user info nor query of the URL in its errors, as they can carry secrets", async () => {
-    const port = await closedPort();
+    const port = await freePort();
     const err = await collect(streamChatCompletion(MESSAGES, { url: `http://user:pw@127.0.0.1:${port}/v1?key=zzz`, model: "m", timeoutMs: 5_000 })).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ModelUnreachableError);
     expect((err as Error).message).not.toMatch(/pw|zzz/);
