@@ -99,9 +99,12 @@ export class SecureTestServer {
     return chat;
   }
 
-  /** A started host with the host role's credentials, closed by `stop()`. */
-  async startHost(options: Partial<Omit<HostOptions, "nc" | "subjects">> = {}): Promise<Host> {
-    const host = new Host({ nc: await this.open(Role.Host), subjects, logger: testLogger(), heartbeatIntervalMs: 300, workerTtlMs: 3_000, ...options });
+  /**
+   * A started host with the host role's credentials, closed by `stop()`. Pass `nc` to share the
+   * host's connection with the test, as when it reads streams exactly as the host can.
+   */
+  async startHost(options: Partial<Omit<HostOptions, "subjects">> = {}): Promise<Host> {
+    const host = new Host({ subjects, logger: testLogger(), heartbeatIntervalMs: 300, workerTtlMs: 3_000, ...options, nc: options.nc ?? (await this.open(Role.Host)) });
     this.services.push(host);
     await host.start();
     return host;

@@ -1,15 +1,12 @@
 import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
-import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { builtinAgents } from "../../src/agents/builtin.js";
 import { ChatSession } from "../../src/cli/chat-session.js";
 import { credentialsPath, publicKey, readCredentialsFile } from "../../src/core/credentials.js";
 import { Role, SERVICE_ROLES } from "../../src/core/roles.js";
 import { HostClient } from "../../src/host/client.js";
-import { Host } from "../../src/host/host.js";
-import { Worker } from "../../src/worker/worker.js";
 import { runCliToEnd } from "../helpers/cli.js";
 import { SecureTestServer } from "../helpers/secure-server.js";
 import { eventually, subjects, testLogger } from "../helpers/system.js";
@@ -24,21 +21,12 @@ const SINGLE_ACCOUNT = fileURLToPath(new URL("../fixtures/auth/single-account.co
  */
 describe("upgrading a running server from the single-account accounts file, then rotating keys live", () => {
   const logger = testLogger();
-  const connections: NatsConnection[] = [];
   let server: SecureTestServer;
-  let host: Host;
-  let worker: Worker;
   let jsm: JetStreamManager;
   let template: string;
 
-  async function as(role: Role, user?: string): Promise<NatsConnection> {
-    const nc = await server.connectAs(role, user);
-    connections.push(nc);
-    return nc;
-  }
-
   async function chat(user: string): Promise<ChatSession> {
-    const session = new ChatSession({ nc: await as(Role.Client, user), subjects, user, logger, replyTimeoutMs: 10_000 });
+    const session = new ChatSession({ nc: await server.open(Role.Client, user), subjects, user, logger, replyTimeoutMs: 10_000 });
     await session.start();
     return session;
   }
@@ -53,18 +41,13 @@ describe("upgrading a running server from the single-account accounts file, then
         return text.replace("{{alice}}", publicKey(readCredentialsFile(credentialsPath(store.dir, Role.Client, "alice"))));
       },
     });
-    const hostNc = await as(Role.Host);
-    host = new Host({ nc: hostNc, subjects, logger, heartbeatIntervalMs: 300, workerTtlMs: 5_000 });
-    await host.start();
-    worker = new Worker({ nc: await as(Role.Worker), subjects, logger, agents: builtinAgents(["router", "user_proxy", "hr", "finance"]), consumer: { maxDeliver: 2, ackWaitMs: 2_000 }, drainTimeoutMs: 3_000 });
-    await worker.start();
+    const hostNc = await server.open(Role.Host);
+    await server.startHost({ nc: hostNc, workerTtlMs: 5_000 });
+    await server.startWorker(builtinAgents(["router", "user_proxy", "hr", "finance"]), { consumer: { maxDeliver: 2, ackWaitMs: 2_000 } });
     jsm = await jetstreamManager(hostNc);
   });
 
   afterAll(async () => {
-    await worker?.close();
-    await host?.close();
-    for (const nc of connections) await nc.close().catch(() => undefined);
     await server?.stop();
   });
 
@@ -73,7 +56,7 @@ describe("upgrading a running server from the single-account accounts file, then
     expect(await readFile(server.store.accountsFile, "utf8")).not.toContain("USER_alice");
     const before = await chat("alice");
     expect((await before.send("I need help with my budget")).map((e) => e.event)).toEqual(["routed", "reply"]);
-    const admin = new HostClient(await as(Role.Admin), subjects);
+    const admin = new HostClient(await server.open(Role.Admin), subjects);
     await eventually(async () => ((await admin.session(before.sessionId))?.transcript.length ?? 0) >= 2, 10_000, "the session recorded");
     const { state } = await jsm.streams.info(subjects.eventStream);
     const agents = (await admin.agents()).map((a) => a.spec?.type).sort();
@@ -103,7 +86,7 @@ describe("upgrading a running server from the single-account accounts file, then
     expect(now.messages).toBeGreaterThan(state.messages);
     expect((await admin.agents()).map((a) => a.spec?.type).sort()).toEqual(agents);
     expect((await admin.session(before.sessionId))?.user).toBe("alice");
-    const lastAnswer = await (await jetstreamManager(await as(Role.Client, "alice"), { checkAPI: false })).direct.getMessage(subjects.eventStream, {
+    const lastAnswer = await (await jetstreamManager(await server.open(Role.Client, "alice"), { checkAPI: false })).direct.getMessage(subjects.eventStream, {
       last_by_subj: subjects.topic({ type: "response", source: { user: "alice", session: after.sessionId } }),
     });
     expect(lastAnswer?.subject).toBe(`sb.topic.response.alice.${after.sessionId}`);
@@ -112,7 +95,7 @@ describe("upgrading a running server from the single-account accounts file, then
   });
 
   it("rotates a chat user's key live: the old connection is closed and the new file chats", async () => {
-    const old = await as(Role.Client, "alice");
+    const old = await server.open(Role.Client, "alice");
     let dropped = false;
     const watching = (async () => {
       for await (const s of old.status()) if (s.type === "disconnect") dropped = true;
@@ -128,7 +111,7 @@ describe("upgrading a running server from the single-account accounts file, then
   });
 
   it("rotates a service role's key live: the old admin connection is closed and the new file asks", async () => {
-    const old = await as(Role.Admin);
+    const old = await server.open(Role.Admin);
     let dropped = false;
     const watching = (async () => {
       for await (const s of old.status()) if (s.type === "disconnect") dropped = true;
@@ -138,7 +121,7 @@ describe("upgrading a running server from the single-account accounts file, then
     await eventually(() => dropped || old.isClosed(), 10_000, "the old key disconnected");
     await old.close();
     await watching;
-    const admin = await eventually(() => as(Role.Admin).catch(() => undefined), 10_000, "admin connected with the new key");
+    const admin = await eventually(() => server.open(Role.Admin).catch(() => undefined), 10_000, "admin connected with the new key");
     expect((await new HostClient(admin, subjects).agents()).length).toBeGreaterThan(0);
   });
 });

@@ -12,8 +12,6 @@ import { HostVerb } from "../../src/core/subjects.js";
 import { UserMessageSchema } from "../../src/gen/switchboard/v1/conversation_pb.js";
 import { SessionRecordSchema } from "../../src/gen/switchboard/v1/registry_pb.js";
 import { HostClient } from "../../src/host/client.js";
-import { Host } from "../../src/host/host.js";
-import { Worker } from "../../src/worker/worker.js";
 import { runCliToEnd } from "../helpers/cli.js";
 import { collectRefusals } from "../helpers/permissions.js";
 import { SecureTestServer } from "../helpers/secure-server.js";
@@ -39,10 +37,7 @@ interface Snapshot {
  */
 describe("a chat user's reply subject is not a write primitive", () => {
   const logger = testLogger();
-  const connections: NatsConnection[] = [];
   let server: SecureTestServer;
-  let host: Host;
-  let worker: Worker;
   let jsm: JetStreamManager;
   let workerJsm: JetStreamManager;
   let buckets: Map<string, KV>;
@@ -52,12 +47,6 @@ describe("a chat user's reply subject is not a write primitive", () => {
   let mallory: NatsConnection;
   let mallorySession: string;
   let malloryRefusals: string[];
-
-  async function as(role: Role, user?: string): Promise<NatsConnection> {
-    const nc = await server.connectAs(role, user);
-    connections.push(nc);
-    return nc;
-  }
 
   async function snapshot(): Promise<Snapshot> {
     const streams = new Map<string, { firstSeq: number; lastSeq: number; messages: number; subjects: string[] }>();
@@ -139,13 +128,11 @@ describe("a chat user's reply subject is not a write primitive", () => {
     server = await SecureTestServer.start({ users: ["alice"] });
     const added = await runCliToEnd(["users", "add", "mallory", "--pid-file", server.pidFile], server.env());
     expect(added.code, added.stderr).toBe(0);
-    const hostNc = await as(Role.Host);
-    host = new Host({ nc: hostNc, subjects, logger, heartbeatIntervalMs: 300, workerTtlMs: 5_000 });
-    await host.start();
-    worker = new Worker({ nc: await as(Role.Worker), subjects, logger, agents: builtinAgents(["router", "user_proxy", "hr", "finance"]), consumer: { maxDeliver: 2, ackWaitMs: 2_000 }, drainTimeoutMs: 3_000 });
-    await worker.start();
+    const hostNc = await server.open(Role.Host);
+    await server.startHost({ nc: hostNc, workerTtlMs: 5_000 });
+    await server.startWorker(builtinAgents(["router", "user_proxy", "hr", "finance"]), { consumer: { maxDeliver: 2, ackWaitMs: 2_000 } });
     jsm = await jetstreamManager(hostNc);
-    const workerNc = await as(Role.Worker);
+    const workerNc = await server.open(Role.Worker);
     workerJsm = await jetstreamManager(workerNc);
     buckets = new Map([
       [subjects.agentsBucket, await openBucket(hostNc, subjects.agentsBucket)],
@@ -154,7 +141,7 @@ describe("a chat user's reply subject is not a write primitive", () => {
       [subjects.agentStateBucket, await openBucket(workerNc, subjects.agentStateBucket)],
     ]);
 
-    const aliceNc = await as(Role.Client, "alice");
+    const aliceNc = await server.open(Role.Client, "alice");
     aliceReceived = [];
     aliceNc.subscribe("sb.topic.response.alice.*", { callback: (_e, m) => void aliceReceived.push(m.subject) });
     aliceNc.subscribe("sb.delta.alice.*", { callback: (_e, m) => void aliceReceived.push(m.subject) });
@@ -164,7 +151,7 @@ describe("a chat user's reply subject is not a write primitive", () => {
     aliceSession = alice.sessionId;
 
     // Mallory chats too, so that she has an answer of her own to read back.
-    mallory = await eventually(() => as(Role.Client, "mallory"), 10_000, "mallory connected");
+    mallory = await eventually(() => server.open(Role.Client, "mallory"), 10_000, "mallory connected");
     malloryRefusals = collectRefusals(mallory);
     const malloryChat = new ChatSession({ nc: mallory, subjects, user: "mallory", logger, replyTimeoutMs: 10_000 });
     await malloryChat.start();
@@ -172,14 +159,11 @@ describe("a chat user's reply subject is not a write primitive", () => {
     mallorySession = malloryChat.sessionId;
 
     // Alice's session is fully recorded before anything is compared with it.
-    const admin = new HostClient(await as(Role.Admin), subjects);
+    const admin = new HostClient(await server.open(Role.Admin), subjects);
     await eventually(async () => ((await admin.session(aliceSession))?.transcript.length ?? 0) >= 2, 10_000, "alice's session recorded");
   });
 
   afterAll(async () => {
-    await worker?.close();
-    await host?.close();
-    for (const nc of connections) await nc.close().catch(() => undefined);
     await server?.stop();
   });
 
@@ -250,7 +234,7 @@ describe("a chat user's reply subject is not a write primitive", () => {
   });
 
   it("an answer arriving in a user's account is stored once, not sent back through the user's import", async () => {
-    const hostNc = await as(Role.Host);
+    const hostNc = await server.open(Role.Host);
     const subject = subjects.topic({ type: "response", source: { user: "alice", session: "sloop" } });
     const receivedBefore = aliceReceived.length;
     // No message id: the stream would store a copy coming back, not discard it as a duplicate.
@@ -269,7 +253,7 @@ describe("a chat user's reply subject is not a write primitive", () => {
 
   it("afterwards alice still converses and the registry still reads", async () => {
     expect((await alice.send("and the travel costs?")).map((e) => e.event)).toEqual(["reply"]);
-    const admin = new HostClient(await as(Role.Admin), subjects);
+    const admin = new HostClient(await server.open(Role.Admin), subjects);
     expect((await admin.agents()).map((a) => a.spec?.type)).toEqual(expect.arrayContaining(["finance", "hr", "router"]));
     const record = await eventually(async () => {
       const entry = await buckets.get(subjects.sessionsBucket)?.get(aliceSession);
