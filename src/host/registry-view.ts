@@ -48,6 +48,16 @@ export class RegistryView {
     return this.mirror.records.get(type)?.available === true;
   }
 
+  /** Whether the agent type is registered as one the router may route to (with or without live workers). */
+  isRoutable(type: string): boolean {
+    return this.mirror.records.get(type)?.spec?.routable === true;
+  }
+
+  /** Routable agent types registered, with or without live workers. */
+  routableTypes(): string[] {
+    return [...this.mirror.records.values()].flatMap((r) => (r.spec?.routable ? [r.spec.type] : [])).sort();
+  }
+
   /** Whether the agent type is known at all (with or without live workers). */
   isKnown(type: string): boolean {
     return this.mirror.records.has(type);

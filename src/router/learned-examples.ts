@@ -20,6 +20,16 @@ export { LearnedSource, type LearnedExample };
  */
 export const DEFAULT_MAX_LEARNED_PER_TYPE = 100;
 
+/**
+ * Different users who must teach the same (request, agent type) before it routes anyone else's
+ * requests; until then it routes only the requests of the users who taught it. One user, however
+ * many answers they send, cannot change where other users' requests go.
+ */
+export const DEFAULT_LEARNING_QUORUM = 2;
+
+/** Users remembered per example: enough to reach any sensible quorum, bounded against floods. */
+const MAX_TEACHERS = 16;
+
 /** Longer requests are not learned: they are rarely repeated and would dominate a profile. */
 export const MAX_LEARNED_TEXT_LENGTH = 500;
 
@@ -79,75 +89,115 @@ export function learnedAt(e: LearnedExample): number {
   return e.learnedAt ? timestampMs(e.learnedAt) : 0;
 }
 
+export function isOperatorExample(e: LearnedExample): boolean {
+  return e.source === LearnedSource.OPERATOR;
+}
+
+/** Whether an example routes every user's requests: an operator's, or one enough users taught. */
+export function isSharedExample(e: LearnedExample, quorum: number): boolean {
+  return isOperatorExample(e) || new Set(e.users).size >= quorum;
+}
+
+/**
+ * The order in which one type's examples of one kind are kept, best first: shared ones before
+ * those only their teachers use, so that a user teaching many requests pushes out only other
+ * unconfirmed ones; newest first within each.
+ */
+function keepOrder(examples: readonly LearnedExample[], quorum: number): LearnedExample[] {
+  return [...examples].sort((a, b) => Number(isSharedExample(b, quorum)) - Number(isSharedExample(a, quorum)) || learnedAt(b) - learnedAt(a));
+}
+
 /**
  * Stores one (request, agent type) pair, replacing the same request's earlier record for that
- * type, then removes the type's oldest examples of the same kind beyond `maxPerType`. Returns the
- * record, or undefined when the text is empty or too long to learn.
+ * type, then removes the type's examples of the same kind beyond `maxPerType` (see keepOrder).
+ * Returns the record, or undefined when the text is empty or too long to learn.
  */
 export async function recordLearned(
   kv: KV,
   subjects: Subjects,
   example: NewExample,
   maxPerType = DEFAULT_MAX_LEARNED_PER_TYPE,
+  quorum = DEFAULT_LEARNING_QUORUM,
 ): Promise<LearnedExample | undefined> {
   const record = await putLearned(kv, subjects, example);
-  if (record) await deleteBeyond(kv, subjects, await listLearned(kv, subjects, example.agentType), maxPerType);
+  if (record) await deleteBeyond(kv, subjects, await listLearned(kv, subjects, example.agentType), record, maxPerType, quorum);
   return record;
 }
 
-type NewExample = { readonly agentType: string; readonly text: string; readonly source: LearnedSource; readonly detail: string };
+type NewExample = {
+  readonly agentType: string;
+  readonly text: string;
+  readonly source: LearnedSource;
+  readonly detail: string;
+  /** Who taught it, for an example learned from use. */
+  readonly users?: readonly string[];
+};
 
 /** Stores one (request, agent type) pair; undefined when the text is empty or too long to learn. */
 async function putLearned(kv: KV, subjects: Subjects, example: NewExample): Promise<LearnedExample | undefined> {
   const text = example.text.trim();
   if (text === "" || text.length > MAX_LEARNED_TEXT_LENGTH) return undefined;
-  const record = create(LearnedExampleSchema, { ...example, text, id: learnedExampleId(text), learnedAt: timestampFromMs(Date.now()) });
+  const record = create(LearnedExampleSchema, { ...example, users: [...(example.users ?? [])], text, id: learnedExampleId(text), learnedAt: timestampFromMs(Date.now()) });
   await kv.put(subjects.learnedExampleKey(example.agentType, record.id), encodeBody(LearnedExampleSchema, record));
   return record;
 }
 
-function isOperatorExample(e: LearnedExample): boolean {
-  return e.source === LearnedSource.OPERATOR;
+/**
+ * Deletes those of one type's examples of the same kind as `added` (an operator's, or learned
+ * from use) beyond `keep`: operator examples and examples learned from use are bounded apart, so
+ * users answering many questions cannot push out what an operator added.
+ */
+async function deleteBeyond(kv: KV, subjects: Subjects, ofType: readonly LearnedExample[], added: LearnedExample, keep: number, quorum: number): Promise<void> {
+  const sameKind = ofType.filter((e) => isOperatorExample(e) === isOperatorExample(added));
+  for (const old of keepOrder(sameKind, quorum).slice(keep)) await kv.delete(subjects.learnedExampleKey(old.agentType, old.id));
 }
 
-/**
- * Deletes the oldest of one type's examples (newest first in `ofType`) beyond `keep`, counting
- * operator examples and examples learned from use apart.
- */
-async function deleteBeyond(kv: KV, subjects: Subjects, ofType: readonly LearnedExample[], keep: number): Promise<void> {
-  const fromOperator = ofType.filter(isOperatorExample);
-  const fromUse = ofType.filter((e) => !isOperatorExample(e));
-  for (const old of [...fromOperator.slice(keep), ...fromUse.slice(keep)]) await kv.delete(subjects.learnedExampleKey(old.agentType, old.id));
-}
+/** `TYPE.ID`: one record, as `admin routing` lists it. */
+const TYPE_AND_ID = /^(.+)\.([0-9a-f]{16})$/;
 
 /**
- * Removes learned examples: every one of an agent type when `typeOrId` names a type that has
- * some, otherwise the examples with that id. Returns what was removed.
+ * Removes learned examples: every one of an agent type when `what` names a type that has some,
+ * the one record of `TYPE.ID`, or otherwise the examples with that id (one per type it was
+ * learned for). Returns what was removed.
  */
-export async function forgetLearned(kv: KV, subjects: Subjects, typeOrId: string): Promise<LearnedExample[]> {
+export async function forgetLearned(kv: KV, subjects: Subjects, what: string): Promise<LearnedExample[]> {
   const all = await listLearned(kv, subjects);
-  const ofType = all.filter((e) => e.agentType === typeOrId);
-  const removed = ofType.length > 0 ? ofType : all.filter((e) => e.id === typeOrId);
+  const ofType = all.filter((e) => e.agentType === what);
+  const one = TYPE_AND_ID.exec(what);
+  const removed = ofType.length > 0 ? ofType : one ? all.filter((e) => e.agentType === one[1] && e.id === one[2]) : all.filter((e) => e.id === what);
   for (const e of removed) await kv.delete(subjects.learnedExampleKey(e.agentType, e.id));
   return removed;
 }
 
+export interface LearnedExamplesOptions {
+  /** Examples kept per agent type and kind. Default {@link DEFAULT_MAX_LEARNED_PER_TYPE}. */
+  readonly maxPerType?: number;
+  /** Users who must teach an example before it routes others' requests. Default {@link DEFAULT_LEARNING_QUORUM}. */
+  readonly quorum?: number;
+}
+
 /**
- * A live view of the learned examples, for the router: they join each agent type's routing
- * examples, and a request learned for exactly one type is recognised again. Calls `onChange`
- * whenever the set changes (another router learned something, or an operator removed it).
+ * A live view of the learned examples, for the router. Shared examples (an operator's, or ones
+ * enough users taught) join their agent type's routing examples, and a request shared for exactly
+ * one type is recognised again for anyone; an example not yet shared is recognised only for the
+ * users who taught it. Calls `onChange` whenever the set changes (another router learned
+ * something, or an operator removed it).
  */
 export class LearnedExamples {
   private readonly mirror: BucketMirror<typeof LearnedExampleSchema>;
   private kv: KV | undefined;
+  private readonly maxPerType: number;
+  private readonly quorum: number;
 
   constructor(
     private readonly nc: NatsConnection,
     private readonly subjects: Subjects,
     private readonly logger: Logger,
     onChange: () => void,
-    private readonly maxPerType = DEFAULT_MAX_LEARNED_PER_TYPE,
+    options: LearnedExamplesOptions = {},
   ) {
+    this.maxPerType = options.maxPerType ?? DEFAULT_MAX_LEARNED_PER_TYPE;
+    this.quorum = options.quorum ?? DEFAULT_LEARNING_QUORUM;
     this.mirror = new BucketMirror(LearnedExampleSchema, {
       onChange,
       onBadRecord: (key, err) => logger.warn({ event: "router.bad_learned_example", key, err: errorMessage(err) }, "unreadable learned example ignored"),
@@ -169,10 +219,11 @@ export class LearnedExamples {
     await this.mirror.start(kv);
   }
 
-  /** The profiles with each type's learned examples added to its own. */
+  /** The profiles with each type's shared examples added to its own. */
   augment(profiles: readonly RoutingProfile[]): RoutingProfile[] {
     const byType = new Map<string, string[]>();
     for (const e of this.mirror.records.values()) {
+      if (!isSharedExample(e, this.quorum)) continue;
       const list = byType.get(e.agentType);
       if (list) list.push(e.text);
       else byType.set(e.agentType, [e.text]);
@@ -184,28 +235,42 @@ export class LearnedExamples {
     });
   }
 
-  /** Agent types that have learned exactly this request (after normalisation). */
-  typesFor(text: string): string[] {
-    const id = learnedExampleId(text);
-    const types: string[] = [];
-    for (const e of this.mirror.records.values()) if (e.id === id) types.push(e.agentType);
-    return types;
+  /**
+   * Agent types this exact request (after normalisation) was learned for, as far as `user` is
+   * concerned: an operator's examples alone when there are any, otherwise the shared ones and
+   * those `user` taught.
+   */
+  typesFor(text: string, user: string): string[] {
+    const matching = this.withId(learnedExampleId(text));
+    const operator = matching.filter(isOperatorExample);
+    const applicable = operator.length > 0 ? operator : matching.filter((e) => isSharedExample(e, this.quorum) || e.users.includes(user));
+    return applicable.map((e) => e.agentType);
   }
 
-  /** Records a labelled request; failures are logged, never thrown: learning must not stop routing. */
-  async record(agentType: string, text: string, source: LearnedSource, detail: string): Promise<void> {
+  private withId(id: string): LearnedExample[] {
+    return [...this.mirror.records.values()].filter((e) => e.id === id);
+  }
+
+  /**
+   * Records that `user` labelled a request for `agentType`; failures are logged, never thrown:
+   * learning must not stop routing.
+   */
+  async record(agentType: string, text: string, source: LearnedSource, detail: string, user: string): Promise<void> {
     if (!this.kv) return;
     const id = learnedExampleId(text);
-    // An operator's example of the same request and type already says the same; replacing it
-    // would turn it into one that use can push out.
-    if ([...this.mirror.records.values()].some((e) => e.agentType === agentType && e.id === id && isOperatorExample(e))) return;
+    const sameRequest = this.withId(id);
+    // Where an operator said this request goes, use does not add to or change it.
+    if (sameRequest.some(isOperatorExample)) return;
+    const earlier = sameRequest.find((e) => e.agentType === agentType);
+    const users = [...new Set([...(earlier?.users ?? []).filter((u) => u !== user), user])].slice(-MAX_TEACHERS);
     try {
-      const record = await putLearned(this.kv, this.subjects, { agentType, text, source, detail });
+      const record = await putLearned(this.kv, this.subjects, { agentType, text, source, detail, users });
       if (!record) return;
       // The mirror already holds the type's other examples: trimming needs no read of the bucket.
-      const others = [...this.mirror.records.values()].filter((e) => e.agentType === agentType && e.id !== record.id).sort((a, b) => learnedAt(b) - learnedAt(a));
-      await deleteBeyond(this.kv, this.subjects, [record, ...others], this.maxPerType);
-      this.logger.info({ event: "router.learned", agentType, id: record.id, source: SOURCE_NAMES[source] }, `learned a routing example for ${agentType}`);
+      const others = [...this.mirror.records.values()].filter((e) => e.agentType === agentType && e.id !== record.id);
+      await deleteBeyond(this.kv, this.subjects, [record, ...others], record, this.maxPerType, this.quorum);
+      const shared = isSharedExample(record, this.quorum);
+      this.logger.info({ event: "router.learned", agentType, id: record.id, source: SOURCE_NAMES[source], user, users: users.length, shared }, `learned a routing example for ${agentType}`);
     } catch (err) {
       this.logger.warn({ event: "router.learn_failed", agentType, err: errorMessage(err) }, "could not record a learned routing example");
     }

@@ -11,7 +11,7 @@ import type { Agent, AgentContext, AgentEnvironment, AgentTypeDefinition, Messag
 import type { Classification, Classifier, RoutingProfile } from "./classifier.js";
 import { closeCandidates, DEFAULT_AMBIGUITY_MARGIN, HybridClassifier, isAmbiguous } from "./hybrid/index.js";
 import { RegistryView } from "../host/registry-view.js";
-import { DEFAULT_MAX_LEARNED_PER_TYPE, LearnedExamples, LearnedSource } from "./learned-examples.js";
+import { DEFAULT_LEARNING_QUORUM, DEFAULT_MAX_LEARNED_PER_TYPE, LearnedExamples, LearnedSource } from "./learned-examples.js";
 
 export const ROUTER_AGENT_TYPE = "router";
 
@@ -39,6 +39,12 @@ export interface RouterOptions {
   readonly learning?: boolean;
   /** Learned examples kept per agent type, newest first. Default {@link DEFAULT_MAX_LEARNED_PER_TYPE}. */
   readonly maxLearnedPerType?: number;
+  /**
+   * Different users who must teach the same request for the same agent type before it routes
+   * other users' requests (until then it routes only theirs). Default
+   * {@link DEFAULT_LEARNING_QUORUM}; 1 lets one user's answer route everyone's.
+   */
+  readonly learningQuorum?: number;
 }
 
 /** The least time between two rebuilds of the index for learned examples. */
@@ -109,6 +115,7 @@ export class RouterAgentType implements AgentTypeDefinition {
   private indexedKey: string | undefined;
   private readonly learning: boolean;
   private readonly maxLearnedPerType: number;
+  private readonly learningQuorum: number;
   private learned: LearnedExamples | undefined;
   private learnedReindexedAt = -Infinity;
   private learnedReindexTimer: NodeJS.Timeout | undefined;
@@ -118,6 +125,8 @@ export class RouterAgentType implements AgentTypeDefinition {
     this.learning = options.learning ?? true;
     this.maxLearnedPerType = options.maxLearnedPerType ?? DEFAULT_MAX_LEARNED_PER_TYPE;
     if (!(Number.isInteger(this.maxLearnedPerType) && this.maxLearnedPerType > 0)) throw new RangeError("maxLearnedPerType must be a positive integer");
+    this.learningQuorum = options.learningQuorum ?? DEFAULT_LEARNING_QUORUM;
+    if (!(Number.isInteger(this.learningQuorum) && this.learningQuorum > 0)) throw new RangeError("learningQuorum must be a positive integer");
     this.ambiguityMargin = options.ambiguityMargin ?? DEFAULT_AMBIGUITY_MARGIN;
     if (!(this.ambiguityMargin >= 0)) throw new RangeError("ambiguityMargin must be 0 or more");
   }
@@ -132,7 +141,10 @@ export class RouterAgentType implements AgentTypeDefinition {
     const classifier = this.classifier;
     if (this.learning) {
       // Loaded before the registry, so the first index already holds what was learned.
-      this.learned = new LearnedExamples(env.nc, env.subjects, env.logger, () => this.reindexLearned(classifier, env), this.maxLearnedPerType);
+      this.learned = new LearnedExamples(env.nc, env.subjects, env.logger, () => this.reindexLearned(classifier, env), {
+        maxPerType: this.maxLearnedPerType,
+        quorum: this.learningQuorum,
+      });
       await this.learned.start();
     }
     this.view = new RegistryView(env.nc, env.subjects, env.logger, (profiles) => this.update(classifier, profiles, env));
@@ -189,18 +201,19 @@ export class RouterAgentType implements AgentTypeDefinition {
   }
 
   /**
-   * The live agent type this exact request was learned for, when there is exactly one (other
-   * than `exclude`, the agent that just handed it back).
+   * The live agent type this exact request was learned for, as far as `user` is concerned (see
+   * {@link LearnedExamples.typesFor}), when there is exactly one other than `exclude`, the agent
+   * that just handed it back.
    */
-  learnedAgent(text: string, exclude?: string): string | undefined {
+  learnedAgent(text: string, user: string, exclude?: string): string | undefined {
     if (!this.learned) return undefined;
-    const types = this.learned.typesFor(text).filter((t) => t !== exclude && this.profiles.some((p) => p.type === t));
+    const types = this.learned.typesFor(text, user).filter((t) => t !== exclude && this.profiles.some((p) => p.type === t));
     return types.length === 1 ? types[0] : undefined;
   }
 
-  /** Keeps a labelled request as a routing example of `agentType`; never fails the routing. */
-  async learn(agentType: string, text: string, source: LearnedSource, detail: string): Promise<void> {
-    await this.learned?.record(agentType, text, source, detail);
+  /** Keeps a request `user` labelled as a routing example of `agentType`; never fails the routing. */
+  async learn(agentType: string, text: string, source: LearnedSource, detail: string, user: string): Promise<void> {
+    await this.learned?.record(agentType, text, source, detail, user);
   }
 
   /** Agent types the router can route to right now. */
@@ -249,7 +262,7 @@ class RouterAgent implements Agent {
       );
       const routed = await this.route({ sessionId: message.sessionId, user: message.user, turnId: message.turnId, text: message.text }, ctx, message.fromAgentType);
       // The agent that had it says it is not theirs; where it went instead is worth remembering.
-      if (routed && routed !== message.fromAgentType) await this.type.learn(routed, message.text, LearnedSource.HANDOFF, `handed back by ${message.fromAgentType}`);
+      if (routed && routed !== message.fromAgentType) await this.type.learn(routed, message.text, LearnedSource.HANDOFF, `handed back by ${message.fromAgentType}`, message.user);
     }
     return undefined;
   }
@@ -257,7 +270,7 @@ class RouterAgent implements Agent {
   /** Routes, asks or says nothing fits; returns the agent type routed to without asking, if any. */
   private async route(request: RouteRequest, ctx: MessageContext, handedBackBy?: string): Promise<string | undefined> {
     const ids = { session: request.sessionId, turn: request.turnId };
-    const learned = this.type.learnedAgent(request.text, handedBackBy);
+    const learned = this.type.learnedAgent(request.text, request.user, handedBackBy);
     if (learned) {
       this.context.logger.info({ event: "router.routed", ...ids, agentType: learned, intent: LEARNED_INTENT, score: 1 }, `routed to ${learned} as learned`);
       await this.routeTo(learned, LEARNED_INTENT, 1, request, ctx);
@@ -307,7 +320,7 @@ class RouterAgent implements Agent {
     // Any client can send an answer to a question never asked; only a choice among the options
     // the router offers for this request is worth teaching every other user's routing.
     if (await this.wouldOffer(agentType, request.text, ctx)) {
-      await this.type.learn(agentType, request.text, LearnedSource.CLARIFY_ANSWER, "the user chose it when asked");
+      await this.type.learn(agentType, request.text, LearnedSource.CLARIFY_ANSWER, "the user chose it when asked", request.user);
     } else {
       this.context.logger.info({ event: "router.choice_not_learned", ...ids, agentType }, "the choice was not among the options for this request; not learned");
     }

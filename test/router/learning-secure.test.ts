@@ -14,7 +14,7 @@ describe("routing learned from use, with least-privilege credentials", () => {
   let server: SecureTestServer;
 
   beforeAll(async () => {
-    server = await SecureTestServer.start({ users: ["alice", "bob"] });
+    server = await SecureTestServer.start({ users: ["alice", "bob", "carol"] });
     await server.startHost();
     await server.startWorker([...builtinAgents(["router", "user_proxy"]), ...twinDesks()]);
   });
@@ -23,7 +23,7 @@ describe("routing learned from use, with least-privilege credentials", () => {
     await server?.stop();
   });
 
-  it("the router learns a clarify answer with the worker's credentials, and another user's request routes by it", async () => {
+  it("the router learns clarify answers with the worker's credentials, and once two users agree another user's request routes by them", async () => {
     const alice = await server.chatAs("alice");
     expect((await alice.send(REQUEST)).map((e) => e.event)).toEqual(["clarify"]);
     expect((await alice.answerClarification("desk-a"))[0]).toMatchObject({ event: "routed", agent: "desk-a" });
@@ -34,11 +34,18 @@ describe("routing learned from use, with least-privilege credentials", () => {
       const list = await listLearned(adminKv, subjects);
       return list.length > 0 ? list : undefined;
     });
-    expect(learned).toMatchObject({ agentType: "desk-a", text: REQUEST, source: LearnedSource.CLARIFY_ANSWER });
+    expect(learned).toMatchObject({ agentType: "desk-a", text: REQUEST, source: LearnedSource.CLARIFY_ANSWER, users: ["alice"] });
 
+    // One user's answer routes only that user's requests.
     const bob = await server.chatAs("bob");
-    expect((await bob.send(REQUEST))[0]).toMatchObject({ event: "routed", agent: "desk-a", intent: "learned" });
+    expect((await bob.send(REQUEST)).map((e) => e.event)).toEqual(["clarify"]);
+    expect((await bob.answerClarification("desk-a"))[0]).toMatchObject({ event: "routed", agent: "desk-a" });
     await bob.close();
+    await eventually(async () => (await listLearned(adminKv, subjects))[0]?.users.length === 2, 5_000, "bob's answer learned");
+
+    const carol = await server.chatAs("carol");
+    expect((await carol.send(REQUEST))[0]).toMatchObject({ event: "routed", agent: "desk-a", intent: "learned" });
+    await carol.close();
   });
 
   it("lets the admin list learned examples but not change them; the host's credentials can", async () => {

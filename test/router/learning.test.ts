@@ -15,6 +15,7 @@ import { twinDesks } from "../helpers/twin-desks.js";
 const REQUEST = "Has the supplier invoice been paid?";
 
 interface LearnedJson {
+  readonly users: readonly string[];
   readonly id: string;
   readonly agentType: string;
   readonly text: string;
@@ -34,7 +35,7 @@ describe("routing learned from use", () => {
   let sys: TestSystem;
   withHostedSystem((s) => (sys = s));
 
-  it("routes a request straight to the agent a user chose for it, in a new session on another worker, until an operator forgets it", async () => {
+  it("routes a request straight to the agent a user chose for it, in a new session on another worker; everyone's once two users chose it, until an operator forgets it", async () => {
     const first = await sys.startWorker(["router", "user_proxy"]);
     await sys.startWorker(twinDesks());
     const alice = await openChat(sys, "alice");
@@ -45,16 +46,22 @@ describe("routing learned from use", () => {
       const list = await learned(sys);
       return list.length > 0 ? list : undefined;
     });
-    expect(kept).toEqual([expect.objectContaining({ agentType: "desk-b", text: REQUEST, source: "LEARNED_SOURCE_CLARIFY_ANSWER", detail: "the user chose it when asked" })]);
+    expect(kept).toEqual([expect.objectContaining({ agentType: "desk-b", text: REQUEST, source: "LEARNED_SOURCE_CLARIFY_ANSWER", detail: "the user chose it when asked", users: ["alice"] })]);
     expect(Date.parse(kept[0]!.learnedAt)).toBeGreaterThan(Date.now() - 60_000);
 
-    // Another router, in another worker, takes over; a different user opens a new session.
+    // Another router, in another worker, takes over; the same user opens a new session.
     await sys.startWorker(["router", "user_proxy"]);
     await first.close();
-    const bob = await openChat(sys, "bob");
-    const direct = await bob.send(REQUEST);
+    const again = await openChat(sys, "alice");
+    const direct = await again.send(REQUEST);
     expect(direct.map((e) => e.event)).toEqual(["routed", "reply"]);
     expect(direct[0]).toMatchObject({ agent: "desk-b", intent: "learned" });
+
+    // One user's answers route only that user's requests; a second user's agreement shares them.
+    const bob = await openChat(sys, "bob");
+    expect((await bob.send(REQUEST)).map((e) => e.event)).toEqual(["clarify"]);
+    expect((await bob.answerClarification("desk-b"))[0]).toMatchObject({ event: "routed", agent: "desk-b", intent: "user_choice" });
+    await eventually(async () => (await learned(sys))[0]?.users.length === 2, 5_000, "bob's answer learned");
     // The same request in other words of case and spacing is the same request.
     const carol = await openChat(sys, "carol");
     expect((await carol.send("  has the SUPPLIER invoice been paid  "))[0]).toMatchObject({ agent: "desk-b", intent: "learned" });
@@ -82,7 +89,7 @@ describe("routing learned from use", () => {
     expect(await learned(sys, "desk-b")).toEqual([]);
 
     const table = await runCliToEnd(["admin", "routing", "--nats", sys.url]);
-    expect(table.stdout).toMatch(/ID\s+TYPE\s+LEARNED\s+WHY\s+TEXT/);
+    expect(table.stdout).toMatch(/ID\s+TYPE\s+LEARNED\s+USERS\s+WHY\s+TEXT/);
     expect(table.stdout).toContain("operator: added by an operator");
 
     await eventually(async () => {
@@ -91,6 +98,19 @@ describe("routing learned from use", () => {
       await chat.close();
       return events[0]?.event === "routed" && events[0].agent === "desk-a";
     }, 10_000, "the seeded example to route");
+
+    // A type the router cannot route to is refused, with the ones it can.
+    const unknown = await runCliToEnd(["admin", "routing", "add", "desk-z", "Who approves supplier payments over 10k?", "--nats", sys.url]);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/no routable agent type "desk-z" in the registry \(routable types: desk-a, desk-b\)/);
+    const router = await runCliToEnd(["admin", "routing", "add", "router", "hello", "--nats", sys.url]);
+    expect(router.code).toBe(2);
+
+    // The same request for another type has the same id; TYPE.ID removes one record.
+    expect((await runCliToEnd(["admin", "routing", "add", "desk-b", "Who approves supplier payments over 10k?", "--nats", sys.url])).code).toBe(0);
+    const one = await runCliToEnd(["admin", "routing", "forget", `desk-b.${seeded!.id}`, "--nats", sys.url]);
+    expect(one).toMatchObject({ code: 0, stdout: "forgot 1 learned example" });
+    expect((await learned(sys)).map((e) => e.agentType)).toEqual(["desk-a"]);
 
     const forgot = await runCliToEnd(["admin", "routing", "forget", seeded!.id, "--nats", sys.url]);
     expect(forgot.code).toBe(0);
@@ -163,23 +183,65 @@ describe("routing learned from use", () => {
     ]);
   });
 
-  it("leaves an operator's example as it is when the same request is learned for the same type", async () => {
+  it("lets an operator's example decide where its request goes, and does not learn that request again", async () => {
     const nc = await sys.connect();
     const kv = await openRoutingBucket(nc, subjects);
-    await recordLearned(kv, subjects, { agentType: "desk-a", text: "Where is the stapler cupboard?", source: LearnedSource.OPERATOR, detail: "added by an operator" });
-    const examples = new LearnedExamples(nc, subjects, testLogger(), () => {}, 1);
+    const text = "Where is the stapler cupboard?";
+    // Two users taught it for desk-b before an operator said it is for desk-a.
+    await recordLearned(kv, subjects, { agentType: "desk-b", text, source: LearnedSource.CLARIFY_ANSWER, detail: "test", users: ["u1", "u2"] });
+    await recordLearned(kv, subjects, { agentType: "desk-a", text, source: LearnedSource.OPERATOR, detail: "added by an operator" });
+    const examples = new LearnedExamples(nc, subjects, testLogger(), () => {}, { maxPerType: 1 });
     await examples.start();
     try {
-      await examples.record("desk-a", "where is the stapler cupboard", LearnedSource.HANDOFF, "handed back by desk-b");
-      await examples.record("desk-a", "Where are the spare monitors?", LearnedSource.HANDOFF, "handed back by desk-b");
+      expect(examples.typesFor(text, "u1")).toEqual(["desk-a"]);
+      expect(examples.typesFor(text, "u9")).toEqual(["desk-a"]);
+      await examples.record("desk-a", "where is the stapler cupboard", LearnedSource.HANDOFF, "handed back by desk-c", "u3");
+      await examples.record("desk-c", text, LearnedSource.CLARIFY_ANSWER, "the user chose it when asked", "u3");
+      await examples.record("desk-a", "Where are the spare monitors?", LearnedSource.HANDOFF, "handed back by desk-b", "u3");
       const list = await eventually(async () => {
         const all = await listLearned(kv, subjects, "desk-a");
         return all.length === 2 ? all : undefined;
       }, 5_000, "the hand-off learned beside the operator's example");
       expect(list.map((e) => [e.text, e.source]).sort()).toEqual([
         ["Where are the spare monitors?", LearnedSource.HANDOFF],
-        ["Where is the stapler cupboard?", LearnedSource.OPERATOR],
+        [text, LearnedSource.OPERATOR],
       ]);
+      expect(await listLearned(kv, subjects, "desk-c")).toEqual([]);
+    } finally {
+      await examples.close();
+    }
+  });
+
+  it("routes by one user's example only that user's requests, and pushes out unconfirmed examples first", async () => {
+    const nc = await sys.connect();
+    const kv = await openRoutingBucket(nc, subjects);
+    const examples = new LearnedExamples(nc, subjects, testLogger(), () => {}, { maxPerType: 2 });
+    await examples.start();
+    try {
+      // Each answer waits for the last to come back through the bucket, as answers seconds apart do.
+      const seen = (text: string, user: string) => eventually(async () => examples.typesFor(text, user).length === 1, 5_000, `"${text}" seen`);
+      for (const user of ["alice", "bob"]) {
+        await examples.record("desk-a", "Who signs off the courier invoice?", LearnedSource.CLARIFY_ANSWER, "test", user);
+        await seen("Who signs off the courier invoice?", user);
+      }
+      await examples.record("desk-b", "Is the courier invoice paid?", LearnedSource.CLARIFY_ANSWER, "test", "mallory");
+      await seen("Is the courier invoice paid?", "mallory");
+      expect(examples.typesFor("is the courier invoice paid", "alice")).toEqual([]);
+      expect(examples.typesFor("Who signs off the courier invoice?", "carol")).toEqual(["desk-a"]);
+      expect(examples.augment([{ type: "desk-a", description: "", keywords: [], examples: [] }, { type: "desk-b", description: "", keywords: [], examples: [] }]).map((p) => p.examples)).toEqual([
+        ["Who signs off the courier invoice?"],
+        [],
+      ]);
+      // Many answers from one user push out only other unconfirmed examples.
+      for (let n = 1; n <= 3; n++) {
+        await examples.record("desk-a", `courier question number ${n}`, LearnedSource.HANDOFF, "test", "mallory");
+        await seen(`courier question number ${n}`, "mallory");
+      }
+      const kept = await eventually(async () => {
+        const all = await listLearned(kv, subjects, "desk-a");
+        return all.some((e) => e.text === "courier question number 3") ? all : undefined;
+      }, 5_000, "the newest of mallory's examples");
+      expect(kept.map((e) => e.text).sort()).toEqual(["Who signs off the courier invoice?", "courier question number 3"]);
     } finally {
       await examples.close();
     }

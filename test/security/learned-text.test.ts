@@ -36,10 +36,11 @@ describe("words of one user's requests, learned for routing, do not reach anothe
   }
 
   it("a Routed names the kind of evidence and the prober's own word, never a word of a learned example", async () => {
-    // Alice's answer to a "which one?" question, as the router records it (it learns only answers
+    // Alice's (and bob's) answer to a "which one?" question, as the router records it (it learns only answers
     // it would have asked about, so the record is written here directly).
     const hostKv = await openRoutingBucket(await server.open(Role.Host), subjects);
-    await recordLearned(hostKv, subjects, { agentType: "hr", text: SECRET, source: LearnedSource.CLARIFY_ANSWER, detail: "the user chose it when asked" });
+    // Two users asked it, so it routes every user's requests and joins hr's examples.
+    await recordLearned(hostKv, subjects, { agentType: "hr", text: SECRET, source: LearnedSource.CLARIFY_ANSWER, detail: "the user chose it when asked", users: ["alice", "bob"] });
     const kv = await openRoutingBucket(await server.open(Role.Admin), subjects);
     await eventually(async () => ((await listLearned(kv, subjects)).some((e) => e.text === SECRET) ? true : undefined), 10_000, "alice's answer learned");
 

@@ -17,6 +17,9 @@ import {
   type SessionRecord,
 } from "../../gen/switchboard/v1/registry_pb.js";
 import { HostClient } from "../../host/client.js";
+import { RegistryView } from "../../host/registry-view.js";
+import { createLogger } from "../../core/logging.js";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { untilShutdown } from "../lifecycle.js";
 import type { KV } from "@nats-io/kv";
 import { errorMessage } from "../../core/errors.js";
@@ -41,11 +44,14 @@ Queries the registry and session state kept by the host.
                       routing decisions (read from the workers' and hosts' NATS micro STATS)
   watch               the same, live, refreshed every --interval seconds (default 2); Ctrl-C quits
   routing [TYPE]      routing examples learned from use (all agent types, or one), newest first,
-                      with when and why each was learned
-  routing forget TYPE|ID
-                      remove every learned example of an agent type, or the one with that id
+                      with when and why each was learned and how many users taught it (one
+                      user's example routes only that user's requests until a second agrees)
+  routing forget TYPE|ID|TYPE.ID
+                      remove every learned example of an agent type, the request with that id
+                      (for every type it was learned for), or one record
   routing add TYPE "TEXT"
-                      teach the router that TEXT is for agent type TYPE
+                      teach the router that TEXT is for agent type TYPE, for every user
+                      (TYPE must be a routable agent type in the registry)
 
 Runs with the admin credentials (read-only); replay and routing forget/add need the host's
 (--creds host.nk from the auth directory, see \`switchboard auth --help\`).
@@ -198,11 +204,11 @@ async function routingCommand(values: Parameters<typeof configFrom>[0] & { json?
   const config = configFrom(values);
   const subjects = new Subjects(config.prefix);
   const writes = verb === "forget" || verb === "add";
-  if (verb === "forget" && rest.length !== 1) throw new ConfigError("usage: switchboard admin routing forget TYPE|ID");
+  if (verb === "forget" && rest.length !== 1) throw new ConfigError("usage: switchboard admin routing forget TYPE|ID|TYPE.ID");
   if (verb === "add" && rest.length !== 2) throw new ConfigError('usage: switchboard admin routing add TYPE "TEXT"');
   if (!writes && rest.length > 0) throw new ConfigError("usage: switchboard admin routing [TYPE]");
   const type = writes ? rest[0] : verb;
-  if (type !== undefined && !(verb === "forget" && /^[0-9a-f]{16}$/.test(type))) validateToken("agent type", type);
+  if (type !== undefined && !(verb === "forget" && /^(?:.+\.)?[0-9a-f]{16}$/.test(type))) validateToken("agent type", type);
   // Writing learned examples changes routing for everyone; the read-only admin role may only list.
   const nc = await connectNats(config, { name: "switchboard-admin", role: writes ? Role.Host : Role.Admin, warn: warnOnStderr });
   try {
@@ -220,6 +226,7 @@ async function routingCommand(values: Parameters<typeof configFrom>[0] & { json?
       throw err;
     };
     if (verb === "add") {
+      await requireRoutableType(nc, subjects, config.natsUrl, rest[0]!);
       const added = await recordLearned(kv, subjects, { agentType: rest[0]!, text: rest[1]!, source: LearnedSource.OPERATOR, detail: "added by an operator" }).catch(denied);
       if (!added) throw new ConfigError(`the text must be 1-${MAX_LEARNED_TEXT_LENGTH} characters`);
       if (values.json) return printJson(toJson(LearnedExampleSchema, added));
@@ -240,13 +247,39 @@ async function routingCommand(values: Parameters<typeof configFrom>[0] & { json?
     if (values.json) return printJson(examples.map((e) => toJson(LearnedExampleSchema, e)));
     print(
       formatTable(
-        ["ID", "TYPE", "LEARNED", "WHY", "TEXT"],
-        examples.map((e) => [e.id, e.agentType, e.learnedAt ? ago(learnedAt(e)) : "-", `${SOURCE_NAMES[e.source] ?? "?"}: ${e.detail}`, truncate(e.text.replace(/\s+/g, " "), 70)].map(sanitizeForTerminal)),
+        ["ID", "TYPE", "LEARNED", "USERS", "WHY", "TEXT"],
+        examples.map((e) =>
+          [
+            e.id,
+            e.agentType,
+            e.learnedAt ? ago(learnedAt(e)) : "-",
+            e.source === LearnedSource.OPERATOR ? "-" : String(e.users.length),
+            `${SOURCE_NAMES[e.source] ?? "?"}: ${e.detail}`,
+            truncate(e.text.replace(/\s+/g, " "), 70),
+          ].map(sanitizeForTerminal),
+        ),
       ),
     );
     return 0;
   } finally {
     await nc.drain();
+  }
+}
+
+/** An example for a type the router can never route to would do nothing, silently. */
+async function requireRoutableType(nc: NatsConnection, subjects: Subjects, url: string, type: string): Promise<void> {
+  const view = new RegistryView(nc, subjects, createLogger("switchboard-admin", { level: "warn" }));
+  try {
+    await view.start();
+  } catch (err) {
+    throw new ConfigError(`cannot read the agent registry on ${url} (${errorMessage(err)}); is a host running?`);
+  }
+  try {
+    if (view.isRoutable(type)) return;
+    const known = view.routableTypes();
+    throw new ConfigError(`no routable agent type "${type}" in the registry${known.length > 0 ? ` (routable types: ${known.join(", ")})` : " (no routable agent type has registered yet)"}`);
+  } finally {
+    await view.close();
   }
 }
 

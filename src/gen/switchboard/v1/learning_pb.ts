@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file switchboard/v1/learning.proto.
  */
 export const file_switchboard_v1_learning: GenFile = /*@__PURE__*/
-  fileDesc("Ch1zd2l0Y2hib2FyZC92MS9sZWFybmluZy5wcm90bxIOc3dpdGNoYm9hcmQudjEirQEKDkxlYXJuZWRFeGFtcGxlEgoKAmlkGAEgASgJEhIKCmFnZW50X3R5cGUYAiABKAkSDAoEdGV4dBgDIAEoCRItCgZzb3VyY2UYBCABKA4yHS5zd2l0Y2hib2FyZC52MS5MZWFybmVkU291cmNlEg4KBmRldGFpbBgFIAEoCRIuCgpsZWFybmVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCqLAQoNTGVhcm5lZFNvdXJjZRIeChpMRUFSTkVEX1NPVVJDRV9VTlNQRUNJRklFRBAAEiEKHUxFQVJORURfU09VUkNFX0NMQVJJRllfQU5TV0VSEAESGgoWTEVBUk5FRF9TT1VSQ0VfSEFORE9GRhACEhsKF0xFQVJORURfU09VUkNFX09QRVJBVE9SEANiBnByb3RvMw", [file_google_protobuf_timestamp]);
+  fileDesc("Ch1zd2l0Y2hib2FyZC92MS9sZWFybmluZy5wcm90bxIOc3dpdGNoYm9hcmQudjEivAEKDkxlYXJuZWRFeGFtcGxlEgoKAmlkGAEgASgJEhIKCmFnZW50X3R5cGUYAiABKAkSDAoEdGV4dBgDIAEoCRItCgZzb3VyY2UYBCABKA4yHS5zd2l0Y2hib2FyZC52MS5MZWFybmVkU291cmNlEg4KBmRldGFpbBgFIAEoCRIuCgpsZWFybmVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgV1c2VycxgHIAMoCSqLAQoNTGVhcm5lZFNvdXJjZRIeChpMRUFSTkVEX1NPVVJDRV9VTlNQRUNJRklFRBAAEiEKHUxFQVJORURfU09VUkNFX0NMQVJJRllfQU5TV0VSEAESGgoWTEVBUk5FRF9TT1VSQ0VfSEFORE9GRhACEhsKF0xFQVJORURfU09VUkNFX09QRVJBVE9SEANiBnByb3RvMw", [file_google_protobuf_timestamp]);
 
 /**
  * @generated from message switchboard.v1.LearnedExample
@@ -53,6 +53,15 @@ export type LearnedExample = Message<"switchboard.v1.LearnedExample"> & {
    * @generated from field: google.protobuf.Timestamp learned_at = 6;
    */
   learnedAt?: Timestamp | undefined;
+
+  /**
+   * The users whose clarify answers or sessions taught it, for examples learned from use; empty
+   * for an operator's. Until enough different users agree (the router's learning quorum), the
+   * example routes only their own requests.
+   *
+   * @generated from field: repeated string users = 7;
+   */
+  users: string[];
 };
 
 /**
