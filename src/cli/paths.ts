@@ -14,3 +14,16 @@ export const LOG_DIR = join(DATA_DIR, "logs");
 export const NATS_PID_FILE = join(DATA_DIR, "nats-server.pid");
 /** The credentials directory nats.conf includes `accounts.conf` from. */
 export const AUTH_DIR = join(DATA_DIR, "auth");
+
+export const DEFAULT_NATS_PORT = 4222;
+
+/** The client port of a local URL (4222 when it names none). */
+export function portOf(url: string): number {
+  const match = /:(\d+)$/.exec(url.trim());
+  return match ? Number(match[1]) : DEFAULT_NATS_PORT;
+}
+
+/** The pid file of the server `up` starts on `port`, which `users`, `auth` and `up` signal to reload. */
+export function natsPidFileFor(port: number): string {
+  return port === DEFAULT_NATS_PORT ? NATS_PID_FILE : join(DATA_DIR, `nats-server-${port}.pid`);
+}

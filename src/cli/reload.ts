@@ -22,7 +22,9 @@ function looksLikeNatsServer(pid: number): boolean {
  * connections of removed users are closed by the server.
  */
 export async function reloadNatsServer(pidFile: string): Promise<ReloadOutcome> {
-  if (!existsSync(pidFile)) return { reloaded: false, reason: `no pid file at ${pidFile} (is nats-server running with nats.conf?)` };
+  if (!existsSync(pidFile)) {
+    return { reloaded: false, reason: `no pid file at ${pidFile} (is nats-server running with nats.conf? For one \`switchboard up --port N\` started, pass --port N)` };
+  }
   const pid = Number(readFileSync(pidFile, "utf8").trim());
   if (!Number.isInteger(pid) || pid <= 0) return { reloaded: false, reason: `${pidFile} holds no process id` };
   if (!alive(pid)) return { reloaded: false, reason: `nats-server ${pid} from ${pidFile} is not running` };

@@ -71,6 +71,11 @@ describe("switchboard up", { timeout: 120_000 }, () => {
     // The server it started is the one on that port, with the configuration written for it.
     expect(await natsInfo(port)).toMatch(/^INFO /);
     expect(readFileSync(`/proc/${started["nats"]}/cmdline`, "utf8")).toContain(`nats-${port}.conf`);
+    // Adding and removing a user reaches the server on that port, found by --port alone.
+    for (const verb of ["add", "remove"]) {
+      const changed = await runCliToEnd(["users", verb, `portuser${port}`, "--port", String(port)], { NATS_URL: "" });
+      expect(changed.stdout, changed.stderr).toContain(`nats-server ${started["nats"]} reloaded its configuration`);
+    }
 
     process.kill(started["worker"] ?? 0, "SIGKILL");
     await t.waitFor("The worker stopped (killed by SIGKILL); restarting it (1 of 3).");

@@ -15,7 +15,7 @@ import { findExecutable, isRunning, stopLeftovers, Supervisor, type Child } from
 import { NoticeBoard } from "../chat-notices.js";
 import { WaitIndicator } from "../chat-spinner.js";
 import { AuthStore } from "../auth-store.js";
-import { AUTH_DIR, BIN_PATH, DATA_DIR, DATA_DIR_IS_PROJECT_DATA, LOG_DIR, NATS_CONF, NATS_PID_FILE, PROJECT_ROOT } from "../paths.js";
+import { AUTH_DIR, BIN_PATH, DATA_DIR, DATA_DIR_IS_PROJECT_DATA, DEFAULT_NATS_PORT, LOG_DIR, NATS_CONF, natsPidFileFor, portOf, PROJECT_ROOT } from "../paths.js";
 import { COMMON_HELP, configFrom, parse, warnOnStderr } from "../options.js";
 import { reloadNatsServer } from "../reload.js";
 import { chatIdentity, leaveOnSignals, runInteractiveChat, runJsonChat } from "./chat.js";
@@ -53,13 +53,7 @@ function isLocal(url: string): boolean {
   return /^(nats:\/\/)?(127\.0\.0\.1|localhost|\[::1\])(:\d+)?$/.test(url.trim());
 }
 
-const DEFAULT_NATS_PORT = 4222;
 
-/** The client port of a local URL (4222 when it names none). */
-export function portOf(url: string): number {
-  const match = /:(\d+)$/.exec(url.trim());
-  return match ? Number(match[1]) : DEFAULT_NATS_PORT;
-}
 
 /** A connection for watching the system come up, or undefined when no server answers. */
 async function tryConnect(config: SwitchboardConfig): Promise<NatsConnection | undefined> {
@@ -115,10 +109,6 @@ async function connectChat(config: SwitchboardConfig, user: string, credentials:
   }
 }
 
-/** The pid file of the server `up` starts on `port`, which `users` and `up` signal to reload. */
-function natsPidFileFor(port: number): string {
-  return port === DEFAULT_NATS_PORT ? NATS_PID_FILE : join(DATA_DIR, `nats-server-${port}.pid`);
-}
 
 /**
  * nats.conf as it is, for port 4222 in a checkout; otherwise a copy in the data directory with

@@ -2,14 +2,16 @@ import { ConfigError } from "../../core/errors.js";
 import { validateToken } from "../../core/ids.js";
 import { isRole, Role, SERVICE_ROLES } from "../../core/roles.js";
 import { AuthStore } from "../auth-store.js";
-import { AUTH_DIR, NATS_PID_FILE } from "../paths.js";
+import { AUTH_DIR, natsPidFileFor, portOf } from "../paths.js";
 import { COMMON_HELP, configFrom, parse } from "../options.js";
 import { reloadNatsServer } from "../reload.js";
 
 const RELOAD_OPTIONS = { "no-reload": { type: "boolean" }, "pid-file": { type: "string" } } as const;
 
 const RELOAD_HELP = `  --no-reload         do not ask nats-server to re-read its configuration
-  --pid-file <file>   pid file of the nats-server to reload (default ${NATS_PID_FILE})`;
+  --pid-file <file>   pid file of the nats-server to reload (default: the one \`switchboard up\`
+                      writes for the server's port, nats-server.pid or nats-server-PORT.pid in
+                      the data directory)`;
 
 export const USERS_HELP = `Usage: switchboard users <add NAME | remove NAME | rotate NAME | list> [options]
 
@@ -51,8 +53,8 @@ function print(line: string): void {
 }
 
 /** Applies a change to the running server, or says how to. */
-async function reload(values: { "no-reload"?: boolean | undefined; "pid-file"?: string | undefined }): Promise<void> {
-  const pidFile = values["pid-file"] ?? NATS_PID_FILE;
+async function reload(values: Parameters<typeof configFrom>[0] & { "no-reload"?: boolean | undefined; "pid-file"?: string | undefined }): Promise<void> {
+  const pidFile = values["pid-file"] ?? natsPidFileFor(portOf(configFrom(values).natsUrl));
   if (values["no-reload"]) {
     print(`not reloaded; run \`nats-server --signal reload=${pidFile}\` (or kill -HUP <pid>) for the change to take effect`);
     return;
