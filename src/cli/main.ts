@@ -35,8 +35,9 @@ Commands:
   host                run the control plane (registry, session state, admin queries)
   worker              run agents (--agents router,user_proxy,hr,finance)
   chat                chat in the terminal (JSON lines when not a terminal, or with --json)
-  admin               query the registry, sessions and dead letters: agents | workers | sessions |
-                      session <id> | dead-letters | replay <seq> | stats | watch
+  admin               query the registry, sessions, dead letters and learned routing: agents |
+                      workers | sessions | session <id> | dead-letters | replay <seq> | stats |
+                      watch | routing
   route               show where the router would send messages, and why (--profiles FILE or live)
   users               chat users and their credentials: add NAME | remove NAME | rotate NAME | list
   auth                credentials of the services: init | rotate ROLE | reload

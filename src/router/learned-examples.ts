@@ -98,6 +98,22 @@ export function isSharedExample(e: LearnedExample, quorum: number): boolean {
   return isOperatorExample(e) || new Set(e.users).size >= quorum;
 }
 
+/** The profiles with each type's shared examples (see {@link isSharedExample}) added to its own. */
+export function withSharedExamples(profiles: readonly RoutingProfile[], examples: Iterable<LearnedExample>, quorum: number): RoutingProfile[] {
+  const byType = new Map<string, string[]>();
+  for (const e of examples) {
+    if (!isSharedExample(e, quorum)) continue;
+    const list = byType.get(e.agentType);
+    if (list) list.push(e.text);
+    else byType.set(e.agentType, [e.text]);
+  }
+  // Sorted so that the index is rebuilt only when the examples change, not their order.
+  return profiles.map((p) => {
+    const learned = byType.get(p.type);
+    return learned ? { ...p, examples: [...p.examples, ...learned.sort()] } : p;
+  });
+}
+
 /**
  * The order in which one type's examples of one kind are kept, best first: shared ones before
  * those only their teachers use, so that a user teaching many requests pushes out only other
@@ -221,18 +237,7 @@ export class LearnedExamples {
 
   /** The profiles with each type's shared examples added to its own. */
   augment(profiles: readonly RoutingProfile[]): RoutingProfile[] {
-    const byType = new Map<string, string[]>();
-    for (const e of this.mirror.records.values()) {
-      if (!isSharedExample(e, this.quorum)) continue;
-      const list = byType.get(e.agentType);
-      if (list) list.push(e.text);
-      else byType.set(e.agentType, [e.text]);
-    }
-    // Sorted so that the index is rebuilt only when the examples change, not their order.
-    return profiles.map((p) => {
-      const learned = byType.get(p.type);
-      return learned ? { ...p, examples: [...p.examples, ...learned.sort()] } : p;
-    });
+    return withSharedExamples(profiles, this.mirror.records.values(), this.quorum);
   }
 
   /**

@@ -5,7 +5,8 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openChat } from "../helpers/chat.js";
 import { runCli, runCliToEnd } from "../helpers/cli.js";
-import { eventually, TestSystem } from "../helpers/system.js";
+import { eventually, subjects, TestSystem } from "../helpers/system.js";
+import { forgetLearned, LearnedSource, openRoutingBucket, recordLearned } from "../../src/router/learned-examples.js";
 import { twinDesks } from "../helpers/twin-desks.js";
 
 const PROFILES = fileURLToPath(new URL("../fixtures/routing/workplace/profiles.json", import.meta.url));
@@ -80,6 +81,20 @@ describe("switchboard route", () => {
     const bad = await runCliToEnd(["route", "--profiles", PROFILES, "--eval", join(dir, "missing.jsonl")]);
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toMatch(/cannot read request set/);
+
+    const empty = join(dir, "empty.jsonl");
+    writeFileSync(empty, "\n\n");
+    expect(await runCliToEnd(["route", "--profiles", PROFILES, "--eval", empty])).toMatchObject({ code: 2, stderr: expect.stringMatching(/no labelled requests in .*empty\.jsonl/) as unknown });
+  });
+
+  it("warns about labels that name no agent type of the profiles, and shows them in the matrix", async () => {
+    const set = join(dir, "typo.jsonl");
+    writeFileSync(set, [{ text: "Has the supplier invoice been paid?", expect: "fiannce" }, { text: "Talk to HR please", expect: "hr", also: ["hrr"] }].map((l) => JSON.stringify(l)).join("\n"));
+    const { code, stdout, stderr } = await runCliToEnd(["route", "--profiles", PROFILES, "--eval", set]);
+    expect(code).toBe(0);
+    expect(stderr).toContain('warning: ' + set + ' names agent type "fiannce", which no profile has (known: hr, finance)');
+    expect(stderr).toContain('names agent type "hrr"');
+    expect(stdout).toMatch(/^fiannce\s+0\s+1\b/m);
   });
 
   it("documents its options, and the worker's classifier options", async () => {
@@ -129,6 +144,16 @@ describe("routing from the command line against a running system", () => {
     const { code, stdout } = await runCliToEnd(["route", "--json", "I need help with my budget"], env);
     expect(code).toBe(0);
     expect(JSON.parse(stdout)).toMatchObject({ agent: "finance", intent: "keyword:budget" });
+
+    // With the examples learned from use that every user's routing shares, as the router has them.
+    const kv = await openRoutingBucket(await sys.connect(), subjects);
+    const request = "Who refills the stapler cupboard on the third floor?";
+    expect(JSON.parse((await runCliToEnd(["route", "--json", request], env)).stdout)).toMatchObject({ agent: null });
+    await recordLearned(kv, subjects, { agentType: "hr", text: request, source: LearnedSource.CLARIFY_ANSWER, detail: "test", users: ["u1"] });
+    expect(JSON.parse((await runCliToEnd(["route", "--json", request], env)).stdout)).toMatchObject({ agent: null });
+    await recordLearned(kv, subjects, { agentType: "hr", text: request, source: LearnedSource.CLARIFY_ANSWER, detail: "test", users: ["u1", "u2"] });
+    expect(JSON.parse((await runCliToEnd(["route", "--json", request], env)).stdout)).toMatchObject({ agent: "hr" });
+    await forgetLearned(kv, subjects, "hr");
     await worker.close();
   });
 

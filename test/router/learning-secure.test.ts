@@ -56,6 +56,9 @@ describe("routing learned from use, with least-privilege credentials", () => {
     const denied = await runCliToEnd(["admin", "routing", "add", "desk-b", "Who pays the courier?", "--creds", `${server.store.dir}/admin.nk`], env);
     expect(denied.code).not.toBe(0);
     expect(denied.stderr).toMatch(/needs the host.s credentials|permission/i);
+    const asUser = await runCliToEnd(["admin", "routing", "--creds", `${server.store.dir}/users/alice.nk`], env);
+    expect(asUser.code).toBe(1);
+    expect(asUser.stderr).toMatch(/permission denied .*KV_routing|permission denied .*routing: reading learned routing needs the admin credentials/);
     const listed = await runCliToEnd(["admin", "routing", "--json"], env);
     expect(listed.code).toBe(0);
     expect((JSON.parse(listed.stdout) as { agentType: string }[]).map((e) => e.agentType)).toEqual(["desk-a"]);

@@ -217,6 +217,10 @@ async function routingCommand(values: Parameters<typeof configFrom>[0] & { json?
       kv = await openRoutingBucket(nc, subjects);
       await kv.status();
     } catch (err) {
+      if (isPermissionError(err)) {
+        const role = writes ? Role.Host : Role.Admin;
+        throw new PermissionDeniedError("request", subjects.routingBucket, `reading learned routing needs the ${role} credentials (--creds ${credentialsPath(config.authDir, role)})`, { cause: err });
+      }
       throw new ConfigError(`cannot open the routing bucket ${subjects.routingBucket} on ${config.natsUrl} (${errorMessage(err)}); is a host running?`);
     }
     const denied = (err: unknown): never => {

@@ -8,6 +8,8 @@ import { RegistryView } from "../../host/registry-view.js";
 import type { RoutingProfile } from "../../router/classifier.js";
 import { closeCandidates, DEFAULT_AMBIGUITY_MARGIN, HybridClassifier, isAmbiguous, type AgentExplanation } from "../../router/hybrid/index.js";
 import { readProfilesFile } from "../../router/profiles-file.js";
+import { DEFAULT_LEARNING_QUORUM, listLearned, openRoutingBucket, withSharedExamples } from "../../router/learned-examples.js";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { evaluate, formatReport, readLabelledRequests } from "../../router/evaluation.js";
 import { routingDecider } from "../../router/decide.js";
 import type { SwitchboardConfig } from "../../core/config.js";
@@ -42,7 +44,8 @@ Options:
   --profiles <file>   routing profiles from a JSON file: an array of
                       {"type","description","keywords":[...],"examples":[...]}; no NATS needed.
                       Without it, the routable agent types with a live worker are read from
-                      the registry on --nats (a host must have created it).
+                      the registry on --nats (a host must have created it), with the examples
+                      learned from use that route every user's requests (see admin routing).
   --json              JSON lines instead of text
   --eval <file>       evaluate the profiles on a labelled request set (JSON lines)
 ${COMMON_HELP}`;
@@ -71,8 +74,14 @@ export async function routeCommand(args: readonly string[]): Promise<number> {
   const write = (line: string) => process.stdout.write(`${line}\n`);
   if (values.eval !== undefined) {
     if (positionals.length > 0) throw new ConfigError("--eval reads its requests from the file; give no TEXT arguments with it");
-    const report = evaluate(await readLabelledRequests(values.eval), routingDecider(classifier, DEFAULT_AMBIGUITY_MARGIN));
-    write(values.json ? jsonLine(report) : sanitizeForTerminal(formatReport(report, profiles.map((p) => p.type))));
+    const requests = await readLabelledRequests(values.eval);
+    if (requests.length === 0) throw new ConfigError(`no labelled requests in ${values.eval}`);
+    const types = profiles.map((p) => p.type);
+    const unknown = [...new Set(requests.flatMap((r) => [r.expect, ...(r.also ?? [])]).filter((t): t is string => t !== null && !types.includes(t)))];
+    // A misspelt label would count as a miss of an agent that does not exist.
+    for (const type of unknown) process.stderr.write(sanitizeForTerminal(`warning: ${values.eval} names agent type "${type}", which no profile has (known: ${types.join(", ")})\n`));
+    const report = evaluate(requests, routingDecider(classifier, DEFAULT_AMBIGUITY_MARGIN));
+    write(values.json ? jsonLine(report) : sanitizeForTerminal(formatReport(report, [...types, ...unknown])));
     return 0;
   }
   const show = (text: string) => {
@@ -108,9 +117,20 @@ async function liveProfiles(config: SwitchboardConfig): Promise<readonly Routing
     }
     const profiles = view.profiles();
     await view.close();
-    return profiles;
+    // Awaited here: the connection drains when this block ends.
+    return await withLearned(nc, new Subjects(config.prefix), profiles);
   } finally {
     await nc.drain();
+  }
+}
+
+/** The profiles with the learned examples every user's routing shares, as the router indexes them. */
+async function withLearned(nc: NatsConnection, subjects: Subjects, profiles: readonly RoutingProfile[]): Promise<readonly RoutingProfile[]> {
+  try {
+    return withSharedExamples(profiles, await listLearned(await openRoutingBucket(nc, subjects), subjects), DEFAULT_LEARNING_QUORUM);
+  } catch {
+    // No bucket (an older host) or no right to read it: the profiles as registered.
+    return profiles;
   }
 }
 
