@@ -1,7 +1,8 @@
 import type { ParseArgsConfig } from "node:util";
 import { ConfigError } from "../core/errors.js";
 import type { Classifier } from "../router/classifier.js";
-import { HybridClassifier } from "../router/hybrid/index.js";
+import { errorMessage } from "../core/errors.js";
+import { BackgroundCorpus, HybridClassifier } from "../router/hybrid/index.js";
 import { KeywordClassifier } from "../router/keyword-classifier.js";
 import { LlmClassifier } from "../router/llm-classifier.js";
 
@@ -10,7 +11,16 @@ export const CLASSIFIER_OPTIONS = {
   classifier: { type: "string" },
   "llm-url": { type: "string" },
   "llm-model": { type: "string" },
+  "everyday-background": { type: "string" },
 } as const satisfies NonNullable<ParseArgsConfig["options"]>;
+
+/** Shared by the worker and \`switchboard route\`, so that route shows what the router does. */
+export const EVERYDAY_BACKGROUND_HELP = `  --everyday-background <on|off|file>
+                      the everyday requests the hybrid classifier weighs each request against,
+                      so that one shared word does not route ordinary questions: on (the bundled
+                      ones; default), off (for agents whose business is itself everyday, such as
+                      IT or home support), or a file of your own ("## domain" headings, one
+                      request a line) (env SB_EVERYDAY_BACKGROUND)`;
 
 export const CLASSIFIER_HELP = `Routing (when this worker runs the router):
   --classifier <kind> hybrid (keywords + word-vector semantics, offline; default),
@@ -19,18 +29,21 @@ export const CLASSIFIER_HELP = `Routing (when this worker runs the router):
   --llm-url <url>     chat-completions endpoint or its base, e.g. http://localhost:8080/v1
                       (env SB_LLM_URL; required with --classifier llm)
   --llm-model <name>  model name (env SB_LLM_MODEL; required with --classifier llm)
-                      the API key, if the server needs one, comes from env SB_LLM_API_KEY only`;
+                      the API key, if the server needs one, comes from env SB_LLM_API_KEY only
+${EVERYDAY_BACKGROUND_HELP}`;
 
 export const CLASSIFIER_KINDS = ["hybrid", "keyword", "llm"] as const;
 
 export type ClassifierSettings =
-  | { readonly kind: "hybrid" | "keyword" }
-  | { readonly kind: "llm"; readonly url: string; readonly model: string; readonly apiKey: string | undefined };
+  | { readonly kind: "keyword" }
+  | { readonly kind: "hybrid"; readonly background: BackgroundCorpus | undefined }
+  | { readonly kind: "llm"; readonly url: string; readonly model: string; readonly apiKey: string | undefined; readonly background: BackgroundCorpus | undefined };
 
 interface ClassifierFlags {
   readonly classifier?: string | undefined;
   readonly "llm-url"?: string | undefined;
   readonly "llm-model"?: string | undefined;
+  readonly "everyday-background"?: string | undefined;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -45,9 +58,11 @@ export function classifierSettings(flags: ClassifierFlags, env: Env = process.en
   if (!(CLASSIFIER_KINDS as readonly string[]).includes(kind)) {
     throw new ConfigError(`--classifier must be one of ${CLASSIFIER_KINDS.join(", ")}, got ${JSON.stringify(kind)}`);
   }
+  if (kind === "keyword" && flags["everyday-background"] !== undefined) throw new ConfigError("--everyday-background needs --classifier hybrid or llm");
+  const background = kind === "keyword" ? undefined : everydayBackground(flags, env);
   if (kind !== "llm") {
     if (flags["llm-url"] !== undefined || flags["llm-model"] !== undefined) throw new ConfigError("--llm-url and --llm-model need --classifier llm");
-    return { kind: kind as "hybrid" | "keyword" };
+    return kind === "keyword" ? { kind } : { kind: "hybrid", background };
   }
   const url = nonEmpty(flags["llm-url"], env["SB_LLM_URL"]);
   const model = nonEmpty(flags["llm-model"], env["SB_LLM_MODEL"]);
@@ -58,7 +73,25 @@ export function classifierSettings(flags: ClassifierFlags, env: Env = process.en
   } catch {
     throw new ConfigError(`--llm-url ${JSON.stringify(url)} is not a URL`);
   }
-  return { kind: "llm", url, model, apiKey: nonEmpty(env["SB_LLM_API_KEY"]) };
+  return { kind: "llm", url, model, apiKey: nonEmpty(env["SB_LLM_API_KEY"]), background };
+}
+
+/**
+ * The everyday requests --everyday-background (or SB_EVERYDAY_BACKGROUND) asks for; undefined for
+ * the bundled ones. A file is read and checked now, so a mistake stops the command at start.
+ */
+export function everydayBackground(flags: Pick<ClassifierFlags, "everyday-background">, env: Env = process.env): BackgroundCorpus | undefined {
+  const value = nonEmpty(flags["everyday-background"], env["SB_EVERYDAY_BACKGROUND"]) ?? "on";
+  if (value === "on") return undefined;
+  if (value === "off") return BackgroundCorpus.empty();
+  let corpus: BackgroundCorpus;
+  try {
+    corpus = BackgroundCorpus.load(value);
+  } catch (err) {
+    throw new ConfigError(`--everyday-background: cannot read ${value} (${errorMessage(err)}); give on, off or a file`);
+  }
+  if (corpus.domains.length === 0) throw new ConfigError(`--everyday-background: ${value} has no "## domain" heading with requests under it`);
+  return corpus;
 }
 
 /** The classifier the settings describe; the LLM one falls back to a hybrid classifier. */
@@ -67,8 +100,13 @@ export function createClassifier(settings: ClassifierSettings): Classifier {
     case "keyword":
       return new KeywordClassifier();
     case "hybrid":
-      return new HybridClassifier();
+      return new HybridClassifier(settings.background ? { background: settings.background } : {});
     case "llm":
-      return new LlmClassifier({ url: settings.url, model: settings.model, ...(settings.apiKey ? { apiKey: settings.apiKey } : {}) });
+      return new LlmClassifier({
+        url: settings.url,
+        model: settings.model,
+        ...(settings.apiKey ? { apiKey: settings.apiKey } : {}),
+        ...(settings.background ? { fallback: new HybridClassifier({ background: settings.background }) } : {}),
+      });
   }
 }

@@ -198,6 +198,29 @@ describe("routing from the command line against a running system", () => {
     }
   });
 
+  it("runs a worker's router without the everyday background when told, and refuses a background file it cannot read", async () => {
+    const request = "I want to book time off for my holiday";
+    // The bundled everyday requests explain this one as well as hr does.
+    expect(JSON.parse((await runCliToEnd(["route", "--json", "--profiles", PROFILES, request])).stdout)).toMatchObject({ agent: null });
+    expect(JSON.parse((await runCliToEnd(["route", "--json", "--profiles", PROFILES, "--everyday-background", "off", request])).stdout)).toMatchObject({ agent: "hr" });
+    const bad = await runCliToEnd(["worker", "--agents", "router", "--everyday-background", join(tmpdir(), "sb-no-such-background.txt")], env);
+    expect(bad).toMatchObject({ code: 2, stderr: expect.stringMatching(/--everyday-background: cannot read .*sb-no-such-background\.txt/) as unknown });
+
+    const agents = await sys.startWorker(["user_proxy", "hr", "finance"]);
+    const worker = runCli(["worker", "--agents", "router"], { ...env, SB_EVERYDAY_BACKGROUND: "off" });
+    try {
+      await worker.waitFor((p) => p.stderr.includes('"event":"worker.started"'), 15_000, "worker start");
+      const admin = await sys.hostClient();
+      await eventually(async () => (await admin.agents()).find((a) => a.spec?.type === "router")?.available === true, 10_000, "router available");
+      const chat = await openChat(sys, "erin");
+      const events = await chat.send(request);
+      expect(events.find((e) => e.event === "routed")).toMatchObject({ agent: "hr" });
+    } finally {
+      expect(await worker.stop()).toBe(0);
+      await agents.close();
+    }
+  });
+
   it("refuses an unknown classifier and an llm classifier without a model", async () => {
     const unknown = await runCliToEnd(["worker", "--classifier", "magic"], env);
     expect(unknown.code).toBe(2);

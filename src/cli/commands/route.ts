@@ -14,6 +14,7 @@ import { evaluate, formatReport, readLabelledRequests } from "../../router/evalu
 import { routingDecider } from "../../router/decide.js";
 import type { SwitchboardConfig } from "../../core/config.js";
 import { COMMON_HELP, configFrom, parse, warnOnStderr } from "../options.js";
+import { EVERYDAY_BACKGROUND_HELP, everydayBackground } from "../classifier-options.js";
 import { jsonLine, sanitizeForTerminal } from "../terminal.js";
 
 export const ROUTE_HELP = `Usage: switchboard route [--profiles FILE] [--json] [TEXT...]
@@ -48,6 +49,7 @@ Options:
                       learned from use that route every user's requests (see admin routing).
   --json              JSON lines instead of text
   --eval <file>       evaluate the profiles on a labelled request set (JSON lines)
+${EVERYDAY_BACKGROUND_HELP}
 ${COMMON_HELP}`;
 
 /** What one routing decision prints in --json mode. */
@@ -62,14 +64,15 @@ export interface RouteLine {
 }
 
 export async function routeCommand(args: readonly string[]): Promise<number> {
-  const { values, positionals } = parse("route", args, { profiles: { type: "string" }, json: { type: "boolean" }, eval: { type: "string" } });
+  const { values, positionals } = parse("route", args, { profiles: { type: "string" }, json: { type: "boolean" }, eval: { type: "string" }, "everyday-background": { type: "string" } });
   if (values.help) {
     console.log(ROUTE_HELP);
     return 0;
   }
   const profiles = values.profiles !== undefined ? await readProfilesFile(values.profiles) : await liveProfiles(configFrom(values));
   if (profiles.length === 0) throw new SwitchboardError(ErrorCode.NotFound, "no routable agent type has a live worker; start one (switchboard worker) or use --profiles FILE");
-  const classifier = new HybridClassifier();
+  const background = everydayBackground(values);
+  const classifier = new HybridClassifier(background ? { background } : {});
   classifier.setProfiles(profiles);
   const write = (line: string) => process.stdout.write(`${line}\n`);
   if (values.eval !== undefined) {
