@@ -2,6 +2,7 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { rm } from "node:fs/promises";
 import { connect as tcpConnect } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
@@ -126,6 +127,27 @@ describe("switchboard up", { timeout: 120_000 }, () => {
     } finally {
       await stub.close();
     }
+  });
+
+  it("runs the agents of --module in its worker, and only them with --no-builtin-agents", async () => {
+    const module = fileURLToPath(new URL("../fixtures/modules/travel.mjs", import.meta.url));
+    const { t } = await up({}, ["--module", module, "--no-builtin-agents"]);
+    await t.waitFor("Switchboard is up", 1, 60_000);
+    pids.push(...Object.values(startedPids(t.screen)));
+    t.type(`Book me a flight to Munich${Keys.Enter}`);
+    await t.waitFor("Trip desk, turn 1.", 1, 30_000);
+    t.type(`thanks, END${Keys.Enter}`);
+    await t.waitFor("New conversation");
+    // The demo's finance desk is not running: a budget question finds no agent.
+    t.type(`I need help with my budget${Keys.Enter}`);
+    await t.waitFor("Available agents: travel", 1, 30_000);
+    expect(t.screen).not.toContain("Hello from finance_agent");
+
+    const bad = await runCliToEnd(["up", "--port", String(await freePort()), "--no-builtin-agents"], { NATS_URL: "" });
+    expect(bad).toMatchObject({ code: 2, stderr: expect.stringMatching(/--no-builtin-agents needs --module or --agents-file/) as unknown });
+    const missing = await runCliToEnd(["up", "--port", String(await freePort()), "--module", "./no-such-agents.mjs"], { NATS_URL: "" });
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/cannot load agent module \.\/no-such-agents\.mjs/);
   });
 
   it("checks --agents-file before it starts anything", async () => {

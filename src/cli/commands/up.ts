@@ -8,7 +8,9 @@ import { createLogger } from "../../core/logging.js";
 import { sleep } from "../../core/sleep.js";
 import { Subjects } from "../../core/subjects.js";
 import type { SwitchboardConfig } from "../../core/config.js";
-import { BUILTIN_PROFILES } from "../../agents/builtin.js";
+import { BUILTIN_AGENT_TYPES, BUILTIN_PROFILES } from "../../agents/builtin.js";
+import { USER_PROXY_AGENT_TYPE } from "../../agents/user-proxy.js";
+import { ROUTER_AGENT_TYPE } from "../../router/router-agent.js";
 import { loadAgentsFile } from "../../agents/llm/agents-file.js";
 import { HostClient } from "../../host/client.js";
 import { findExecutable, isRunning, stopLeftovers, Supervisor, type Child } from "../children.js";
@@ -17,10 +19,11 @@ import { WaitIndicator } from "../chat-spinner.js";
 import { AuthStore } from "../auth-store.js";
 import { AUTH_DIR, BIN_PATH, DATA_DIR, DATA_DIR_IS_PROJECT_DATA, DEFAULT_NATS_PORT, LOG_DIR, NATS_CONF, natsPidFileFor, portOf, PROJECT_ROOT } from "../paths.js";
 import { COMMON_HELP, configFrom, parse, warnOnStderr } from "../options.js";
+import { loadAgentModules } from "../agent-modules.js";
 import { reloadNatsServer } from "../reload.js";
 import { chatIdentity, leaveOnSignals, runInteractiveChat, runJsonChat } from "./chat.js";
 
-export const UP_HELP = `Usage: switchboard up [--user NAME] [--port N] [--agents-file FILE] [options]
+export const UP_HELP = `Usage: switchboard up [--user NAME] [--port N] [--module FILE]... [--agents-file FILE] [--no-builtin-agents] [options]
 
 The one-terminal demo. Starts nats-server with ${NATS_CONF}
 (unless a server already answers at --nats: then it says so, and warns when that server lets
@@ -45,6 +48,11 @@ Options:
   --agents-file <f>   the worker also runs the agents of this file, answered by a language
                       model (see \`switchboard worker --help\`); those with a built-in's type (hr,
                       finance) replace it. Checked before anything starts.
+  --module <file>     the worker also runs the agents this ES module exports (made with
+                      defineAgent, see \`switchboard worker --help\`). Repeatable. Loaded once
+                      before anything starts, to check it.
+  --no-builtin-agents the worker runs the router and the user proxy but not the demo's hr and
+                      finance: only your agents (--module, --agents-file) answer
 ${COMMON_HELP}`;
 
 const READY_TIMEOUT_MS = 30_000;
@@ -151,9 +159,8 @@ async function startNats(config: SwitchboardConfig, supervisor: Supervisor, sign
   throw new StartupFailedError(`nats-server did not start at ${config.natsUrl}; see ${nats.logFile}`);
 }
 
-async function waitForAgents(nc: NatsConnection, config: SwitchboardConfig, children: () => readonly Child[], signal: AbortSignal, extraTypes: readonly string[] = []): Promise<void> {
+async function waitForAgents(nc: NatsConnection, config: SwitchboardConfig, children: () => readonly Child[], signal: AbortSignal, wanted: readonly string[]): Promise<void> {
   const host = new HostClient(nc, new Subjects(config.prefix), 2_000);
-  const wanted = [...new Set([...BUILTIN_PROFILES.map((p) => p.type), ...extraTypes])];
   const deadline = Date.now() + READY_TIMEOUT_MS;
   let last = "";
   while (Date.now() < deadline) {
@@ -171,7 +178,13 @@ async function waitForAgents(nc: NatsConnection, config: SwitchboardConfig, chil
 }
 
 export async function upCommand(args: readonly string[]): Promise<number> {
-  const { values } = parse("up", args, { user: { type: "string" }, json: { type: "boolean" }, "agents-file": { type: "string" } });
+  const { values } = parse("up", args, {
+    user: { type: "string" },
+    json: { type: "boolean" },
+    "agents-file": { type: "string" },
+    module: { type: "string", multiple: true },
+    "no-builtin-agents": { type: "boolean" },
+  });
   if (values.help) {
     console.log(UP_HELP);
     return 0;
@@ -182,7 +195,18 @@ export async function upCommand(args: readonly string[]): Promise<number> {
   // The file is checked here, so that a mistake in it stops `up` before anything starts.
   const agentsFile = values["agents-file"];
   const fileTypes = agentsFile !== undefined ? loadAgentsFile(agentsFile).map((a) => a.type) : [];
-  const workerArgs = agentsFile !== undefined ? ["--agents-file", resolve(agentsFile)] : [];
+  // The same for modules; the worker, started in this directory, resolves them the same way.
+  const modules = values.module ?? [];
+  const moduleTypes = (await loadAgentModules(modules, { cwd: process.cwd(), reserved: BUILTIN_AGENT_TYPES })).map((a) => a.type);
+  const ownTypes = [...new Set([...fileTypes, ...moduleTypes])];
+  const builtinDemo = values["no-builtin-agents"] !== true;
+  if (!builtinDemo && ownTypes.length === 0) throw new ConfigError("--no-builtin-agents needs --module or --agents-file: without them no agent would answer");
+  const workerArgs = [
+    ...(agentsFile !== undefined ? ["--agents-file", resolve(agentsFile)] : []),
+    ...modules.flatMap((m) => ["--module", m]),
+    ...(builtinDemo ? [] : ["--agents", [ROUTER_AGENT_TYPE, USER_PROXY_AGENT_TYPE, ...ownTypes].join(",")]),
+  ];
+  const wantedTypes = [...new Set([...(builtinDemo ? BUILTIN_PROFILES.map((p) => p.type) : []), ...ownTypes])];
   const { user, credentials } = chatIdentity(config, values.user);
   const interactive = values.json !== true && process.stdin.isTTY === true && process.stdout.isTTY === true;
   // From here on, every way out stops what `up` started: a signal, leaving the chat, an error, a crash.
@@ -226,7 +250,7 @@ export async function upCommand(args: readonly string[]): Promise<number> {
     supervisor.start({ name: "worker", command: process.execPath, args: [BIN_PATH, "worker", ...workerArgs], env: childEnv, jsonLog: true, followsParent: true });
     progress("Waiting for the agents to register");
     const watcher = nc;
-    await waitForAgents(watcher, config, () => supervisor.children, leave.signal, fileTypes);
+    await waitForAgents(watcher, config, () => supervisor.children, leave.signal, wantedTypes);
     chatNc = await connectChat(config, user, credentials, userAdded);
     if (leave.signal.aborted) {
       spin?.stop("Stopped");
@@ -238,7 +262,7 @@ export async function upCommand(args: readonly string[]): Promise<number> {
     else process.stderr.write(`Switchboard is up. ${where}\n`);
     supervisor.watch(
       (n) => notices.post(n),
-      (name) => (name === "nats-server" ? Promise.resolve() : waitForAgents(watcher, config, () => [], leave.signal, fileTypes)),
+      (name) => (name === "nats-server" ? Promise.resolve() : waitForAgents(watcher, config, () => [], leave.signal, wantedTypes)),
     );
     const logger = createLogger("switchboard-chat", { level: "warn" });
     const options = { signal: leave.signal, notices };
