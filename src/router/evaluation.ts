@@ -1,4 +1,4 @@
-import { readFile } from "node:fs/promises";
+import { readRoutingFile } from "./profiles-file.js";
 import { ConfigError, errorMessage } from "../core/errors.js";
 
 /**
@@ -60,13 +60,7 @@ export function parseLabelledRequests(text: string, source: string): LabelledReq
 }
 
 export async function readLabelledRequests(path: string): Promise<LabelledRequest[]> {
-  let text: string;
-  try {
-    text = await readFile(path, "utf8");
-  } catch (err) {
-    throw new ConfigError(`cannot read request set ${path}: ${errorMessage(err)}`);
-  }
-  return parseLabelledRequests(text, path);
+  return parseLabelledRequests(await readRoutingFile(path, "request set"), path);
 }
 
 /** True when the decision is right for the request: the expected agent, an accepted one, or none. */

@@ -124,6 +124,23 @@ describe("switchboard route", () => {
     const shape = await runCliToEnd(["route", "--profiles", wrongShape, "hello"]);
     expect(shape.code).toBe(2);
     expect(shape.stderr).toMatch(/profile 1 \(hr\): "keywords" must be an array of strings/);
+
+    // An editor's byte-order mark is not an error; a misspelt field and an empty description are.
+    const misspelt = join(dir, "bom.json");
+    writeFileSync(misspelt, `\uFEFF${JSON.stringify([{ type: "hr", description: "People", keyword: ["hr"] }])}`);
+    const typo = await runCliToEnd(["route", "--profiles", misspelt, "hello"]);
+    expect(typo).toMatchObject({ code: 2, stderr: expect.stringContaining('profile 1: unknown field "keyword" (did you mean "keywords"?)') as unknown });
+    const blank = join(dir, "blank.json");
+    writeFileSync(blank, JSON.stringify([{ type: "hr", description: " " }]));
+    expect((await runCliToEnd(["route", "--profiles", blank, "hello"])).stderr).toMatch(/profile 1 \(hr\): "description" must be a sentence/);
+  });
+
+  it("reads the profiles of an agents file", async () => {
+    const file = join(dir, "agents.yaml");
+    writeFileSync(file, ["defaults: { url: 'http://127.0.0.1:9/v1', model: m }", "agents:", "  - { type: travel, description: 'Business travel: flights and hotels', keywords: [flight] }"].join("\n"));
+    const { code, stdout } = await runCliToEnd(["route", "--json", "--profiles", file, "flight"]);
+    expect(code).toBe(0);
+    expect(JSON.parse(stdout)).toMatchObject({ agent: "travel", intent: "keyword:flight" });
   });
 });
 

@@ -7,7 +7,8 @@ import { Subjects } from "../../core/subjects.js";
 import { RegistryView } from "../../host/registry-view.js";
 import type { RoutingProfile } from "../../router/classifier.js";
 import { closeCandidates, DEFAULT_AMBIGUITY_MARGIN, HybridClassifier, isAmbiguous, type AgentExplanation } from "../../router/hybrid/index.js";
-import { readProfilesFile } from "../../router/profiles-file.js";
+import { readProfilesFile, readRoutingFile } from "../../router/profiles-file.js";
+import { loadAgentsFile } from "../../agents/llm/agents-file.js";
 import { DEFAULT_LEARNING_QUORUM, listLearned, openRoutingBucket, withSharedExamples } from "../../router/learned-examples.js";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { evaluate, formatReport, readLabelledRequests } from "../../router/evaluation.js";
@@ -43,7 +44,8 @@ routed to) and every miss. --json prints the same as one JSON object.
 
 Options:
   --profiles <file>   routing profiles from a JSON file: an array of
-                      {"type","description","keywords":[...],"examples":[...]}; no NATS needed.
+                      {"type","description","keywords":[...],"examples":[...]}, or the agents
+                      of an agents file (YAML or JSON, see worker --agents-file); no NATS needed.
                       Without it, the routable agent types with a live worker are read from
                       the registry on --nats (a host must have created it), with the examples
                       learned from use that route every user's requests (see admin routing).
@@ -69,7 +71,7 @@ export async function routeCommand(args: readonly string[]): Promise<number> {
     console.log(ROUTE_HELP);
     return 0;
   }
-  const profiles = values.profiles !== undefined ? await readProfilesFile(values.profiles) : await liveProfiles(configFrom(values));
+  const profiles = values.profiles !== undefined ? await profilesFrom(values.profiles) : await liveProfiles(configFrom(values));
   if (profiles.length === 0) throw new SwitchboardError(ErrorCode.NotFound, "no routable agent type has a live worker; start one (switchboard worker) or use --profiles FILE");
   const background = everydayBackground(values);
   const classifier = new HybridClassifier(background ? { background } : {});
@@ -105,6 +107,23 @@ export async function routeCommand(args: readonly string[]): Promise<number> {
     lines.close();
   }
   return 0;
+}
+
+/** Profiles from a profiles file, or the agents of an agents file (YAML, or JSON with "agents"). */
+async function profilesFrom(path: string): Promise<readonly RoutingProfile[]> {
+  if (/\.ya?ml$/i.test(path) || isAgentsFileJson(await readRoutingFile(path, "profiles file"))) {
+    return loadAgentsFile(path).map(({ type, description, keywords, examples }) => ({ type, description, keywords, examples }));
+  }
+  return readProfilesFile(path);
+}
+
+function isAgentsFileJson(text: string): boolean {
+  try {
+    const raw: unknown = JSON.parse(text);
+    return typeof raw === "object" && raw !== null && !Array.isArray(raw) && "agents" in raw;
+  } catch {
+    return false;
+  }
 }
 
 /** The routable agent types with a live worker, from the registry. */
