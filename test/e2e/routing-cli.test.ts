@@ -189,6 +189,14 @@ describe("routing from the command line against a running system", () => {
     expect(events[3]).toMatchObject({ agent: "desk-b", intent: "user_choice" });
     expect(events[4]).toMatchObject({ agent: "desk-b", content: "Hello from desk-b_agent! You said: Has the supplier invoice been paid?" });
     expect(events[5]).toMatchObject({ agent: "desk-b", reason: "user_request" });
+
+    // Another user (carol's answer routes her requests now): "none" or END declines the question,
+    // and the next line is a new message.
+    const declining = runCli(["chat", "--user", "fern", "--json"], env);
+    for (const line of ["Has the supplier invoice been paid?", "none", "Has the supplier invoice been paid?", "END", "Is invoice 42 paid?", "none"]) declining.write(line);
+    declining.endInput();
+    expect(await declining.exited).toBe(0);
+    expect(declining.events.map((e) => e["event"])).toEqual(["clarify", "clarify", "clarify"]);
     await desks.close();
     await infra.close();
   });

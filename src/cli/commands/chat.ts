@@ -35,8 +35,10 @@ when a message is still unanswered (its "timeout" event was the last word on it)
 carries "ts" (when the chat received it) and "turn" (the message it belongs to); an answer that
 comes after its "timeout" is printed when it comes, with "late": true.
 After a "clarify" event the next line is the answer: an agent type from the options or its
-1-based number. An invalid answer prints an "error" event (code invalid_choice) and the
-"clarify" event again, and the line after that is read as the answer.
+1-based number, or "none" (or END) to choose none: it prints nothing, and the line after it is
+a new message. An invalid
+answer prints an "error" event (code invalid_choice) and the "clarify" event again, and the line
+after that is read as the answer.
 A "routed" event with "from" means the agent holding the conversation handed it over.
 With --stream, an agent that streams its answer also gives {"event":"delta","agent":...,"text":...}
 lines with the answer's text as it is produced, in order; the "reply" that follows carries all of it.
@@ -188,11 +190,17 @@ export async function runJsonChat(nc: NatsConnection, config: SwitchboardConfig,
   options.signal?.addEventListener("abort", stop, { once: true });
   const unsubscribe = options.notices?.subscribe((n) => process.stderr.write(`switchboard: ${n.text}\n`));
   try {
+    // "none" (or END) declines a "which one?" question: the next line is a new message.
+    let declined = false;
     for await (const line of lines) {
       const text = line.trim();
       if (text === "") continue;
-      if (session.pendingClarification) await answerJson(session, text, print, options.signal);
-      else await session.send(text, print, options.signal);
+      if (session.pendingClarification && !declined && /^(none|end)$/i.test(text)) declined = true;
+      else if (session.pendingClarification && !declined) await answerJson(session, text, print, options.signal);
+      else {
+        declined = false;
+        await session.send(text, print, options.signal);
+      }
     }
   } catch (err) {
     if (!(err instanceof CancelledError)) throw err;
