@@ -143,6 +143,7 @@ export class ChatSession {
   private stopStatus: (() => void) | undefined;
   private statusLoop: Promise<void> | undefined;
   private clarification: PendingClarification | undefined;
+  private unsent = 0;
   private deltaSub: Subscription | undefined;
   private readonly assembler = new ReplyAssembler();
   private readonly lateTurns = new Map<string, LateTurn>();
@@ -329,6 +330,11 @@ export class ChatSession {
     return this.lateTurns.size;
   }
 
+  /** Messages the server would not take (`publish_failed`): they reached no agent. */
+  get unsentMessages(): number {
+    return this.unsent;
+  }
+
   private toChatEvent(message: Message, session = this.sessionIdValue): ChatEvent | undefined {
     if (isMessage(message, RoutedSchema)) {
       // Follow-ups go to the agent's topic: a name that cannot be a subject token cannot be followed.
@@ -456,6 +462,7 @@ export class ChatSession {
           ...stamp(turnId),
         };
         outcome = event.event;
+        this.unsent++;
         events.push(event);
         onEvent(event);
         return events;

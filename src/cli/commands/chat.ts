@@ -31,7 +31,8 @@ every event is one JSON line on stdout, for example
   {"event":"queued",...} (no worker serves the agent now; the message waits and the answer may follow)
   {"event":"clarify","question":...,"options":[{"agent":"finance","description":...,"score":...},...]}
 waiting for each answer before reading the next line, and exiting at the end of input: 0, or 1
-when a message is still unanswered (its "timeout" event was the last word on it). Every event
+when a message is still unanswered (its "timeout" event was the last word on it) or was not sent
+(an "error" event with code publish_failed). Every event
 carries "ts" (when the chat received it) and "turn" (the message it belongs to); an answer that
 comes after its "timeout" is printed when it comes, with "late": true.
 After a "clarify" event the next line is the answer: an agent type from the options or its
@@ -212,8 +213,9 @@ export async function runJsonChat(nc: NatsConnection, config: SwitchboardConfig,
     await session.close();
   }
   if (options.signal?.aborted) return 0;
-  // A message whose only answer was `timeout` is a failure a script must be able to see.
-  return session.unansweredTurns > 0 ? 1 : 0;
+  // A message whose only answer was `timeout`, or that was never sent, is a failure a script must
+  // be able to see.
+  return session.unansweredTurns > 0 || session.unsentMessages > 0 ? 1 : 0;
 }
 
 /** A line read while a clarification is pending is the user's choice. */
