@@ -133,6 +133,7 @@ describe("switchboard up", { timeout: 120_000 }, () => {
     const module = fileURLToPath(new URL("../fixtures/modules/travel.mjs", import.meta.url));
     const { t } = await up({}, ["--module", module, "--no-builtin-agents"]);
     await t.waitFor("Switchboard is up", 1, 60_000);
+    await t.waitFor("e.g. I need help with my budget");
     pids.push(...Object.values(startedPids(t.screen)));
     t.type(`Book me a flight to Munich${Keys.Enter}`);
     await t.waitFor("Trip desk, turn 1.", 1, 30_000);
