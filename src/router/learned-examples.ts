@@ -30,8 +30,17 @@ export const DEFAULT_LEARNING_QUORUM = 2;
 /** Users remembered per example: enough to reach any sensible quorum, bounded against floods. */
 const MAX_TEACHERS = 16;
 
-/** Longer requests are not learned: they are rarely repeated and would dominate a profile. */
-export const MAX_LEARNED_TEXT_LENGTH = 500;
+/**
+ * Examples per agent type that one user alone taught and no one has confirmed yet; the user's
+ * older ones go first. A user teaching many requests pushes out only their own.
+ */
+export const MAX_UNCONFIRMED_PER_USER = 10;
+
+/**
+ * Longer requests are not learned: they are rarely repeated, would dominate a profile, and every
+ * word of them makes the index larger and its rebuild slower.
+ */
+export const MAX_LEARNED_TEXT_LENGTH = 200;
 
 /** How long start() waits for the bucket's contents before going on with what it has. */
 const INITIAL_LOAD_TIMEOUT_MS = 5_000;
@@ -273,7 +282,11 @@ export class LearnedExamples {
       if (!record) return;
       // The mirror already holds the type's other examples: trimming needs no read of the bucket.
       const others = [...this.mirror.records.values()].filter((e) => e.agentType === agentType && e.id !== record.id);
-      await deleteBeyond(this.kv, this.subjects, [record, ...others], record, this.maxPerType, this.quorum);
+      const onlyTheirs = (e: LearnedExample) => !isSharedExample(e, this.quorum) && e.users.length > 0 && e.users.every((u) => u === user);
+      const theirs = keepOrder([record, ...others].filter(onlyTheirs), this.quorum);
+      const pushedOut = new Set(theirs.slice(MAX_UNCONFIRMED_PER_USER));
+      for (const old of pushedOut) await this.kv.delete(this.subjects.learnedExampleKey(old.agentType, old.id));
+      await deleteBeyond(this.kv, this.subjects, [record, ...others].filter((e) => !pushedOut.has(e)), record, this.maxPerType, this.quorum);
       const shared = isSharedExample(record, this.quorum);
       this.logger.info({ event: "router.learned", agentType, id: record.id, source: SOURCE_NAMES[source], user, users: users.length, shared }, `learned a routing example for ${agentType}`);
     } catch (err) {

@@ -165,33 +165,34 @@ export class RouterAgentType implements AgentTypeDefinition {
 
   /**
    * A learned example changes the index at once, and a burst of them (every router sees every
-   * user's clarify answers) at most once per {@link LEARNED_REINDEX_INTERVAL_MS}: each rebuild
-   * holds the worker for tens of milliseconds.
+   * user's clarify answers, an operator's forget removes many) at most once per
+   * {@link LEARNED_REINDEX_INTERVAL_MS} after the last rebuild ended, or after as long again as it
+   * took: a rebuild holds the worker (tens of milliseconds usually, seconds with many long
+   * examples), and back-to-back rebuilds would starve its messages and heartbeats.
    */
   private reindexLearned(classifier: Classifier, env: AgentEnvironment): void {
     if (this.learnedReindexTimer) return;
     const rebuild = () => {
       this.learnedReindexTimer = undefined;
-      this.learnedReindexedAt = performance.now();
-      this.reindex(classifier, env);
+      const took = this.reindex(classifier, env);
+      this.learnedReindexedAt = performance.now() + Math.max(0, took - LEARNED_REINDEX_INTERVAL_MS);
     };
     const wait = this.learnedReindexedAt + LEARNED_REINDEX_INTERVAL_MS - performance.now();
     if (wait <= 0) rebuild();
     else this.learnedReindexTimer = setTimeout(rebuild, wait);
   }
 
-  /** Indexes the live profiles with what was learned for them, when either changed. */
-  private reindex(classifier: Classifier, env: AgentEnvironment): void {
+  /** Indexes the live profiles with what was learned for them, when either changed; returns the milliseconds it took. */
+  private reindex(classifier: Classifier, env: AgentEnvironment): number {
     const profiles = this.learned ? this.learned.augment(this.profiles) : this.profiles;
     const key = profilesKey(profiles);
-    if (key === this.indexedKey) return;
+    if (key === this.indexedKey) return 0;
     const started = performance.now();
     classifier.setProfiles(profiles);
     this.indexedKey = key;
-    env.logger.info(
-      { event: "router.index_rebuilt", agentTypes: profiles.map((p) => p.type), durationMs: Math.round(performance.now() - started) },
-      "routing index rebuilt",
-    );
+    const took = performance.now() - started;
+    env.logger.info({ event: "router.index_rebuilt", agentTypes: profiles.map((p) => p.type), durationMs: Math.round(took) }, "routing index rebuilt");
+    return took;
   }
 
   /** Classifies with the model when the classifier has one, offline otherwise. */

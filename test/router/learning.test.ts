@@ -247,6 +247,30 @@ describe("routing learned from use", () => {
     }
   });
 
+  it("keeps at most ten unconfirmed examples of one user per type, so a user's flood pushes out only their own", async () => {
+    const nc = await sys.connect();
+    const kv = await openRoutingBucket(nc, subjects);
+    const examples = new LearnedExamples(nc, subjects, testLogger(), () => {}, { maxPerType: 100 });
+    await examples.start();
+    try {
+      const seen = (text: string, user: string) => eventually(async () => examples.typesFor(text, user).length === 1, 5_000, `"${text}" seen`);
+      await examples.record("desk-a", "Who signs off the courier invoice?", LearnedSource.CLARIFY_ANSWER, "test", "alice");
+      await seen("Who signs off the courier invoice?", "alice");
+      for (let n = 1; n <= 12; n++) {
+        await examples.record("desk-a", `courier question number ${n}`, LearnedSource.HANDOFF, "test", "mallory");
+        await seen(`courier question number ${n}`, "mallory");
+      }
+      const kept = await eventually(async () => {
+        const all = await listLearned(kv, subjects, "desk-a");
+        return all.length === 11 ? all : undefined;
+      }, 5_000, "mallory's oldest pushed out");
+      expect(kept.filter((e) => e.users.includes("mallory")).map((e) => e.text)).toEqual(Array.from({ length: 10 }, (_, i) => `courier question number ${12 - i}`));
+      expect(kept.some((e) => e.text === "Who signs off the courier invoice?")).toBe(true);
+    } finally {
+      await examples.close();
+    }
+  });
+
   it("keeps each request once per agent type, the newest ones, within the bound", async () => {
     const kv = await openRoutingBucket(await sys.connect(), subjects);
     const learn = (agentType: string, text: string) => recordLearned(kv, subjects, { agentType, text, source: LearnedSource.OPERATOR, detail: "test" }, 3);
