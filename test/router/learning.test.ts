@@ -6,6 +6,8 @@ import { publishEvent } from "../../src/core/publish.js";
 import { TopicType } from "../../src/core/subjects.js";
 import { ClarifyAnswerSchema } from "../../src/gen/switchboard/v1/routing_pb.js";
 import { RouterAgentType } from "../../src/router/router-agent.js";
+import type { RoutingProfile } from "../../src/router/classifier.js";
+import { HybridClassifier } from "../../src/router/hybrid/index.js";
 import { LearnedExamples, LearnedSource, learnedExampleId, listLearned, openRoutingBucket, recordLearned } from "../../src/router/learned-examples.js";
 import { openChat } from "../helpers/chat.js";
 import { runCliToEnd } from "../helpers/cli.js";
@@ -269,6 +271,28 @@ describe("routing learned from use", () => {
     } finally {
       await examples.close();
     }
+  });
+
+  it("spaces rebuilds for learned examples at least as far apart as the last one took", async () => {
+    // A classifier whose rebuild takes 1.5 s once learned examples are in, as a large index does.
+    const rebuilds: { start: number; end: number }[] = [];
+    const classifier = new (class extends HybridClassifier {
+      override setProfiles(profiles: readonly RoutingProfile[]): void {
+        super.setProfiles(profiles);
+        if (!profiles.some((p) => p.examples.some((e) => e.startsWith("slow example")))) return;
+        const start = performance.now();
+        while (performance.now() - start < 1_500);
+        rebuilds.push({ start, end: performance.now() });
+      }
+    })();
+    await sys.startWorker([new RouterAgentType({ classifier }), ...twinDesks()]);
+    const kv = await openRoutingBucket(await sys.connect(), subjects);
+    for (let n = 1; n <= 3; n++) {
+      await recordLearned(kv, subjects, { agentType: "desk-a", text: `slow example ${n}`, source: LearnedSource.OPERATOR, detail: "test" });
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    await eventually(() => rebuilds.length >= 2, 15_000, "two rebuilds");
+    expect(rebuilds[1]!.start - rebuilds[0]!.end).toBeGreaterThanOrEqual(1_400);
   });
 
   it("keeps each request once per agent type, the newest ones, within the bound", async () => {
