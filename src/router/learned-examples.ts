@@ -5,6 +5,7 @@ import { Kvm, type KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { BucketMirror } from "../core/bucket-mirror.js";
 import { decodeBody, encodeBody } from "../core/codec.js";
+import { updateRecord } from "../core/kv-records.js";
 import { errorMessage } from "../core/errors.js";
 import type { Logger } from "../core/logging.js";
 import type { Subjects } from "../core/subjects.js";
@@ -160,11 +161,16 @@ type NewExample = {
 
 /** Stores one (request, agent type) pair; undefined when the text is empty or too long to learn. */
 async function putLearned(kv: KV, subjects: Subjects, example: NewExample): Promise<LearnedExample | undefined> {
+  const record = learnedRecord(example);
+  if (record) await kv.put(subjects.learnedExampleKey(example.agentType, record.id), encodeBody(LearnedExampleSchema, record));
+  return record;
+}
+
+/** The record of a new example, learned now; undefined when the text is empty or too long to learn. */
+function learnedRecord(example: NewExample): LearnedExample | undefined {
   const text = example.text.trim();
   if (text === "" || text.length > MAX_LEARNED_TEXT_LENGTH) return undefined;
-  const record = create(LearnedExampleSchema, { ...example, users: [...(example.users ?? [])], text, id: learnedExampleId(text), learnedAt: timestampFromMs(Date.now()) });
-  await kv.put(subjects.learnedExampleKey(example.agentType, record.id), encodeBody(LearnedExampleSchema, record));
-  return record;
+  return create(LearnedExampleSchema, { ...example, users: [...(example.users ?? [])], text, id: learnedExampleId(text), learnedAt: timestampFromMs(Date.now()) });
 }
 
 /**
@@ -275,11 +281,15 @@ export class LearnedExamples {
     const sameRequest = this.withId(id);
     // Where an operator said this request goes, use does not add to or change it.
     if (sameRequest.some(isOperatorExample)) return;
-    const earlier = sameRequest.find((e) => e.agentType === agentType);
-    const users = [...new Set([...(earlier?.users ?? []).filter((u) => u !== user), user])].slice(-MAX_TEACHERS);
     try {
-      const record = await putLearned(this.kv, this.subjects, { agentType, text, source, detail, users });
+      // Read and written at a revision: two routers recording two users' votes at once keep both.
+      const record = await updateRecord(this.kv, this.subjects.learnedExampleKey(agentType, id), LearnedExampleSchema, (current) => {
+        if (current && isOperatorExample(current)) return undefined;
+        const users = [...new Set([...(current?.users ?? []).filter((u) => u !== user), user])].slice(-MAX_TEACHERS);
+        return learnedRecord({ agentType, text, source, detail, users });
+      });
       if (!record) return;
+      const users = record.users;
       // The mirror already holds the type's other examples: trimming needs no read of the bucket.
       const others = [...this.mirror.records.values()].filter((e) => e.agentType === agentType && e.id !== record.id);
       const onlyTheirs = (e: LearnedExample) => !isSharedExample(e, this.quorum) && e.users.length > 0 && e.users.every((u) => u === user);

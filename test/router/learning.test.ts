@@ -295,6 +295,23 @@ describe("routing learned from use", () => {
     expect(rebuilds[1]!.start - rebuilds[0]!.end).toBeGreaterThanOrEqual(1_400);
   });
 
+  it("keeps both users' votes when two routers record them at the same moment", async () => {
+    const nc = await sys.connect();
+    const kv = await openRoutingBucket(nc, subjects);
+    const routers = [new LearnedExamples(nc, subjects, testLogger(), () => {}), new LearnedExamples(await sys.connect(), subjects, testLogger(), () => {})];
+    await Promise.all(routers.map((r) => r.start()));
+    try {
+      for (let n = 1; n <= 5; n++) {
+        const text = `Who approves courier invoice number ${n}?`;
+        await Promise.all(routers.map((r, i) => r.record("desk-a", text, LearnedSource.CLARIFY_ANSWER, "test", `user${i}`)));
+        const [record] = await listLearned(kv, subjects, "desk-a").then((all) => all.filter((e) => e.text === text));
+        expect([...(record?.users ?? [])].sort(), text).toEqual(["user0", "user1"]);
+      }
+    } finally {
+      await Promise.all(routers.map((r) => r.close()));
+    }
+  });
+
   it("keeps each request once per agent type, the newest ones, within the bound", async () => {
     const kv = await openRoutingBucket(await sys.connect(), subjects);
     const learn = (agentType: string, text: string) => recordLearned(kv, subjects, { agentType, text, source: LearnedSource.OPERATOR, detail: "test" }, 3);
