@@ -59,12 +59,14 @@ export function parseProfiles(raw: unknown, source: string): RoutingProfile[] {
 
 /** Reads a routing-profile file (the format of `RoutingProfile`, as JSON). */
 export async function readProfilesFile(path: string): Promise<RoutingProfile[]> {
-  const text = await readRoutingFile(path, "profiles file");
-  let raw: unknown;
+  return parseProfiles(parseProfilesJson(await readRoutingFile(path, "profiles file"), path), path);
+}
+
+/** The JSON value of a profiles file's text. */
+export function parseProfilesJson(text: string, path: string): unknown {
   try {
-    raw = JSON.parse(text);
+    return JSON.parse(text);
   } catch (err) {
     throw new ConfigError(`profiles file ${path} is not valid JSON: ${errorMessage(err)}`);
   }
-  return parseProfiles(raw, path);
 }

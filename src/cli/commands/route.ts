@@ -7,8 +7,8 @@ import { Subjects } from "../../core/subjects.js";
 import { RegistryView } from "../../host/registry-view.js";
 import type { RoutingProfile } from "../../router/classifier.js";
 import { closeCandidates, DEFAULT_AMBIGUITY_MARGIN, HybridClassifier, isAmbiguous, type AgentExplanation } from "../../router/hybrid/index.js";
-import { readProfilesFile, readRoutingFile } from "../../router/profiles-file.js";
-import { loadAgentsFile } from "../../agents/llm/agents-file.js";
+import { parseProfiles, parseProfilesJson, readRoutingFile } from "../../router/profiles-file.js";
+import { parseAgentsFile } from "../../agents/llm/agents-file.js";
 import { DEFAULT_LEARNING_QUORUM, listLearned, openRoutingBucket, withSharedExamples } from "../../router/learned-examples.js";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { evaluate, formatReport, readLabelledRequests } from "../../router/evaluation.js";
@@ -109,21 +109,13 @@ export async function routeCommand(args: readonly string[]): Promise<number> {
   return 0;
 }
 
-/** Profiles from a profiles file, or the agents of an agents file (YAML, or JSON with "agents"). */
+/** Profiles from a profiles file, or the agents of an agents file (YAML, or JSON with "agents"); the file is read once. */
 async function profilesFrom(path: string): Promise<readonly RoutingProfile[]> {
-  if (/\.ya?ml$/i.test(path) || isAgentsFileJson(await readRoutingFile(path, "profiles file"))) {
-    return loadAgentsFile(path).map(({ type, description, keywords, examples }) => ({ type, description, keywords, examples }));
-  }
-  return readProfilesFile(path);
-}
-
-function isAgentsFileJson(text: string): boolean {
-  try {
-    const raw: unknown = JSON.parse(text);
-    return typeof raw === "object" && raw !== null && !Array.isArray(raw) && "agents" in raw;
-  } catch {
-    return false;
-  }
+  const text = await readRoutingFile(path, "profiles file");
+  const agents = () => parseAgentsFile(path, text).map(({ type, description, keywords, examples }) => ({ type, description, keywords, examples }));
+  if (/\.ya?ml$/i.test(path)) return agents();
+  const raw = parseProfilesJson(text, path);
+  return typeof raw === "object" && raw !== null && !Array.isArray(raw) && "agents" in raw ? agents() : parseProfiles(raw, path);
 }
 
 /** The routable agent types with a live worker, from the registry. */
