@@ -55,7 +55,7 @@ describe("the interactive chat", () => {
     await sys.startWorker(["hr", "finance"]);
     const t = chat("alice");
     await t.waitFor("Switchboard — chatting as alice");
-    await t.waitFor("e.g. I need help with my budget");
+    await t.waitFor("what do you need help with?");
     t.type(`I need help with my budget${Keys.Enter}`);
     await t.waitFor("Hello from finance_agent! You said: I need help with my budget");
     // The prompt names the agent the conversation is with.
@@ -64,7 +64,7 @@ describe("the interactive chat", () => {
     await t.waitFor("Conversation with finance ended");
     await t.waitFor("Session ended. Thank you for contacting finance_agent.");
     await t.waitFor("New conversation — say what you need.");
-    await t.waitFor("e.g. I need help with my budget", 2);
+    await t.waitFor("what do you need help with?", 2);
     t.type(Keys.CtrlC);
     await t.waitFor("Bye.");
     expect(await t.exited).toBe(0);
@@ -73,7 +73,7 @@ describe("the interactive chat", () => {
   it("shows an agent's answer without letting it repaint or retitle the terminal", async () => {
     await sys.startWorker([new MischiefDesk()]);
     const t = chat("carol");
-    await t.waitFor("e.g. I need help with my budget");
+    await t.waitFor("what do you need help with?");
     t.type(`some mischief please${Keys.Enter}`);
     await t.waitFor("oklinkdone");
     expect(t.output).not.toContain("\u001b[2J");
@@ -87,7 +87,7 @@ describe("the interactive chat", () => {
   it("asks with a list when two agents fit, and routes the message to the one picked", async () => {
     await sys.startWorker(twinDesks());
     const t = chat("bob");
-    await t.waitFor("e.g. I need help with my budget");
+    await t.waitFor("what do you need help with?");
     t.type(`Has the supplier invoice been paid?${Keys.Enter}`);
     await t.waitFor("More than one agent fits");
     await t.waitFor("desk-a");
@@ -106,14 +106,14 @@ describe("the interactive chat", () => {
   it("clears the line on Esc and leaves only on a second Ctrl-C, or one at an empty prompt", async () => {
     await sys.startWorker(["hr", "finance"]);
     const t = chat("dave");
-    await t.waitFor("e.g. I need help with my budget");
+    await t.waitFor("what do you need help with?");
     t.type("something I did not mean");
     await t.waitFor("something I did not mean");
     t.type(Keys.Esc);
     // The prompt comes back empty, and what is typed next is sent alone.
-    await t.waitFor("e.g. I need help with my budget", 2);
+    await t.waitFor("what do you need help with?", 2);
     t.type(Keys.Esc);
-    await t.waitFor("e.g. I need help with my budget", 3);
+    await t.waitFor("what do you need help with?", 3);
     t.type(`I need help with my budget${Keys.Enter}`);
     await t.waitFor("Hello from finance_agent! You said: I need help with my budget");
     t.type("half a thought");
@@ -129,13 +129,13 @@ describe("the interactive chat", () => {
   it("closes the list of agents on Esc and goes on chatting", async () => {
     await sys.startWorker(twinDesks());
     const t = chat("erin");
-    await t.waitFor("e.g. I need help with my budget");
+    await t.waitFor("what do you need help with?");
     t.type(`Has the supplier invoice been paid?${Keys.Enter}`);
     await t.waitFor("Which agent should take it?");
     await t.waitFor("desk-b");
     t.type(Keys.Esc);
     await t.waitFor("No agent chosen.");
-    await t.waitFor("e.g. I need help with my budget", 2);
+    await t.waitFor("what do you need help with?", 2);
     t.type(`Has the supplier invoice been paid?${Keys.Enter}`);
     // The list is drawn again (the first one's closed frame also says "Which agent").
     await t.waitFor("to navigate", 2);
@@ -149,7 +149,7 @@ describe("the interactive chat", () => {
   it("shows an answer that comes after its time-out, saying what it answers", async () => {
     await sys.startWorker([slowDesk(4_000)]);
     const t = chat("frank", "--timeout", "1500");
-    await t.waitFor("e.g. I need help with my budget");
+    await t.waitFor("what do you need help with?");
     t.type(`please answer slowly${Keys.Enter}`);
     await t.waitFor("No answer yet");
     await t.waitFor("no answer from the slowdesk agent within 1.5 s");
@@ -164,7 +164,7 @@ describe("the interactive chat", () => {
   it("says so when an agent hands the conversation to another", async () => {
     await sys.startWorker(["hr", "finance"]);
     const t = chat("grace");
-    await t.waitFor("e.g. I need help with my budget");
+    await t.waitFor("what do you need help with?");
     t.type(`I need help with my budget${Keys.Enter}`);
     await t.waitFor("Hello from finance_agent! You said: I need help with my budget");
     t.type(`Actually, can HR tell me my remaining vacation days?${Keys.Enter}`);
@@ -179,7 +179,7 @@ describe("the interactive chat", () => {
   it("echoes a long message in short and keeps answers inside the border", async () => {
     await sys.startWorker(["hr", "finance"]);
     const t = chat("heidi");
-    await t.waitFor("e.g. I need help with my budget");
+    await t.waitFor("what do you need help with?");
     const long = `budget ${"numbers and more numbers ".repeat(200)}`.trim();
     t.type(`${long}${Keys.Enter}`);
     await t.waitFor("Hello from finance_agent!", 1, 20_000);
@@ -216,7 +216,7 @@ describe("the interactive chat and its server", () => {
 
   it("says when the connection is lost and when it is back, without waiting for a message", async () => {
     t = TerminalCli.start(["chat", "--user", "nina"], { NATS_URL: server.url });
-    await t.waitFor("e.g. I need help with my budget");
+    await t.waitFor("what do you need help with?");
     t.type("typed before the outage");
     await t.waitFor("typed before the outage");
     await server.kill();

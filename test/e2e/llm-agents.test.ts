@@ -118,7 +118,7 @@ describe("LLM agents from an agents file", () => {
     stub.answer = () => ({ kind: "stream", chunks: ["Parental leave ", "is sixteen weeks, ", "paid in full."], holdLast: held });
     const t = TerminalCli.start(["chat", "--user", "carol"], env);
     try {
-      await t.waitFor("e.g. I need help with my budget");
+      await t.waitFor("what do you need help with?");
       t.type(`What is the parental leave policy?${Keys.Enter}`);
       // The first two chunks are on screen while the model still holds back the last one.
       await t.waitFor("Parental leave is sixteen weeks,", 1, 30_000);

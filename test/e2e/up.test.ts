@@ -66,7 +66,7 @@ describe("switchboard up", { timeout: 120_000 }, () => {
   it("starts nats-server on the port asked for, restarts a worker that dies, and stops everything on Ctrl-C during a reply", async () => {
     const { t, port } = await up({ SB_AGENT_DELAY_MS: "3000" });
     await t.waitFor("Switchboard is up", 1, 60_000);
-    await t.waitFor("e.g. I need help with my budget");
+    await t.waitFor("what do you need help with?");
     const started = startedPids(t.screen);
     pids.push(...Object.values(started));
     // The server it started is the one on that port, with the configuration written for it.
@@ -113,7 +113,7 @@ describe("switchboard up", { timeout: 120_000 }, () => {
       const { t } = await up({ SB_TEST_UP_KEY: "k-up-1" }, ["--agents-file", file]);
       // Ready only once the file's own agent types are there too.
       await t.waitFor("Switchboard is up", 1, 60_000);
-      await t.waitFor("e.g. I need help with my budget");
+      await t.waitFor("what do you need help with?");
       pids.push(...Object.values(startedPids(t.screen)));
       t.type(`I need help with my budget${Keys.Enter}`);
       await t.waitFor("system: You are the finance desk.", 1, 30_000);
@@ -133,7 +133,7 @@ describe("switchboard up", { timeout: 120_000 }, () => {
     const module = fileURLToPath(new URL("../fixtures/modules/travel.mjs", import.meta.url));
     const { t } = await up({}, ["--module", module, "--no-builtin-agents"]);
     await t.waitFor("Switchboard is up", 1, 60_000);
-    await t.waitFor("e.g. I need help with my budget");
+    await t.waitFor("what do you need help with?");
     pids.push(...Object.values(startedPids(t.screen)));
     t.type(`Book me a flight to Munich${Keys.Enter}`);
     await t.waitFor("Trip desk, turn 1.", 1, 30_000);
@@ -166,7 +166,7 @@ describe("switchboard up", { timeout: 120_000 }, () => {
   it("leaves nothing running when it is SIGKILLed: its host and worker stop by themselves, and the next up stops its server", async () => {
     const { t, port } = await up();
     await t.waitFor("Switchboard is up", 1, 60_000);
-    await t.waitFor("e.g. I need help with my budget");
+    await t.waitFor("what do you need help with?");
     const started = startedPids(t.screen);
     pids.push(...Object.values(started));
     process.kill(upPid(t), "SIGKILL");
@@ -177,7 +177,7 @@ describe("switchboard up", { timeout: 120_000 }, () => {
     const next = TerminalCli.start(["up", "--port", String(port), "--user", "uptester"], { NATS_URL: "" });
     terminals.push(next);
     await next.waitFor("Switchboard is up", 1, 60_000);
-    await next.waitFor("e.g. I need help with my budget");
+    await next.waitFor("what do you need help with?");
     expect(next.screen.replace(/\r?\n│\s*/g, " ")).toContain(`left running when it was killed: nats-server (pid ${started["nats"]})`);
     expect(alive(started["nats"] ?? 0)).toBe(false);
     const restarted = startedPids(next.screen);
@@ -190,7 +190,7 @@ describe("switchboard up", { timeout: 120_000 }, () => {
   it.each(["SIGTERM", "SIGHUP"] as const)("stops everything it started on %s at the prompt", async (signal) => {
     const { t } = await up();
     await t.waitFor("Switchboard is up", 1, 60_000);
-    await t.waitFor("e.g. I need help with my budget");
+    await t.waitFor("what do you need help with?");
     const started = startedPids(t.screen);
     pids.push(...Object.values(started));
     process.kill(upPid(t), signal);

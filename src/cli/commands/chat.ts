@@ -384,7 +384,7 @@ export async function runInteractiveChat(nc: NatsConnection, config: Switchboard
     while (!leave.aborted) {
       const input = await screen.ask({
         message: session.agent ? `You → ${sanitizeForTerminal(session.agent)}` : "You",
-        placeholder: session.agent ? "" : "e.g. I need help with my budget",
+        placeholder: session.agent ? "" : "what do you need help with?",
       });
       if (leave.aborted) break;
       if (input.kind === "escape") continue;
