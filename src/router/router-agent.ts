@@ -70,9 +70,23 @@ export function publishedIntent(intent: string): string {
   return word === "" ? kind : `${kind}:${word}`;
 }
 
-/** The first clause of a description, for short lists ("Finance: budgets, …" → "Finance"). */
-function headline(profile: RoutingProfile): string {
-  return profile.description ? `${profile.type} (${profile.description.split(/[.:]/)[0]?.trim()})` : profile.type;
+/** Longest part of a description a short list shows, in characters. */
+const HEADLINE_CHARS = 48;
+
+/**
+ * The first clause of a description, for short lists ("Finance: budgets, …" → "Finance"): up to a
+ * colon, a semicolon or the end of the first sentence ("e.g." and "i.e." do not end one), and no
+ * longer than a list item can be.
+ */
+export function headline(profile: RoutingProfile): string {
+  const description = profile.description.trim();
+  const end = description.search(/[:;](\s|$)|(?<!\b(?:e\.g|i\.e|etc|vs))\.(\s|$)/);
+  let clause = (end < 0 ? description : description.slice(0, end)).trim();
+  if (clause.length > HEADLINE_CHARS) {
+    const cut = clause.lastIndexOf(" ", HEADLINE_CHARS);
+    clause = `${clause.slice(0, cut > 0 ? cut : HEADLINE_CHARS).replace(/[,\s]+$/, "")}…`;
+  }
+  return clause ? `${profile.type} (${clause})` : profile.type;
 }
 
 /** The sentence a user gets when nothing fits. */

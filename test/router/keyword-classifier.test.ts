@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { BUILTIN_PROFILES } from "../../src/agents/builtin.js";
 import { containsEndWord } from "../../src/agents/end-word.js";
 import { KeywordClassifier } from "../../src/router/keyword-classifier.js";
-import { noAgentMessage } from "../../src/router/router-agent.js";
+import { headline, noAgentMessage } from "../../src/router/router-agent.js";
 
 describe("keyword classifier", () => {
   const classifier = new KeywordClassifier();
@@ -31,6 +31,18 @@ describe("keyword classifier", () => {
   it("tells the user which agents exist when nothing fits", () => {
     expect(noAgentMessage(BUILTIN_PROFILES)).toMatch(/hr \(Human resources\).*finance \(Finance\)/);
     expect(noAgentMessage([])).toMatch(/No agents are available/);
+  });
+
+  it("names each agent by the first clause of its description, whatever its punctuation", () => {
+    const profile = (description: string) => ({ type: "it", description, keywords: [], examples: [] });
+    expect(headline(profile("IT help desk: laptops, VPN and accounts."))).toBe("it (IT help desk)");
+    expect(headline(profile("Answers IT questions, e.g. about laptops. Not for buying them."))).toBe("it (Answers IT questions, e.g. about laptops)");
+    expect(headline(profile("Fixes laptops; resets passwords"))).toBe("it (Fixes laptops)");
+    expect(headline(profile("Version 2.1 of the help desk"))).toBe("it (Version 2.1 of the help desk)");
+    expect(headline(profile("Answers every question anyone in the company might have about their laptop, phone or accounts"))).toBe(
+      "it (Answers every question anyone in the company…)",
+    );
+    expect(headline(profile(""))).toBe("it");
   });
 });
 
