@@ -91,25 +91,41 @@ function backoff(attempt: number): Promise<void> {
   return sleep(Math.random() * ceiling);
 }
 
+/** What a {@link updateRecord} mutation returns to delete the key instead of writing it. */
+export const REMOVE_RECORD: unique symbol = Symbol("remove record");
+
 /**
  * Read-modify-write with optimistic concurrency: `mutate` gets the current value (or undefined) and
- * returns the new one, or undefined to leave the record as it is. Retries when another writer got
- * there first, so concurrent hosts never overwrite each other's changes.
- * Returns the value written, or undefined when nothing was written.
+ * returns the new one, {@link REMOVE_RECORD} to delete it, or undefined to leave the record as it
+ * is. Retries when another writer got there first, so concurrent hosts never overwrite each
+ * other's changes.
+ * Returns the value written (or REMOVE_RECORD), or undefined when nothing was written.
  */
 export async function updateRecord<Desc extends DescMessage>(
   kv: KV,
   key: string,
   schema: Desc,
   mutate: (current: MessageShape<Desc> | undefined) => MessageShape<Desc> | undefined,
-): Promise<MessageShape<Desc> | undefined> {
+): Promise<MessageShape<Desc> | undefined>;
+export async function updateRecord<Desc extends DescMessage>(
+  kv: KV,
+  key: string,
+  schema: Desc,
+  mutate: (current: MessageShape<Desc> | undefined) => MessageShape<Desc> | typeof REMOVE_RECORD | undefined,
+): Promise<MessageShape<Desc> | typeof REMOVE_RECORD | undefined>;
+export async function updateRecord<Desc extends DescMessage>(
+  kv: KV,
+  key: string,
+  schema: Desc,
+  mutate: (current: MessageShape<Desc> | undefined) => MessageShape<Desc> | typeof REMOVE_RECORD | undefined,
+): Promise<MessageShape<Desc> | typeof REMOVE_RECORD | undefined> {
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
     const { value, revision } = await readSnapshot(kv, key);
     const next = mutate(value === undefined ? undefined : decodeBody(schema, value));
     if (!next) return undefined;
-    const data = encodeBody(schema, next);
     try {
-      await writeAtRevision(kv, key, data, revision);
+      if (next === REMOVE_RECORD) await kv.delete(key, { previousSeq: revision });
+      else await writeAtRevision(kv, key, encodeBody(schema, next), revision);
       return next;
     } catch (err) {
       if (!isRevisionConflict(err)) throw err;

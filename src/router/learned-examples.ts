@@ -5,7 +5,7 @@ import { Kvm, type KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { BucketMirror } from "../core/bucket-mirror.js";
 import { decodeBody, encodeBody } from "../core/codec.js";
-import { updateRecord } from "../core/kv-records.js";
+import { REMOVE_RECORD, updateRecord } from "../core/kv-records.js";
 import { errorMessage } from "../core/errors.js";
 import type { Logger } from "../core/logging.js";
 import type { Subjects } from "../core/subjects.js";
@@ -198,6 +198,34 @@ export async function forgetLearned(kv: KV, subjects: Subjects, what: string): P
   const removed = ofType.length > 0 ? ofType : one ? all.filter((e) => e.agentType === one[1] && e.id === one[2]) : all.filter((e) => e.id === what);
   for (const e of removed) await kv.delete(subjects.learnedExampleKey(e.agentType, e.id));
   return removed;
+}
+
+/** What taking back one user's teaching did: examples no one else taught, and those others still hold. */
+export interface WithdrawnTeaching {
+  readonly forgotten: LearnedExample[];
+  readonly kept: LearnedExample[];
+}
+
+/**
+ * Takes back what `user` taught (of one agent type, or all): an example only they taught is
+ * removed, one that others taught too loses their vote and stays for those others — an operator's
+ * answer to an account that taught the router wrong. Operator examples are left alone.
+ */
+export async function forgetUserTeaching(kv: KV, subjects: Subjects, user: string, agentType?: string): Promise<WithdrawnTeaching> {
+  const forgotten: LearnedExample[] = [];
+  const kept: LearnedExample[] = [];
+  for (const e of await listLearned(kv, subjects, agentType)) {
+    if (isOperatorExample(e) || !e.users.includes(user)) continue;
+    // At the record's revision: a vote another router records meanwhile is not lost with it.
+    const outcome = await updateRecord(kv, subjects.learnedExampleKey(e.agentType, e.id), LearnedExampleSchema, (current) => {
+      if (!current || isOperatorExample(current) || !current.users.includes(user)) return undefined;
+      const users = current.users.filter((u) => u !== user);
+      return users.length === 0 ? REMOVE_RECORD : { ...current, users };
+    });
+    if (outcome === REMOVE_RECORD) forgotten.push(e);
+    else if (outcome) kept.push(outcome);
+  }
+  return { forgotten, kept };
 }
 
 export interface LearnedExamplesOptions {

@@ -122,6 +122,44 @@ describe("routing learned from use", () => {
     expect(again.stderr).toMatch(/no learned example of type or id/);
   });
 
+  it("takes back what one user taught: their own examples go, shared ones lose their vote and stop routing others' requests", async () => {
+    await sys.startWorker(["router", "user_proxy"]);
+    await sys.startWorker(twinDesks());
+    const kv = await openRoutingBucket(await sys.connect(), subjects);
+    await recordLearned(kv, subjects, { agentType: "desk-b", text: REQUEST, source: LearnedSource.CLARIFY_ANSWER, detail: "test", users: ["alice", "bob"] });
+    await recordLearned(kv, subjects, { agentType: "desk-a", text: "Is invoice 7 paid?", source: LearnedSource.CLARIFY_ANSWER, detail: "test", users: ["alice"] });
+    await recordLearned(kv, subjects, { agentType: "desk-a", text: "Is invoice 8 paid?", source: LearnedSource.CLARIFY_ANSWER, detail: "test", users: ["bob"] });
+    await eventually(async () => {
+      const carol = await openChat(sys, `carol${Date.now()}`);
+      const events = await carol.send(REQUEST);
+      await carol.close();
+      return events[0]?.event === "routed" && events[0].agent === "desk-b";
+    }, 10_000, "the shared example to route everyone's request");
+
+    expect((await learned(sys, "--user", "alice")).map((e) => e.text).sort()).toEqual([REQUEST, "Is invoice 7 paid?"]);
+    const forgot = await runCliToEnd(["admin", "routing", "forget", "--user", "alice", "--nats", sys.url]);
+    expect(forgot).toMatchObject({ code: 0, stdout: "forgot 1 learned example only alice taught; took alice's vote from 1 learned example others taught too" });
+    expect((await learned(sys)).map((e) => [e.text, e.users]).sort()).toEqual([
+      ["Has the supplier invoice been paid?", ["bob"]],
+      ["Is invoice 8 paid?", ["bob"]],
+    ]);
+    // With one teacher left, the example routes only that teacher's requests.
+    await eventually(async () => {
+      const carol = await openChat(sys, `carol${Date.now()}`);
+      const events = await carol.send(REQUEST);
+      await carol.close();
+      return events[0]?.event === "clarify";
+    }, 10_000, "the request to be asked about again");
+    const bob = await openChat(sys, "bob");
+    expect((await bob.send(REQUEST))[0]).toMatchObject({ event: "routed", agent: "desk-b", intent: "learned" });
+
+    const none = await runCliToEnd(["admin", "routing", "forget", "--user", "alice", "--nats", sys.url]);
+    expect(none.code).toBe(1);
+    expect(none.stderr).toMatch(/no learned example was taught by alice/);
+    const misuse = await runCliToEnd(["admin", "sessions", "--user", "alice", "--nats", sys.url]);
+    expect(misuse.code).toBe(2);
+  });
+
   it("learns where a request an agent handed back went", async () => {
     await sys.startWorker(["router", "user_proxy", "hr", "finance"]);
     const chat = await openChat(sys);

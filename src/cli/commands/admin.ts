@@ -24,7 +24,7 @@ import { untilShutdown } from "../lifecycle.js";
 import type { KV } from "@nats-io/kv";
 import { errorMessage } from "../../core/errors.js";
 import { LearnedExampleSchema } from "../../gen/switchboard/v1/learning_pb.js";
-import { forgetLearned, learnedAt, LearnedSource, listLearned, MAX_LEARNED_TEXT_LENGTH, openRoutingBucket, recordLearned, SOURCE_NAMES } from "../../router/learned-examples.js";
+import { forgetLearned, forgetUserTeaching, learnedAt, LearnedSource, listLearned, MAX_LEARNED_TEXT_LENGTH, openRoutingBucket, recordLearned, SOURCE_NAMES } from "../../router/learned-examples.js";
 import { COMMON_HELP, configFrom, parse, warnOnStderr } from "../options.js";
 import { renderStats } from "../stats-view.js";
 import { watchStats } from "../stats-watch.js";
@@ -49,6 +49,9 @@ Queries the registry and session state kept by the host.
   routing forget TYPE|ID|TYPE.ID
                       remove every learned example of an agent type, the request with that id
                       (for every type it was learned for), or one record
+  routing forget --user USER [TYPE]
+                      take back what one chat user taught (of every type, or one): examples only
+                      they taught are removed, others lose their vote
   routing add TYPE "TEXT"
                       teach the router that TEXT is for agent type TYPE, for every user
                       (TYPE must be a routable agent type in the registry)
@@ -60,6 +63,7 @@ Options:
   --json              print JSON instead of a table
   --limit <n>         how many sessions or dead letters to list (default 50)
   --interval <s>      seconds between refreshes of watch (default 2)
+  --user <name>       routing: only the examples this chat user taught
 ${COMMON_HELP}`;
 
 const STATES: Record<number, string> = { [SessionState.OPEN]: "open", [SessionState.ROUTED]: "routed", [SessionState.ENDED]: "ended" };
@@ -71,7 +75,7 @@ const iso = (t: Timestamp | undefined) => (t ? new Date(timestampMs(t)).toISOStr
 const print = (s: string) => process.stdout.write(`${s}\n`);
 
 export async function adminCommand(args: readonly string[]): Promise<number> {
-  const { values, positionals } = parse("admin", args, { json: { type: "boolean" }, limit: { type: "string" }, interval: { type: "string" } });
+  const { values, positionals } = parse("admin", args, { json: { type: "boolean" }, limit: { type: "string" }, interval: { type: "string" }, user: { type: "string" } });
   const [what, id, ...rest] = positionals;
   if (values.help || !what) {
     print(ADMIN_HELP);
@@ -84,6 +88,7 @@ export async function adminCommand(args: readonly string[]): Promise<number> {
   }
   const intervalSeconds = values.interval === undefined ? 2 : Number(values.interval);
   if (!(intervalSeconds >= 0.5 && intervalSeconds <= 3600)) throw new ConfigError(`--interval must be a number of seconds from 0.5 to 3600, got ${JSON.stringify(values.interval)}`);
+  if (values.user !== undefined && what !== "routing") throw new ConfigError("--user applies to admin routing only");
   if (what === "routing") return routingCommand(values, id, rest);
   if (what === "session") {
     if (!id) throw new ConfigError("usage: switchboard admin session <id>");
@@ -199,16 +204,25 @@ function describeSession(s: SessionRecord): string {
   return lines.map(sanitizeForTerminal).join("\n");
 }
 
-/** `admin routing [TYPE]`, `admin routing forget TYPE|ID`, `admin routing add TYPE "TEXT"`. */
-async function routingCommand(values: Parameters<typeof configFrom>[0] & { json?: boolean | undefined }, verb: string | undefined, rest: readonly string[]): Promise<number> {
+/** `admin routing [TYPE]`, `admin routing forget TYPE|ID`, `admin routing add TYPE "TEXT"`, each `--user`. */
+async function routingCommand(
+  values: Parameters<typeof configFrom>[0] & { json?: boolean | undefined; user?: string | undefined },
+  verb: string | undefined,
+  rest: readonly string[],
+): Promise<number> {
   const config = configFrom(values);
   const subjects = new Subjects(config.prefix);
   const writes = verb === "forget" || verb === "add";
-  if (verb === "forget" && rest.length !== 1) throw new ConfigError("usage: switchboard admin routing forget TYPE|ID|TYPE.ID");
+  const user = values.user;
+  if (user !== undefined) validateToken("user name", user);
+  if (verb === "forget" && (user === undefined ? rest.length !== 1 : rest.length > 1)) {
+    throw new ConfigError("usage: switchboard admin routing forget TYPE|ID|TYPE.ID, or forget --user USER [TYPE]");
+  }
   if (verb === "add" && rest.length !== 2) throw new ConfigError('usage: switchboard admin routing add TYPE "TEXT"');
-  if (!writes && rest.length > 0) throw new ConfigError("usage: switchboard admin routing [TYPE]");
+  if (verb === "add" && user !== undefined) throw new ConfigError("admin routing add teaches for every user; it takes no --user");
+  if (!writes && rest.length > 0) throw new ConfigError("usage: switchboard admin routing [TYPE] [--user USER]");
   const type = writes ? rest[0] : verb;
-  if (type !== undefined && !(verb === "forget" && /^(?:.+\.)?[0-9a-f]{16}$/.test(type))) validateToken("agent type", type);
+  if (type !== undefined && !(verb === "forget" && user === undefined && /^(?:.+\.)?[0-9a-f]{16}$/.test(type))) validateToken("agent type", type);
   // Writing learned examples changes routing for everyone; the read-only admin role may only list.
   const nc = await connectNats(config, { name: "switchboard-admin", role: writes ? Role.Host : Role.Admin, warn: warnOnStderr });
   try {
@@ -237,6 +251,17 @@ async function routingCommand(values: Parameters<typeof configFrom>[0] & { json?
       print(sanitizeForTerminal(`learned ${added.id}: ${JSON.stringify(added.text)} is for ${added.agentType}`));
       return 0;
     }
+    if (verb === "forget" && user !== undefined) {
+      const { forgotten, kept } = await forgetUserTeaching(kv, subjects, user, type).catch(denied);
+      if (values.json) return printJson({ forgotten: forgotten.map((e) => toJson(LearnedExampleSchema, e)), kept: kept.map((e) => toJson(LearnedExampleSchema, e)) });
+      if (forgotten.length + kept.length === 0) {
+        process.stderr.write(sanitizeForTerminal(`no learned example${type === undefined ? "" : ` of type ${type}`} was taught by ${user} (see \`switchboard admin routing --user ${user}\`)\n`));
+        return 1;
+      }
+      const plural = (n: number) => `${n} learned example${n === 1 ? "" : "s"}`;
+      print(sanitizeForTerminal(`forgot ${plural(forgotten.length)} only ${user} taught; took ${user}'s vote from ${plural(kept.length)} others taught too`));
+      return 0;
+    }
     if (verb === "forget") {
       const removed = await forgetLearned(kv, subjects, rest[0]!).catch(denied);
       if (values.json) return printJson(removed.map((e) => toJson(LearnedExampleSchema, e)));
@@ -247,7 +272,7 @@ async function routingCommand(values: Parameters<typeof configFrom>[0] & { json?
       print(sanitizeForTerminal(`forgot ${removed.length} learned example${removed.length === 1 ? "" : "s"}`));
       return 0;
     }
-    const examples = await listLearned(kv, subjects, type);
+    const examples = (await listLearned(kv, subjects, type)).filter((e) => user === undefined || e.users.includes(user));
     if (values.json) return printJson(examples.map((e) => toJson(LearnedExampleSchema, e)));
     print(
       formatTable(
