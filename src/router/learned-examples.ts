@@ -166,11 +166,22 @@ async function putLearned(kv: KV, subjects: Subjects, example: NewExample): Prom
   return record;
 }
 
+let lastLearnedMs = 0;
+
+/**
+ * Now, and later than every example this process learned before: which examples are pushed out
+ * first goes by this time, and two learned within one millisecond must still be told apart.
+ */
+function learnedNow(): number {
+  lastLearnedMs = Math.max(Date.now(), lastLearnedMs + 1);
+  return lastLearnedMs;
+}
+
 /** The record of a new example, learned now; undefined when the text is empty or too long to learn. */
 function learnedRecord(example: NewExample): LearnedExample | undefined {
   const text = example.text.trim();
   if (text === "" || text.length > MAX_LEARNED_TEXT_LENGTH) return undefined;
-  return create(LearnedExampleSchema, { ...example, users: [...(example.users ?? [])], text, id: learnedExampleId(text), learnedAt: timestampFromMs(Date.now()) });
+  return create(LearnedExampleSchema, { ...example, users: [...(example.users ?? [])], text, id: learnedExampleId(text), learnedAt: timestampFromMs(learnedNow()) });
 }
 
 /**
