@@ -71,6 +71,8 @@ export class InvalidChoiceError extends SwitchboardError {
   constructor(
     readonly answer: string,
     readonly options: readonly ClarifyChoice[],
+    /** The turn the clarification belongs to. */
+    readonly turnId: string,
   ) {
     const valid = options.map((o, i) => `${i + 1} or ${o.agent}`).join(", ");
     super(ErrorCode.InvalidChoice, `${JSON.stringify(answer.slice(0, 80))} is not one of the options; answer ${valid}`);
@@ -372,13 +374,13 @@ export class ChatSession {
     if (!this.sub) throw new Error("ChatSession.start() must be called before send()");
     if (this.pending) throw new Error("one message at a time: wait for the previous answer");
     const session = this.sessionIdValue;
+    const turnId = newId("t");
     if (text.length > MAX_MESSAGE_CHARS) {
-      const event: ChatEvent = { event: "error", session, code: ErrorCode.InvalidMessage, message: `message too long (${text.length} characters, at most ${MAX_MESSAGE_CHARS})` };
+      const event: ChatEvent = { event: "error", session, code: ErrorCode.InvalidMessage, message: `message too long (${text.length} characters, at most ${MAX_MESSAGE_CHARS})`, ...stamp(turnId) };
       onEvent(event);
       return [event];
     }
     this.clarification = undefined;
-    const turnId = newId("t");
     const recipient = this.agentValue ?? TopicType.Default;
     const message = create(UserMessageSchema, { sessionId: session, user: this.user, turnId, text });
     return this.runTurn(turnId, text, () => this.publish(message, recipient, `${session}-${turnId}`), onEvent, signal);
@@ -395,7 +397,7 @@ export class ChatSession {
     if (!pending) throw new Error("no clarification is pending");
     if (this.pending) throw new Error("one message at a time: wait for the previous answer");
     const choice = resolveChoice(answer, pending.options);
-    if (!choice) throw new InvalidChoiceError(answer, pending.options);
+    if (!choice) throw new InvalidChoiceError(answer, pending.options, pending.turnId);
     this.clarification = undefined;
     const session = this.sessionIdValue;
     const message = create(ClarifyAnswerSchema, { sessionId: session, user: this.user, turnId: pending.turnId, agentType: choice, originalText: pending.text });
@@ -543,7 +545,8 @@ function seconds(ms: number): string {
   return ms % 1000 === 0 ? String(ms / 1000) : (ms / 1000).toFixed(1);
 }
 
-function stamp(turn: string): { ts: string; turn: string } {
+/** When the chat received an event, and the turn it belongs to: every event a session hands out carries both. */
+export function stamp(turn: string): { ts: string; turn: string } {
   return { ts: new Date().toISOString(), turn };
 }
 

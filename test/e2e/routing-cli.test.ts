@@ -186,6 +186,8 @@ describe("routing from the command line against a running system", () => {
     expect(events[0]).toMatchObject({ session: expect.any(String), question: expect.stringContaining("desk-") });
     expect((events[0]?.["options"] as { agent: string }[]).map((o) => o.agent).sort()).toEqual(["desk-a", "desk-b"]);
     expect(events[1]).toMatchObject({ code: "invalid_choice", message: expect.stringContaining("is not one of the options") });
+    // Every event carries when it came and the turn it belongs to: the question's, until answered.
+    for (const e of events.slice(0, 5)) expect(e).toMatchObject({ ts: expect.stringMatching(/^\d{4}-\d\d-\d\dT/), turn: events[0]?.["turn"] });
     expect(events[3]).toMatchObject({ agent: "desk-b", intent: "user_choice" });
     expect(events[4]).toMatchObject({ agent: "desk-b", content: "Hello from desk-b_agent! You said: Has the supplier invoice been paid?" });
     expect(events[5]).toMatchObject({ agent: "desk-b", reason: "user_request" });

@@ -10,7 +10,7 @@ import { createLogger, type Logger } from "../../core/logging.js";
 import { Subjects } from "../../core/subjects.js";
 import type { SwitchboardConfig } from "../../core/config.js";
 import { sleep } from "../../core/sleep.js";
-import { ChatSession, InvalidChoiceError, type ChatEvent } from "../chat-session.js";
+import { ChatSession, InvalidChoiceError, stamp, type ChatEvent } from "../chat-session.js";
 import { ask, shortEcho, type AskOptions, type PromptOutcome } from "../chat-prompt.js";
 import { NoticeBoard, type Notice } from "../chat-notices.js";
 import { WaitIndicator } from "../chat-spinner.js";
@@ -224,9 +224,9 @@ async function answerJson(session: ChatSession, answer: string, print: (event: C
     await session.answerClarification(answer, print, signal);
   } catch (err) {
     if (!(err instanceof InvalidChoiceError)) throw err;
-    print({ event: "error", session: session.sessionId, code: err.code, message: err.message });
+    print({ event: "error", session: session.sessionId, code: err.code, message: err.message, ...stamp(err.turnId) });
     // Ask again: the same choices, and the next line is read as the answer.
-    print({ event: "clarify", session: session.sessionId, question: "Please choose one of these agents.", options: err.options });
+    print({ event: "clarify", session: session.sessionId, question: "Please choose one of these agents.", options: err.options, ...stamp(err.turnId) });
   }
 }
 
