@@ -116,7 +116,8 @@ type IntSetting = Exclude<{ [K in keyof SwitchboardConfig]: SwitchboardConfig[K]
 export type ConfigFlags = Partial<Record<keyof SwitchboardConfig, string | number | undefined>>;
 type Env = Readonly<Record<string, string | undefined>>;
 
-const ENV_NAMES: Record<keyof SwitchboardConfig, string> = {
+/** The environment variable of each setting. */
+export const ENV_NAMES: Readonly<Record<keyof SwitchboardConfig, string>> = {
   natsUrl: "NATS_URL",
   prefix: "SB_PREFIX",
   logLevel: "LOG_LEVEL",
@@ -137,6 +138,9 @@ const ENV_NAMES: Record<keyof SwitchboardConfig, string> = {
   connectWaitMs: "SB_CONNECT_WAIT_MS",
   concurrency: "SB_CONCURRENCY",
 };
+
+/** pino's levels. */
+const LOG_LEVELS: readonly string[] = ["trace", "debug", "info", "warn", "error", "fatal", "silent"];
 
 function positiveInt(name: string, raw: string | number, min = 1): number {
   const n = typeof raw === "number" ? raw : Number(raw);
@@ -184,6 +188,7 @@ export function loadConfig(flags: ConfigFlags = {}, env: Env = process.env): Swi
   if ((config.tlsCert === "") !== (config.tlsKey === "")) throw new ConfigError("SB_TLS_CERT and SB_TLS_KEY go together: set both for a client certificate, or neither");
   if (config.concurrency > MAX_CONCURRENCY) throw new ConfigError(`SB_CONCURRENCY must be at most ${MAX_CONCURRENCY}, got ${config.concurrency}`);
   if (config.replicas > 5) throw new ConfigError(`SB_REPLICAS must be between 1 and 5, got ${config.replicas}`);
+  if (!LOG_LEVELS.includes(config.logLevel)) throw new ConfigError(`--log-level (LOG_LEVEL) must be one of ${LOG_LEVELS.join(", ")}, got ${JSON.stringify(config.logLevel)}`);
   return config;
 }
 

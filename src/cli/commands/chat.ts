@@ -8,7 +8,7 @@ import { readCredentialsFile, type NatsCredentials } from "../../core/credential
 import { Role } from "../../core/roles.js";
 import { createLogger, type Logger } from "../../core/logging.js";
 import { Subjects } from "../../core/subjects.js";
-import type { SwitchboardConfig } from "../../core/config.js";
+import { ENV_NAMES, type SwitchboardConfig } from "../../core/config.js";
 import { sleep } from "../../core/sleep.js";
 import { ChatSession, InvalidChoiceError, stamp, type ChatEvent } from "../chat-session.js";
 import { ask, shortEcho, type AskOptions, type PromptOutcome } from "../chat-prompt.js";
@@ -46,6 +46,7 @@ lines with the answer's text as it is produced, in order; the "reply" that follo
 
 In a terminal: Esc clears what you are typing (or closes the list of agents), Ctrl-C at an empty
 prompt or twice leaves. If no NATS server answers yet, the chat waits for one for up to 30 s.
+The chat's own logs (stderr) default to warn, not info: the terminal belongs to the conversation.
 
 Options:
   --user <name>       who is chatting (default: the user of --creds, else your login name) [A-Za-z0-9_-]
@@ -89,11 +90,11 @@ export async function chatCommand(args: readonly string[]): Promise<number> {
   if (values.timeout !== undefined && !/^[1-9][0-9]*$/.test(values.timeout.trim())) {
     throw new ConfigError(`--timeout must be a number of milliseconds (e.g. 60000), got ${JSON.stringify(values.timeout)}`);
   }
-  const config = configFrom(values, { replyTimeoutMs: values.timeout });
+  // Diagnostics go to stderr and stay quiet unless asked for: stdout belongs to the conversation.
+  const config = configFrom(values, { replyTimeoutMs: values.timeout, logLevel: values["log-level"] ?? process.env[ENV_NAMES.logLevel] ?? "warn" });
   const { user, credentials } = chatIdentity(config, values.user);
   const json = values.json === true || !process.stdin.isTTY || !process.stdout.isTTY;
-  // Diagnostics go to stderr and stay quiet unless asked for: stdout belongs to the conversation.
-  const logger = createLogger("switchboard-chat", { level: values["log-level"] ?? "warn" });
+  const logger = createLogger("switchboard-chat", { level: config.logLevel });
   const leave = leaveOnSignals();
   try {
     const nc = await connectWhenServerIsUp(config, { name: `switchboard-chat-${user}`, role: Role.Client, user, ...(credentials ? { credentials } : {}), warn: warnOnStderr }, leave.signal);
