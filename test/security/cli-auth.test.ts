@@ -139,6 +139,19 @@ describe("the command line against the shipped, secured configuration", () => {
     const missing = await runCliToEnd(["users", "remove", "carol", ...reloadArgs], env);
     expect(missing.stderr).toMatch(/there is no user "carol"/);
   });
+
+  it("fails `auth reload` when there is no server to reload, and says so on stderr", async () => {
+    const nowhere = join(server.store.dir, "no-such.pid");
+    const reload = await runCliToEnd(["auth", "reload", "--pid-file", nowhere], env);
+    expect(reload.code).toBe(1);
+    expect(reload.stdout).toBe("");
+    expect(reload.stderr).toContain(`nats-server not reloaded: no pid file at ${nowhere}`);
+    // Adding a user changes the files whether or not a server runs: that succeeds, with the warning.
+    const added = await runCliToEnd(["users", "add", "dave", "--pid-file", nowhere], env);
+    expect(added.code).toBe(0);
+    expect(added.stderr).toContain("nats-server not reloaded");
+    expect((await runCliToEnd(["users", "remove", "dave", "--pid-file", server.pidFile], env)).code).toBe(0);
+  });
 });
 
 describe("TLS for client connections", () => {

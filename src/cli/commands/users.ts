@@ -3,7 +3,7 @@ import { validateToken } from "../../core/ids.js";
 import { isRole, Role, SERVICE_ROLES } from "../../core/roles.js";
 import { AuthStore } from "../auth-store.js";
 import { AUTH_DIR, natsPidFileFor, portOf } from "../paths.js";
-import { COMMON_HELP, configFrom, parse } from "../options.js";
+import { COMMON_HELP, configFrom, parse, warnOnStderr } from "../options.js";
 import { reloadNatsServer } from "../reload.js";
 
 const RELOAD_OPTIONS = { "no-reload": { type: "boolean" }, "pid-file": { type: "string" } } as const;
@@ -39,7 +39,7 @@ Credentials of the services (NKeys: the server knows only public keys).
                       admin.nk, and accounts.conf, which nats.conf includes. Safe to run again;
                       rewrites accounts.conf when this version's role permissions differ.
   rotate ROLE         new credentials for a service role; restart its processes with the new file
-  reload              ask nats-server to re-read its configuration
+  reload              ask nats-server to re-read its configuration (exits 1 when it could not)
 
 The auth directory is ${AUTH_DIR} (env SB_AUTH_DIR; SB_DATA_DIR
 moves the data directory it is in). \`switchboard up\` runs init by itself.
@@ -52,16 +52,20 @@ function print(line: string): void {
   process.stdout.write(`${line}\n`);
 }
 
-/** Applies a change to the running server, or says how to. */
-async function reload(values: Parameters<typeof configFrom>[0] & { "no-reload"?: boolean | undefined; "pid-file"?: string | undefined }): Promise<void> {
+/**
+ * Applies a change to the running server, or says (on stderr) how to; false when a reload was
+ * wanted and did not happen.
+ */
+async function reload(values: Parameters<typeof configFrom>[0] & { "no-reload"?: boolean | undefined; "pid-file"?: string | undefined }): Promise<boolean> {
   const pidFile = values["pid-file"] ?? natsPidFileFor(portOf(configFrom(values).natsUrl));
   if (values["no-reload"]) {
     print(`not reloaded; run \`nats-server --signal reload=${pidFile}\` (or kill -HUP <pid>) for the change to take effect`);
-    return;
+    return true;
   }
   const outcome = await reloadNatsServer(pidFile);
   if (outcome.reloaded) print(`nats-server ${outcome.pid} reloaded its configuration`);
-  else print(`nats-server not reloaded: ${outcome.reason}. The change takes effect when it (re)starts, or after \`nats-server --signal reload=<pid file>\``);
+  else warnOnStderr(`nats-server not reloaded: ${outcome.reason}. The change takes effect when it (re)starts, or after \`nats-server --signal reload=<pid file>\``);
+  return outcome.reloaded;
 }
 
 export async function usersCommand(args: readonly string[]): Promise<number> {
@@ -121,8 +125,8 @@ export async function authCommand(args: readonly string[]): Promise<number> {
       return 0;
     }
     case "reload":
-      await reload(values);
-      return 0;
+      // Reloading is all this command does: a script must see that it did not happen.
+      return (await reload(values)) ? 0 : 1;
     default:
       throw new ConfigError(`unknown auth command "${what}"; use init, rotate ROLE or reload`);
   }
