@@ -24,6 +24,7 @@ describe("examples/travel-agent", () => {
   let env: Record<string, string>;
   let host: CliProcess | undefined;
   let worker: CliProcess | undefined;
+  let builtins: CliProcess | undefined;
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "sb-example-"));
@@ -42,16 +43,24 @@ describe("examples/travel-agent", () => {
 
   afterAll(async () => {
     await worker?.stop("SIGKILL");
+    await builtins?.stop("SIGKILL");
     await host?.stop("SIGKILL");
     await server?.stop();
     await rm(dir, { recursive: true, force: true });
   });
 
-  it("builds against the package's declarations and runs in the installed worker", async () => {
+  it("builds against the package's declarations and runs in the installed worker, as its npm start does", async () => {
+    // As its README runs it: beside `up`'s worker of built-in agents, in a worker of its own.
+    builtins = runCli(["worker", "--agents", "router,user_proxy,hr,finance"], env);
+    await builtins.waitFor((p) => p.stderr.includes('"event":"worker.started"'), 20_000, "built-in worker start");
     const bin = join(dir, "node_modules", ".bin", "switchboard");
-    const args = ["worker", "--module", "./dist/agents.js"];
+    const start = (JSON.parse(await readFile(join(EXAMPLE, "package.json"), "utf8")) as { scripts: { start: string } }).scripts.start.split(" ");
+    expect(start[0]).toBe("switchboard");
+    const args = start.slice(1);
     worker = new CliProcess(args, spawn(bin, args, { cwd: dir, env: { ...process.env, LOG_LEVEL: "info", ...env }, stdio: ["pipe", "pipe", "pipe"] }));
     await worker.waitFor((p) => p.stderr.includes('"event":"worker.started"'), 20_000, "worker start");
+    // Only the travel agent: the built-in ones stay with the worker they belong to.
+    expect(worker.stderr).toMatch(/"agentTypes":\["travel"\]/);
 
     const chat = runCli(["chat", "--user", "frank"], env);
     for (const line of ["What is the hotel limit for my trip to Munich?", "and in Paris? book it", "I need a flight"]) chat.write(line);
