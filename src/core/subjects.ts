@@ -210,10 +210,10 @@ export class Subjects {
   }
 
   /**
-   * Name prefix of a host's ordered consumer over the event stream (the server adds a serial);
-   * `generation` counts the times the host replaced a consumer that stopped delivering.
+   * Name of a host's consumer over the event stream; `generation` counts the times the host
+   * replaced a consumer that stopped delivering.
    */
-  projectorConsumerPrefix(hostId: string, generation = 0): string {
+  projectorConsumerName(hostId: string, generation = 0): string {
     const base = `host_projector_${validateToken("host id", hostId)}`;
     return generation > 0 ? `${base}_r${generation}` : base;
   }

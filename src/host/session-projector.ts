@@ -197,7 +197,7 @@ export class SessionProjector {
     const deliverSubject = createInbox(this.js.getOptions().watcherPrefix);
     const idleHeartbeat = nanos(IDLE_HEARTBEAT_MS);
     await jsm.consumers.add(this.subjects.eventStream, {
-      name: this.subjects.projectorConsumerPrefix(this.hostId, this.generation),
+      name: this.subjects.projectorConsumerName(this.hostId, this.generation),
       filter_subject: this.subjects.allTopics,
       deliver_subject: deliverSubject,
       deliver_policy: DeliverPolicy.StartSequence,

@@ -103,7 +103,7 @@ describe("session state kept by the host", () => {
     const end = await lastSeq();
     const restarted = await sys.startHost();
     const consumers = await jsm.consumers.list(subjects.eventStream).next();
-    const projector = consumers.find((c) => c.name.startsWith(subjects.projectorConsumerPrefix(restarted.id)));
+    const projector = consumers.find((c) => c.name.startsWith(subjects.projectorConsumerName(restarted.id)));
     expect(projector?.config.opt_start_seq).toBe(end + 1);
     await chat.send("and the forecast?");
     await eventually(async () => (await checkpoint()) === (await lastSeq()), 5_000, "checkpoint after the restart");

@@ -56,8 +56,8 @@ Queries the registry and session state kept by the host.
                       teach the router that TEXT is for agent type TYPE, for every user
                       (TYPE must be a routable agent type in the registry)
 
-Runs with the admin credentials (read-only); replay and routing forget/add need the host's
-(--creds host.nk from the auth directory, see \`switchboard auth --help\`).
+Runs with the admin credentials (read-only). replay needs the host's (--creds host.nk from the
+auth directory, see \`switchboard auth --help\`); routing forget and add use them by themselves.
 
 Options:
   --json              print JSON instead of a table

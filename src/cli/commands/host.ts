@@ -9,8 +9,8 @@ import { COMMON_HELP, configFrom, parse, warnOnStderr } from "../options.js";
 
 export const HOST_HELP = `Usage: switchboard host [options]
 
-Runs the control plane: creates the event stream and the agents/workers/sessions buckets,
-serves registration, heartbeats and admin queries, expires silent workers and keeps session
+Runs the control plane: creates the event and dead-letter streams and the agents, workers,
+sessions, agent_state and routing buckets, serves registration, heartbeats and admin queries, expires silent workers and keeps session
 state. Several hosts may run at once. Waits for a NATS server that is not up yet (up to
 SB_CONNECT_WAIT_MS, default 60000). Stops gracefully on SIGINT/SIGTERM/SIGHUP and exits 0.
 
