@@ -11,6 +11,7 @@ import type { Logger } from "../core/logging.js";
 import type { Subjects } from "../core/subjects.js";
 import { LearnedExampleSchema, LearnedSource, type LearnedExample } from "../gen/switchboard/v1/learning_pb.js";
 import type { RoutingProfile } from "./classifier.js";
+import { normalizeRequest } from "./hybrid/text.js";
 
 export { LearnedSource, type LearnedExample };
 
@@ -46,13 +47,7 @@ export const MAX_LEARNED_TEXT_LENGTH = 200;
 /** How long start() waits for the bucket's contents before going on with what it has. */
 const INITIAL_LOAD_TIMEOUT_MS = 5_000;
 
-/** Case, spacing and surrounding punctuation do not make a request a different one. */
-export function normalizeRequest(text: string): string {
-  return text
-    .toLowerCase()
-    .replace(/\s+/g, " ")
-    .replace(/^[\s\p{P}]+|[\s\p{P}]+$/gu, "");
-}
+export { normalizeRequest };
 
 /** Id of a learned example: a digest of the normalised text, so each request is kept once per type. */
 export function learnedExampleId(text: string): string {

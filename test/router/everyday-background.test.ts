@@ -126,6 +126,18 @@ describe("the background of everyday language", () => {
     expect(evidenceFor(1)).toBeLessThan(evidenceFor(0) - 0.1);
   });
 
+  it("does not weigh a request a profile lists as an example against everyday language", () => {
+    // An IT desk's business is also home tech support: its own example must still reach it.
+    const it = new HybridClassifier();
+    it.setProfiles([
+      { type: "it_helpdesk", description: "IT support: laptops, passwords, VPN, wifi and printers.", keywords: ["laptop", "password"], examples: ["My laptop will not boot", "I forgot my password"] },
+      { type: "facilities", description: "Facilities: office rooms, desks, parking and heating.", keywords: ["parking"], examples: ["I need a parking spot"] },
+    ]);
+    for (const text of ["I forgot my password", "  i FORGOT my password. "]) expect(it.classify(text), text).toMatchObject({ agent: "it_helpdesk" });
+    // Another request with the same words is ordinary language, as before.
+    expect(it.classify("I forgot my password for my home wifi router").agent).toBeUndefined();
+  });
+
   it("rejects options out of range", () => {
     expect(() => new HybridClassifier({ everydayDiscount: -1 })).toThrow(RangeError);
     expect(() => new HybridClassifier({ backgroundWeight: -1 })).toThrow(RangeError);

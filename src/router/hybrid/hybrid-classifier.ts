@@ -7,7 +7,7 @@ import { defaultLexicon, type Lexicon } from "./lexicon.js";
 import { SimilarityCache } from "./similarity-cache.js";
 import { frequencyWeights, type WordWeights } from "./sentence-vector.js";
 import { prepareQuery, scoreAgents, type Signals } from "./signals.js";
-import { contentTokens } from "./text.js";
+import { contentTokens, normalizeRequest } from "./text.js";
 import { defaultWordVectors, type WordVectors } from "./word-vectors.js";
 
 export interface HybridClassifierOptions {
@@ -169,6 +169,8 @@ export class HybridClassifier implements Classifier {
   private readonly background: BackgroundCorpus;
   private readonly weights: WordWeights;
   private index: ProfileIndex | undefined;
+  /** Each profile example (normalised) and the agent types that list it. */
+  private declaredExamples: ReadonlyMap<string, ReadonlySet<string>> = new Map();
   private cache = new SimilarityCache(0, 0);
   private readonly floors: FloorCache;
 
@@ -200,6 +202,7 @@ export class HybridClassifier implements Classifier {
     const competitors = this.options.backgroundWeight > 0 ? this.background.profiles() : [];
     const index = buildProfileIndex(profiles, this.vectors, this.weights, this.options, this.floors, competitors);
     this.index = index;
+    this.declaredExamples = declaredExamples(profiles);
     this.cache = new SimilarityCache(this.options.similarityCacheBytes, index.vocabularyWords.length);
   }
 
@@ -221,10 +224,14 @@ export class HybridClassifier implements Classifier {
       const e = everydayEvidence(all[a]!, this.options.weights);
       if (!background || e > background.evidence) background = { domain: backgroundDomainName(index.agents[a]!.type), evidence: e, signals: all[a]! };
     }
+    // A request a profile lists as its own example is that agent's business, however ordinary
+    // its words: the everyday competition does not count against it.
+    const declaredFor = this.declaredExamples.get(normalizeRequest(text));
     const agents = all.slice(0, index.routable).map((signals, a) => {
+      const type = index.agents[a]?.type ?? "";
       const raw = weigh(signals);
-      const e = afterEverydayCompetition(raw, signals, background?.evidence, this.options);
-      return { agent: index.agents[a]?.type ?? "", score: confidence(e, this.options.steepness), evidence: e, rawEvidence: raw, signals };
+      const e = declaredFor?.has(type) ? raw : afterEverydayCompetition(raw, signals, background?.evidence, this.options);
+      return { agent: type, score: confidence(e, this.options.steepness), evidence: e, rawEvidence: raw, signals };
     });
     return { agents: agents.sort((a, b) => b.score - a.score), background };
   }
@@ -242,4 +249,17 @@ export class HybridClassifier implements Classifier {
     }
     return { agent: best.agent, score: best.score, intent, ranked };
   }
+}
+
+function declaredExamples(profiles: readonly RoutingProfile[]): Map<string, Set<string>> {
+  const byText = new Map<string, Set<string>>();
+  for (const profile of profiles) {
+    for (const example of profile.examples) {
+      const key = normalizeRequest(example);
+      const types = byText.get(key);
+      if (types) types.add(profile.type);
+      else byText.set(key, new Set([profile.type]));
+    }
+  }
+  return byText;
 }

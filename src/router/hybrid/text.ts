@@ -48,6 +48,14 @@ export function contentTokens(text: string): Token[] {
   return tokens;
 }
 
+/** Case, spacing and surrounding punctuation do not make a request a different one. */
+export function normalizeRequest(text: string): string {
+  return text
+    .toLowerCase()
+    .replace(/\s+/g, " ")
+    .replace(/^[\s\p{P}]+|[\s\p{P}]+$/gu, "");
+}
+
 /**
  * Splits a profile description into its phrases ("leave and time off", "benefits") so a short
  * request can match one phrase instead of being diluted by the whole description.
