@@ -79,14 +79,21 @@ const HEADLINE_CHARS = 48;
  * longer than a list item can be.
  */
 export function headline(profile: RoutingProfile): string {
-  const description = profile.description.trim();
-  const end = description.search(/[:;](\s|$)|(?<!\b(?:e\.g|i\.e|etc|vs))\.(\s|$)/);
-  let clause = (end < 0 ? description : description.slice(0, end)).trim();
+  let clause = firstClause(profile.description);
+  // "Facilities: rooms, desks, …" would read "facilities (Facilities)": say what it covers instead.
+  const sameName = (text: string) => text.toLowerCase().replace(/[\s_-]+/g, " ") === profile.type.toLowerCase().replace(/[\s_-]+/g, " ");
+  if (sameName(clause)) clause = firstClause(profile.description.trim().slice(clause.length + 1));
   if (clause.length > HEADLINE_CHARS) {
     const cut = clause.lastIndexOf(" ", HEADLINE_CHARS);
     clause = `${clause.slice(0, cut > 0 ? cut : HEADLINE_CHARS).replace(/[,\s]+$/, "")}…`;
   }
   return clause ? `${profile.type} (${clause})` : profile.type;
+}
+
+function firstClause(text: string): string {
+  const trimmed = text.trim();
+  const end = trimmed.search(/[:;](\s|$)|(?<!\b(?:e\.g|i\.e|etc|vs))\.(\s|$)/);
+  return (end < 0 ? trimmed : trimmed.slice(0, end)).trim();
 }
 
 /** The sentence a user gets when nothing fits. */

@@ -29,7 +29,7 @@ describe("keyword classifier", () => {
   });
 
   it("tells the user which agents exist when nothing fits", () => {
-    expect(noAgentMessage(BUILTIN_PROFILES)).toMatch(/hr \(Human resources\).*finance \(Finance\)/);
+    expect(noAgentMessage(BUILTIN_PROFILES)).toMatch(/hr \(Human resources\).*finance \(budgets, expenses and reimbursements, invoices…\)/);
     expect(noAgentMessage([])).toMatch(/No agents are available/);
   });
 
@@ -43,6 +43,9 @@ describe("keyword classifier", () => {
       "it (Answers every question anyone in the company…)",
     );
     expect(headline(profile(""))).toBe("it");
+    // A first clause that only repeats the type's name says nothing: what follows it does.
+    expect(headline({ ...profile("Facilities: office rooms, desks, parking."), type: "facilities" })).toBe("facilities (office rooms, desks, parking)");
+    expect(headline({ ...profile("Product advice: sizes and fit"), type: "product_advice" })).toBe("product_advice (sizes and fit)");
   });
 });
 
