@@ -115,6 +115,8 @@ interface PendingTurn {
   readonly turnId: string;
   readonly onEvent: (event: ChatEvent) => void;
   readonly finish: (event: ChatEvent) => void;
+  /** Part of the answer arrived: the turn's time-out counts from now. */
+  readonly progress: () => void;
 }
 
 /** Timed-out turns whose answers are still shown when they come; older ones are forgotten. */
@@ -124,6 +126,11 @@ const TIMEOUT_TEXT_CHARS = 80;
 
 /** How often a turn still waiting for its answer looks for it in the stream. */
 const RECHECK_INTERVAL_MS = 3_000;
+/**
+ * How long the next message waits after a `rate_limited` error: long enough for a worker's
+ * limit, and its notices to this user (one a second), to have room again.
+ */
+const RATE_LIMITED_PAUSE_MS = 1_000;
 const END_REASONS: Record<number, string> = { [EndReason.USER_REQUEST]: "user_request", [EndReason.AGENT_FINISHED]: "agent_finished", [EndReason.UNSPECIFIED]: "unspecified" };
 
 /**
@@ -146,6 +153,7 @@ export class ChatSession {
   private statusLoop: Promise<void> | undefined;
   private clarification: PendingClarification | undefined;
   private unsent = 0;
+  private slowDownUntil = 0;
   private deltaSub: Subscription | undefined;
   private readonly assembler = new ReplyAssembler();
   private readonly lateTurns = new Map<string, LateTurn>();
@@ -192,7 +200,8 @@ export class ChatSession {
     if (refused) {
       throw new PermissionDeniedError("subscribe", subject, `the credentials in use are not user "${this.user}"'s (each user may read only its own answers); chat with that user's credentials (--creds FILE)`, { cause: refused });
     }
-    if (this.options.streamReplies) await this.subscribeToDeltas();
+    // Followed even when not shown: an answer still arriving keeps its turn from timing out.
+    await this.subscribeToDeltas();
     this.statusLoop = this.watchConnection();
   }
 
@@ -206,7 +215,7 @@ export class ChatSession {
     this.deltaSub = this.nc.subscribe(subject, {
       callback: (err, msg) => {
         if (err) {
-          if (!warned) this.logger.warn({ event: "chat.delta_subscription_error", err: errorMessage(err) }, "replies will not stream; whole answers still arrive");
+          if (!warned && this.options.streamReplies) this.logger.warn({ event: "chat.delta_subscription_error", err: errorMessage(err) }, "replies will not stream; whole answers still arrive");
           warned = true;
           return;
         }
@@ -228,6 +237,8 @@ export class ChatSession {
     if (!isMessage(delta, AgentReplyDeltaSchema) || delta.sessionId !== this.sessionIdValue || delta.user !== this.user) return;
     const pending = this.pending;
     if (!pending || delta.turnId !== pending.turnId) return;
+    pending.progress();
+    if (!this.options.streamReplies) return;
     const text = this.assembler.accept({ turnId: delta.turnId, sequence: delta.sequence, text: delta.text });
     if (text !== "") pending.onEvent({ event: "delta", session: this.sessionIdValue, agent: delta.agentType, text, ...stamp(pending.turnId) });
   }
@@ -414,6 +425,12 @@ export class ChatSession {
   private async runTurn(turnId: string, text: string, publish: () => Promise<void>, onEvent: (event: ChatEvent) => void, signal: AbortSignal | undefined): Promise<ChatEvent[]> {
     const events: ChatEvent[] = [];
     const session = this.sessionIdValue;
+    // A worker said this user sends too fast: the next message waits, or it would be dropped
+    // unanswered once the worker's notices run out too.
+    const pause = this.slowDownUntil - Date.now();
+    if (pause > 0) await sleep(pause, signal, "waiting before sending");
+    let timer: NodeJS.Timeout | undefined;
+    let armTimeout: (() => void) | undefined;
     const final = new Promise<ChatEvent>((resolve) => {
       this.pending = {
         turnId,
@@ -424,9 +441,10 @@ export class ChatSession {
           onEvent(event);
         },
         finish: resolve,
+        // An answer still arriving is an answer: the time-out counts from its latest part.
+        progress: () => armTimeout?.(),
       };
     });
-    let timer: NodeJS.Timeout | undefined;
     let recheck: NodeJS.Timeout | undefined;
     let onAbort: (() => void) | undefined;
     // The root of the turn's trace: what the chat publishes carries it to every hop.
@@ -434,17 +452,18 @@ export class ChatSession {
     let outcome = "cancelled";
     try {
       const timeout = new Promise<ChatEvent>((resolve) => {
-        timer = setTimeout(
-          () =>
-            resolve({
-              event: "timeout",
-              session,
-              agent: this.agentValue ?? null,
-              message: `no answer from ${this.agentValue ? `the ${this.agentValue} agent` : "the router"} within ${seconds(this.options.replyTimeoutMs)} s; is a worker running? (switchboard admin workers) The answer is shown if it still comes.`,
-              text: text.length > TIMEOUT_TEXT_CHARS ? `${text.slice(0, TIMEOUT_TEXT_CHARS - 1)}…` : text,
-            }),
-          this.options.replyTimeoutMs,
-        );
+        const timedOut = (): ChatEvent => ({
+          event: "timeout",
+          session,
+          agent: this.agentValue ?? null,
+          message: `no answer from ${this.agentValue ? `the ${this.agentValue} agent` : "the router"} within ${seconds(this.options.replyTimeoutMs)} s; is a worker running? (switchboard admin workers) The answer is shown if it still comes.`,
+          text: text.length > TIMEOUT_TEXT_CHARS ? `${text.slice(0, TIMEOUT_TEXT_CHARS - 1)}…` : text,
+        });
+        armTimeout = () => {
+          clearTimeout(timer);
+          timer = setTimeout(() => resolve(timedOut()), this.options.replyTimeoutMs);
+        };
+        armTimeout();
       });
       const aborted = new Promise<never>((_, reject) => {
         onAbort = () => reject(new CancelledError("waiting for an answer"));
@@ -494,6 +513,7 @@ export class ChatSession {
   }
 
   private applyFinal(event: ChatEvent, turnId: string, text: string): void {
+    if (event.event === "error" && event.code === ErrorCode.RateLimited) this.slowDownUntil = Date.now() + RATE_LIMITED_PAUSE_MS;
     if (event.event === "timeout") this.rememberUnanswered(turnId, text);
     // An END that timed out may still end the session: the next conversation must not join it.
     if (event.event === "ended" || (event.event === "timeout" && containsEndWord(text))) this.newSession();

@@ -46,6 +46,26 @@ class JumbledDesk implements AgentTypeDefinition {
   }
 }
 
+/** Streams its answer slowly: a part every 400 ms, the whole answer after about 2.4 s. */
+class SlowDesk implements AgentTypeDefinition {
+  readonly spec = create(AgentTypeSpecSchema, { type: "slow", description: "Streams slow answers.", keywords: ["slowly"], examples: [], subscriptions: ["slow"], routable: true });
+
+  create(context: AgentContext): Agent {
+    return {
+      async onMessage(message: Message, ctx: MessageContext): Promise<Message | undefined> {
+        if (!isMessage(message, UserMessageSchema)) return undefined;
+        for (let sequence = 1; sequence <= WORDS.length - 1; sequence++) {
+          await new Promise((resolve) => setTimeout(resolve, 400));
+          context.runtime.publishDelta(create(AgentReplyDeltaSchema, { sessionId: message.sessionId, user: message.user, turnId: message.turnId, agentType: "slow", sequence, text: WORDS[sequence - 1] ?? "" }));
+        }
+        const reply = create(AgentReplySchema, { sessionId: message.sessionId, user: message.user, turnId: message.turnId, agentType: "slow", agentName: "slow_desk", content: WORDS.join(""), turn: 1 });
+        await context.runtime.publish(reply, { type: TopicType.UserProxy, source: { user: message.user, session: message.sessionId } }, { id: `${ctx.eventId}-reply` });
+        return reply;
+      },
+    };
+  }
+}
+
 describe("reply deltas in the chat session", () => {
   let sys: TestSystem;
   withHostedSystem((s) => (sys = s));
@@ -67,6 +87,19 @@ describe("reply deltas in the chat session", () => {
     expect(deltas.map((d) => (d.event === "delta" ? d.text : ""))).toEqual(["one two ", "three ", "four five "]);
     expect(deltas.every((d) => d.event === "delta" && d.agent === "jumble" && d.session === chat.sessionId)).toBe(true);
     expect(events.at(-1)).toMatchObject({ event: "reply", content: "one two three four five six seven" });
+  });
+
+  it("keep a turn from timing out while its answer is still arriving, whether shown or not", async () => {
+    await sys.startWorker(["router", "user_proxy"]);
+    await sys.startWorker([new SlowDesk()]);
+    for (const streamReplies of [true, false]) {
+      // A time-out shorter than the whole answer, longer than the gap between its parts.
+      const chat = new ChatSession({ nc: await sys.connect(`carol${String(streamReplies)}`), subjects, user: `carol${String(streamReplies)}`, logger: sys.logger, replyTimeoutMs: 1_500, streamReplies });
+      await chat.start();
+      sys.closers.push(() => chat.close());
+      const events = await chat.send("please answer slowly");
+      expect(events.at(-1), `streamReplies ${String(streamReplies)}`).toMatchObject({ event: "reply", content: WORDS.join("") });
+    }
   });
 
   it("are not emitted to a client that did not ask for them, which still gets the whole reply", async () => {

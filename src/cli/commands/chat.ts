@@ -55,7 +55,9 @@ Options:
   --json              JSON lines mode even in a terminal
   --stream            in JSON lines mode, also "delta" events with replies in progress (the
                       interactive chat always shows replies as they are produced)
-  --timeout <ms>      how long to wait for an answer (env SB_REPLY_TIMEOUT_MS, default 60000)
+  --timeout <ms>      how long to wait for an answer, or for the next part of one that is
+                      streaming (env SB_REPLY_TIMEOUT_MS, default 60000); after a rate_limited
+                      error the next message waits a second
 ${COMMON_HELP}`;
 
 export function defaultUser(): string {
