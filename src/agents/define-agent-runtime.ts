@@ -188,7 +188,11 @@ class DefinedAgent<State extends JsonValue> implements Agent {
     const name = this.definition.displayName;
     if (signal.reason instanceof TurnDeadline) return { code: ErrorCode.Timeout, text: `the ${name} did not answer within ${duration(this.definition.timeoutMs)}` };
     // Subclasses of AgentError may carry a more precise code (a model client's model_timeout, say).
-    if (err instanceof AgentError) return { code: err.code, text: err.userText };
+    if (err instanceof AgentError) {
+      // What the user is not told (a model's URL and its server's error) is for the operator.
+      if (err.message !== err.userText) this.context.logger.warn({ event: "agent.turn_failed", agentType: this.definition.type, code: err.code, err: err.message }, "the turn failed; the user was told");
+      return { code: err.code, text: err.userText };
+    }
     // Part of the answer reached the user: a retry would show it twice.
     if (streamed) return { code: ErrorCode.HandlerFailed, text: `the ${name} failed while answering your message` };
     this.context.logger.warn({ event: "agent.reply_failed", agentType: this.definition.type, err: errorMessage(err) }, "reply threw; the message will be retried");

@@ -2,7 +2,9 @@ import { ErrorCode } from "../../core/errors.js";
 import { AgentError } from "../define-agent.js";
 
 // Each is an AgentError, so that a turn it ends tells the user at once (a model that is down now is
-// not retried), under the error's own code.
+// not retried), under the error's own code. The user is told what happened in general words; the
+// message, with the model's URL and what its server said, is for the worker's log: neither is the
+// chat user's business, and a provider's error text may echo credentials.
 
 /** The model's server could not be reached: refused, unresolvable, or the connection broke. */
 export class ModelUnreachableError extends AgentError {
@@ -13,7 +15,8 @@ export class ModelUnreachableError extends AgentError {
     detail: string,
     options?: ErrorOptions,
   ) {
-    super(`the language model at ${url} is unreachable (${detail}); check the agent's model url and that the model server is running`, options);
+    super("the language model this agent uses cannot be reached right now; try again later", options);
+    this.message = `the language model at ${url} is unreachable (${detail}); check the agent's model url and that the model server is running`;
   }
 }
 
@@ -25,7 +28,8 @@ export class ModelTimeoutError extends AgentError {
     readonly url: string,
     readonly timeoutMs: number,
   ) {
-    super(`the language model at ${url} did not finish answering within ${timeoutMs} ms; try again, or raise the agent's timeoutMs`);
+    super("the language model this agent uses did not answer in time; try again");
+    this.message = `the language model at ${url} did not finish answering within ${timeoutMs} ms; try again, or raise the agent's timeoutMs`;
   }
 }
 
@@ -39,6 +43,7 @@ export class ModelError extends AgentError {
     readonly status: number | undefined,
     detail: string,
   ) {
-    super(`the language model at ${url} failed${status === undefined ? "" : ` with HTTP ${status}`}: ${detail}`);
+    super("the language model this agent uses failed to answer; try again later");
+    this.message = `the language model at ${url} failed${status === undefined ? "" : ` with HTTP ${status}`}: ${detail}`;
   }
 }
