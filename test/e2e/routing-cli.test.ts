@@ -135,9 +135,9 @@ describe("switchboard route", () => {
     expect((await runCliToEnd(["route", "--profiles", blank, "hello"])).stderr).toMatch(/profile 1 \(hr\): "description" must be a sentence/);
   });
 
-  it("reads the profiles of an agents file", async () => {
+  it("reads the profiles of an agents file, without the model's API key it never uses", async () => {
     const file = join(dir, "agents.yaml");
-    writeFileSync(file, ["defaults: { url: 'http://127.0.0.1:9/v1', model: m }", "agents:", "  - { type: travel, description: 'Business travel: flights and hotels', keywords: [flight] }"].join("\n"));
+    writeFileSync(file, ["defaults: { url: 'http://127.0.0.1:9/v1', model: m, apiKeyEnv: SB_TEST_UNSET_MODEL_KEY }", "agents:", "  - { type: travel, description: 'Business travel: flights and hotels', keywords: [flight] }"].join("\n"));
     const { code, stdout } = await runCliToEnd(["route", "--json", "--profiles", file, "flight"]);
     expect(code).toBe(0);
     expect(JSON.parse(stdout)).toMatchObject({ agent: "travel", intent: "keyword:flight" });

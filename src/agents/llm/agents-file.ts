@@ -65,8 +65,12 @@ export function loadAgentsFile(file: string, env?: Readonly<Record<string, strin
   return parseAgentsFile(file, text, env);
 }
 
-/** {@link loadAgentsFile} for text already read; `file` names it in errors and picks the format. */
-export function parseAgentsFile(file: string, text: string, env?: Readonly<Record<string, string | undefined>>): LlmAgentConfig[] {
+/**
+ * {@link loadAgentsFile} for text already read; `file` names it in errors and picks the format.
+ * `requireApiKeys` false reads the file for its routing profiles alone, where no model is called
+ * and its key need not be set.
+ */
+export function parseAgentsFile(file: string, text: string, env?: Readonly<Record<string, string | undefined>>, requireApiKeys = true): LlmAgentConfig[] {
   let raw: unknown;
   try {
     raw = extname(file).toLowerCase() === ".json" ? JSON.parse(text) : parseYaml(text);
@@ -81,7 +85,7 @@ export function parseAgentsFile(file: string, text: string, env?: Readonly<Recor
   checkKeys(file, "defaults", defaults, MODEL_KEYS);
   const agents = raw["agents"];
   if (!Array.isArray(agents) || agents.length === 0) throw new AgentsFileError(file, undefined, '"agents" must be a non-empty list');
-  const configs = agents.map((entry: unknown, i) => parseEntry(file, i, entry, defaults, env));
+  const configs = agents.map((entry: unknown, i) => parseEntry(file, i, entry, defaults, env, requireApiKeys));
   const seen = new Set<string>();
   configs.forEach((c, i) => {
     if (seen.has(c.type)) throw new AgentsFileError(file, where(i, c.type), `agent type "${c.type}" is defined twice`);
@@ -90,7 +94,7 @@ export function parseAgentsFile(file: string, text: string, env?: Readonly<Recor
   return configs;
 }
 
-function parseEntry(file: string, index: number, entry: unknown, defaults: Record<string, unknown>, env: Readonly<Record<string, string | undefined>> | undefined): LlmAgentConfig {
+function parseEntry(file: string, index: number, entry: unknown, defaults: Record<string, unknown>, env: Readonly<Record<string, string | undefined>> | undefined, requireApiKeys: boolean): LlmAgentConfig {
   if (!isRecord(entry)) throw new AgentsFileError(file, `agents[${index}]`, "expected an object");
   const type = entry["type"];
   if (typeof type !== "string" || !isValidToken(type)) {
@@ -112,11 +116,11 @@ function parseEntry(file: string, index: number, entry: unknown, defaults: Recor
     description,
     keywords: stringList(entry["keywords"], "keywords", fail),
     examples: stringList(entry["examples"], "examples", fail),
-    model: modelSettings({ ...defaults, ...model }, fail, env),
+    model: modelSettings({ ...defaults, ...model }, fail, env, requireApiKeys),
   };
 }
 
-function modelSettings(m: Record<string, unknown>, fail: (problem: string) => AgentsFileError, env: Readonly<Record<string, string | undefined>> | undefined): ModelSettings {
+function modelSettings(m: Record<string, unknown>, fail: (problem: string) => AgentsFileError, env: Readonly<Record<string, string | undefined>> | undefined, requireApiKeys: boolean): ModelSettings {
   const url = m["url"];
   if (typeof url !== "string" || !/^https?:\/\//.test(url)) throw fail(`model.url must be an http(s) URL of an OpenAI-compatible chat-completions server, got ${JSON.stringify(url ?? null)}`);
   try {
@@ -133,7 +137,7 @@ function modelSettings(m: Record<string, unknown>, fail: (problem: string) => Ag
     throw fail("model.apiKeyEnv must name an environment variable (the key itself does not belong in the file)");
   }
   const apiKey = apiKeyEnv === undefined ? undefined : secretFromEnv(apiKeyEnv, env);
-  if (apiKeyEnv !== undefined && apiKey === undefined) throw fail(`environment variable ${apiKeyEnv} (model.apiKeyEnv) is not set; export the model's API key in it`);
+  if (requireApiKeys && apiKeyEnv !== undefined && apiKey === undefined) throw fail(`environment variable ${apiKeyEnv} (model.apiKeyEnv) is not set; export the model's API key in it`);
   return {
     url,
     model,

@@ -112,7 +112,7 @@ export async function routeCommand(args: readonly string[]): Promise<number> {
 /** Profiles from a profiles file, or the agents of an agents file (YAML, or JSON with "agents"); the file is read once. */
 async function profilesFrom(path: string): Promise<readonly RoutingProfile[]> {
   const text = await readRoutingFile(path, "profiles file");
-  const agents = () => parseAgentsFile(path, text).map(({ type, description, keywords, examples }) => ({ type, description, keywords, examples }));
+  const agents = () => parseAgentsFile(path, text, process.env, false).map(({ type, description, keywords, examples }) => ({ type, description, keywords, examples }));
   if (/\.ya?ml$/i.test(path)) return agents();
   const raw = parseProfilesJson(text, path);
   return typeof raw === "object" && raw !== null && !Array.isArray(raw) && "agents" in raw ? agents() : parseProfiles(raw, path);
