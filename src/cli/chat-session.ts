@@ -386,6 +386,13 @@ export class ChatSession {
     if (this.pending) throw new Error("one message at a time: wait for the previous answer");
     const session = this.sessionIdValue;
     const turnId = newId("t");
+    // END alone before any agent has the conversation would go to the router as a request, and
+    // come back as "no agent fits".
+    if (this.agentValue === undefined && !this.clarification && isOnlyEndWord(text)) {
+      const event: ChatEvent = { event: "error", session, code: ErrorCode.NoConversation, message: "there is no conversation to end; say what you need to start one", ...stamp(turnId) };
+      onEvent(event);
+      return [event];
+    }
     if (text.length > MAX_MESSAGE_CHARS) {
       const event: ChatEvent = { event: "error", session, code: ErrorCode.InvalidMessage, message: `message too long (${text.length} characters, at most ${MAX_MESSAGE_CHARS})`, ...stamp(turnId) };
       onEvent(event);
@@ -572,4 +579,9 @@ export function stamp(turn: string): { ts: string; turn: string } {
 
 function turnIdOf(message: Message): string | undefined {
   return "turnId" in message && typeof message.turnId === "string" ? message.turnId : undefined;
+}
+
+/** A message that says END and nothing else ("END", "end.", "END!"). */
+function isOnlyEndWord(text: string): boolean {
+  return containsEndWord(text) && /^[\s\p{P}]*end[\s\p{P}]*$/iu.test(text);
 }

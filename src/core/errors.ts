@@ -33,6 +33,7 @@ export const ErrorCode = {
   ModelError: "model_error",
   StartupFailed: "startup_failed",
   PublishFailed: "publish_failed",
+  NoConversation: "no_conversation",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -195,10 +195,12 @@ describe("routing from the command line against a running system", () => {
     // Another user (carol's answer routes her requests now): "none" or END declines the question,
     // and the next line is a new message.
     const declining = runCli(["chat", "--user", "fern", "--json"], env);
-    for (const line of ["Has the supplier invoice been paid?", "none", "Has the supplier invoice been paid?", "END", "Is invoice 42 paid?", "none"]) declining.write(line);
+    // END before any conversation is not sent: there is nothing to end.
+    for (const line of ["END", "Has the supplier invoice been paid?", "none", "Has the supplier invoice been paid?", "END", "Is invoice 42 paid?", "none"]) declining.write(line);
     declining.endInput();
     expect(await declining.exited).toBe(0);
-    expect(declining.events.map((e) => e["event"])).toEqual(["clarify", "clarify", "clarify"]);
+    expect(declining.events.map((e) => e["event"])).toEqual(["error", "clarify", "clarify", "clarify"]);
+    expect(declining.events[0]).toMatchObject({ code: "no_conversation", message: expect.stringContaining("no conversation to end") });
     await desks.close();
     await infra.close();
   });

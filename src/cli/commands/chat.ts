@@ -45,7 +45,7 @@ With --stream, an agent that streams its answer also gives {"event":"delta","age
 lines with the answer's text as it is produced, in order; the "reply" that follows carries all of it.
 
 In a terminal: Esc clears what you are typing (or closes the list of agents), Ctrl-C at an empty
-prompt or twice leaves. If no NATS server answers yet, the chat waits for one for up to 30 s.
+prompt, twice, or while an answer is awaited leaves. If no NATS server answers yet, the chat waits for one for up to 30 s.
 The chat's own logs (stderr) default to warn, not info: the terminal belongs to the conversation.
 
 Options:
@@ -379,7 +379,7 @@ export async function runInteractiveChat(nc: NatsConnection, config: Switchboard
   const screen = new ChatScreen(leave);
   const session = await openSession(nc, config, user, logger, true, (event) => screen.show(lateNotice(event, event.turn ? session.unansweredText(event.turn) : undefined)));
   clack.intro(`Switchboard — chatting as ${user}`);
-  clack.log.info(wrapped("Say what you need; you will be connected to the right agent. Type END to finish a conversation. Esc clears the line; Ctrl-C twice leaves."));
+  clack.log.info(wrapped("Say what you need; you will be connected to the right agent. Type END to finish a conversation. Esc clears the line; Ctrl-C twice (or while waiting) leaves."));
   const unsubscribe = options.notices?.subscribe((n) => screen.show(n));
   const watching = watchConnection(nc, screen).catch(() => undefined);
   let armed = false;

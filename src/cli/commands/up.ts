@@ -28,7 +28,7 @@ export const UP_HELP = `Usage: switchboard up [--user NAME] [--port N] [--module
 The one-terminal demo. Starts nats-server with ${NATS_CONF}
 (unless a server already answers at --nats: then it says so, and warns when that server lets
 anyone in), a host and a worker with every built-in agent, then the chat. It owns what it
-started: leaving the chat (Ctrl-C twice, or at an empty prompt), SIGTERM, SIGHUP (the terminal
+started: leaving the chat (Ctrl-C twice, at an empty prompt, or while an answer is awaited), SIGTERM, SIGHUP (the terminal
 closing) or a crash stops all of it; a process that stops on its own meanwhile is reported in
 the chat and started again.
 Logs of the started processes go to ${LOG_DIR}/ (see \`switchboard logs\`).
