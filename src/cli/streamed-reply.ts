@@ -18,6 +18,7 @@ export class StreamedReplyPrinter {
   /** What has been written for the current reply, as the agent sent it (before sanitizing). */
   private streamed = "";
   private atLineStart = true;
+  private endedShown = false;
 
   constructor(private readonly output: NodeJS.WritableStream = process.stdout) {}
 
@@ -41,13 +42,35 @@ export class StreamedReplyPrinter {
       return true;
     }
     if (!this.active) return false;
+    if (event.event === "ended") {
+      // The agent ended the conversation with this answer: finish it here; the caller says it ended.
+      this.finish(event.content);
+      this.endedShown = true;
+      return false;
+    }
     if (event.event !== "reply") {
       // The answer broke off (an error, a time-out): end its line so the next message starts clean.
       this.endLine();
       this.streamed = "";
       return false;
     }
-    const { text, restarted } = remainderAfterStream(this.streamed, event.content);
+    this.finish(event.content);
+    return true;
+  }
+
+  /**
+   * Whether the answer an `ended` event carries was already shown as it streamed (true once,
+   * for that event): the caller then says only that the conversation ended.
+   */
+  takeEndedShown(): boolean {
+    const shown = this.endedShown;
+    this.endedShown = false;
+    return shown;
+  }
+
+  /** Prints what the whole answer adds to what streamed (or all of it, if it differs). */
+  private finish(content: string): void {
+    const { text, restarted } = remainderAfterStream(this.streamed, content);
     if (restarted) {
       this.endLine();
       this.output.write(`${gutter()}  ${styleText("dim", "(the answer as delivered:)")}\n`);
@@ -55,7 +78,6 @@ export class StreamedReplyPrinter {
     this.write(text);
     this.endLine();
     this.streamed = "";
-    return true;
   }
 
   private write(text: string): void {

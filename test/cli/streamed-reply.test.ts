@@ -28,6 +28,19 @@ describe("printing a streamed reply in the terminal", () => {
     expect(printer.active).toBe(false);
   });
 
+  it("finishes an answer the agent ended the conversation with, and says the answer was shown, once", () => {
+    const { printer, spin, text } = harness();
+    printer.handle(delta("Ticket INC-1 "), spin);
+    const ended = { event: "ended" as const, session, agent: "hr", reason: "agent_finished", content: "Ticket INC-1 opened. Bye!" };
+    expect(printer.handle(ended, spin)).toBe(false);
+    expect(text()).toBe("│\n│  Ticket INC-1 opened. Bye!\n");
+    expect(printer.takeEndedShown()).toBe(true);
+    expect(printer.takeEndedShown()).toBe(false);
+    // An END the user typed: nothing streamed, the chat shows the agent's goodbye itself.
+    expect(printer.handle({ ...ended, content: "Session ended." }, spin)).toBe(false);
+    expect(printer.takeEndedShown()).toBe(false);
+  });
+
   it("leaves replies that did not stream, and other events, to the chat's rendering", () => {
     const { printer, spin } = harness();
     expect(printer.handle(reply("whole"), spin)).toBe(false);

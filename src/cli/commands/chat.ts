@@ -250,7 +250,7 @@ async function answerInteractive(session: ChatSession, screen: ChatScreen, signa
     }
     screen.spinner.start(`Connecting you to ${sanitizeForTerminal(choice)}`, () => screen.interrupt());
     const streamed = new StreamedReplyPrinter();
-    await session.answerClarification(choice, (event) => streamed.handle(event, screen.spinner) || render(event, screen.spinner), screen.turnSignal());
+    await session.answerClarification(choice, (event) => streamed.handle(event, screen.spinner) || render(event, screen.spinner, streamed.takeEndedShown()), screen.turnSignal());
   }
   return "chosen";
 }
@@ -402,7 +402,7 @@ export async function runInteractiveChat(nc: NatsConnection, config: Switchboard
       screen.spinner.start(session.agent ? `Waiting for ${sanitizeForTerminal(session.agent)}` : "Routing", () => screen.interrupt());
       try {
         const streamed = new StreamedReplyPrinter();
-        await session.send(text, (event) => streamed.handle(event, screen.spinner) || render(event, screen.spinner), screen.turnSignal());
+        await session.send(text, (event) => streamed.handle(event, screen.spinner) || render(event, screen.spinner, streamed.takeEndedShown()), screen.turnSignal());
         const choice = await answerInteractive(session, screen, leave);
         if (choice === "leave") break;
       } catch (err) {
@@ -424,7 +424,8 @@ export async function runInteractiveChat(nc: NatsConnection, config: Switchboard
   return 0;
 }
 
-function render(event: ChatEvent, spin: WaitIndicator): void {
+/** Shows one event; `contentShown`: the answer an `ended` event carries already streamed. */
+function render(event: ChatEvent, spin: WaitIndicator, contentShown = false): void {
   const safe = sanitizeForTerminal;
   switch (event.event) {
     case "routed":
@@ -448,7 +449,7 @@ function render(event: ChatEvent, spin: WaitIndicator): void {
       return;
     case "ended":
       spin.stop(`Conversation with ${safe(event.agent)} ended`);
-      clack.log.success(wrapped(safe(event.content)));
+      if (!contentShown) clack.log.success(wrapped(safe(event.content)));
       clack.log.step("New conversation — say what you need.");
       return;
     case "error":
