@@ -19,6 +19,10 @@ export class StreamedReplyPrinter {
   private streamed = "";
   private atLineStart = true;
   private endedShown = false;
+  /** Text written on the current line after the gutter, in characters. */
+  private column = 0;
+  /** The word being streamed, not yet written. */
+  private word = "";
 
   constructor(private readonly output: NodeJS.WritableStream = process.stdout) {}
 
@@ -80,28 +84,65 @@ export class StreamedReplyPrinter {
     this.streamed = "";
   }
 
+  /**
+   * Writes streamed text word by word, wrapped to the terminal inside the gutter: a word is
+   * written once it is complete (the text after it has come), so that a line is never broken
+   * inside one.
+   */
   private write(text: string): void {
     let out = "";
-    sanitizeForTerminal(text)
-      .split("\n")
-      .forEach((part, i) => {
-        if (i > 0) {
-          out += "\n";
-          this.atLineStart = true;
+    for (const ch of sanitizeForTerminal(text)) {
+      if (ch === "\n") {
+        out += this.takeWord();
+        out += "\n";
+        this.atLineStart = true;
+        this.column = 0;
+      } else if (ch === " " || ch === "\t") {
+        out += this.takeWord();
+        // A space at the end of a line is where it wraps; it is not carried to the next one.
+        if (!this.atLineStart && this.column < this.width()) {
+          out += " ";
+          this.column++;
         }
-        if (part === "") return;
-        // The gutter goes in front of each line's first text, not after a newline: a reply that
-        // ends its last line leaves no dangling gutter.
-        if (this.atLineStart) out += `${gutter()}  `;
-        out += part;
-        this.atLineStart = false;
-      });
+      } else {
+        this.word += ch;
+        if (this.word.length >= this.width()) out += this.takeWord();
+      }
+    }
     this.output.write(out);
   }
 
+  /** The word held back, after a line break if it does not fit on the current line. */
+  private takeWord(): string {
+    if (this.word === "") return "";
+    let out = "";
+    if (!this.atLineStart && this.column + this.word.length > this.width()) {
+      out += "\n";
+      this.atLineStart = true;
+      this.column = 0;
+    }
+    // The gutter goes in front of each line's first text, not after a newline: a reply that
+    // ends its last line leaves no dangling gutter.
+    if (this.atLineStart) out += `${gutter()}  `;
+    out += this.word;
+    this.column += this.word.length;
+    this.word = "";
+    this.atLineStart = false;
+    return out;
+  }
+
+  /** Columns for text after the gutter. */
+  private width(): number {
+    const columns = (this.output as { columns?: number }).columns;
+    return Math.max(20, (columns ?? 80) - 4);
+  }
+
   private endLine(): void {
+    const rest = this.takeWord();
+    if (rest !== "") this.output.write(rest);
     if (!this.atLineStart) this.output.write("\n");
     this.atLineStart = true;
+    this.column = 0;
   }
 }
 

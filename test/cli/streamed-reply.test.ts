@@ -22,7 +22,8 @@ describe("printing a streamed reply in the terminal", () => {
     expect(printer.handle(delta("Hello, "), spin)).toBe(true);
     expect(spin.stopped).toEqual(["hr"]);
     expect(printer.handle(delta("wor"), spin)).toBe(true);
-    expect(text()).toBe("│\n│  Hello, wor");
+    // A word is written once it is complete.
+    expect(text()).toBe("│\n│  Hello, ");
     expect(printer.handle(reply("Hello, world\nSecond line"), spin)).toBe(true);
     expect(text()).toBe("│\n│  Hello, world\n│  Second line\n");
     expect(printer.active).toBe(false);
@@ -64,6 +65,18 @@ describe("printing a streamed reply in the terminal", () => {
   it("strips escape sequences from streamed text", () => {
     const { printer, spin, text } = harness();
     printer.handle(delta("ok\u001b[2J\u001b]0;pwned\u0007 done"), spin);
-    expect(text()).toBe("│\n│  ok done");
+    expect(text()).toBe("│\n│  ok ");
+  });
+
+  it("wraps streamed text at word boundaries inside the gutter", () => {
+    const { printer, spin, text } = harness();
+    const words = Array.from({ length: 30 }, (_, i) => `word${i}`);
+    for (const w of words) printer.handle(delta(`${w} `), spin);
+    printer.handle(reply(words.map((w) => `${w} `).join("")), spin);
+    const lines = text().split("\n").filter((l) => l !== "");
+    // 76 columns after the gutter: every line starts with it, none is longer, no word is split.
+    expect(lines.every((l) => l.startsWith("│") && l.length <= 80)).toBe(true);
+    expect(lines.length).toBeGreaterThan(2);
+    expect(lines.slice(1).map((l) => l.slice(3).trim()).join(" ")).toBe(words.join(" "));
   });
 });

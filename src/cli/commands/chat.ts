@@ -3,7 +3,7 @@ import { userInfo } from "node:os";
 import * as clack from "@clack/prompts";
 import { wrapTextWithPrefix } from "@clack/core";
 import { connectNats, ConnectionFailedError, type ConnectOptions, type NatsConnection } from "../../core/connection.js";
-import { CancelledError, ConfigError } from "../../core/errors.js";
+import { CancelledError, ConfigError, ErrorCode } from "../../core/errors.js";
 import { readCredentialsFile, type NatsCredentials } from "../../core/credentials.js";
 import { Role } from "../../core/roles.js";
 import { createLogger, type Logger } from "../../core/logging.js";
@@ -449,15 +449,21 @@ function render(event: ChatEvent, spin: WaitIndicator, contentShown = false): vo
       return;
     case "ended":
       spin.stop(`Conversation with ${safe(event.agent)} ended`);
-      if (!contentShown) clack.log.success(wrapped(safe(event.content)));
+      if (contentShown) clack.log.success(`The conversation with ${safe(event.agent)} ended.`);
+      else clack.log.success(wrapped(safe(event.content)));
       clack.log.step("New conversation — say what you need.");
       return;
     case "error":
+      if (event.code === ErrorCode.NoConversation) {
+        spin.stop("Nothing to end");
+        clack.log.info(wrapped(safe(event.message)));
+        return;
+      }
       spin.stop(event.agent && event.agent !== "router" ? `Error from ${safe(event.agent)}` : "Error", true);
       clack.log.error(wrapped(`${safe(event.message)} [${safe(event.code)}]`));
       return;
     case "queued":
-      spin.interject(() => clack.log.warn(wrapped(`${safe(event.message)}. The message is queued; the answer comes when a worker is back.`)));
+      spin.interject(() => clack.log.warn(wrapped(safe(event.message))));
       spin.message(`Queued for ${safe(event.agent ?? "an agent")}`);
       return;
     case "timeout":
