@@ -39,9 +39,15 @@ export function runMarker(name: string, json: boolean, now = new Date()): string
 
 export const RUN_MARKER_TEXT = "──── ";
 
-export function startChild(name: string, command: string, args: readonly string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; jsonLog?: boolean; followsParent?: boolean } = {}): Child {
-  mkdirSync(LOG_DIR, { recursive: true });
-  const logFile = join(LOG_DIR, `${name}.log`);
+export function startChild(
+  name: string,
+  command: string,
+  args: readonly string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv; jsonLog?: boolean; followsParent?: boolean; logDir?: string } = {},
+): Child {
+  const logDir = options.logDir ?? LOG_DIR;
+  mkdirSync(logDir, { recursive: true });
+  const logFile = join(logDir, `${name}.log`);
   const fd = openSync(logFile, "a");
   writeSync(fd, `${runMarker(name, options.jsonLog ?? false)}\n`);
   const child = spawn(command, [...args], { cwd: options.cwd, env: options.env ?? process.env, stdio: options.followsParent ? ["ignore", fd, fd, "ipc"] : ["ignore", fd, fd],
@@ -119,7 +125,11 @@ export class Supervisor {
    * `runFile`, when given, lists `up`'s pid and its children's while they run, so that the next
    * `up` can stop what a killed one left behind ({@link stopLeftovers}).
    */
-  constructor(private readonly runFile?: string) {
+  constructor(
+    private readonly runFile?: string,
+    /** Where the children's logs go. */
+    private readonly logDir: string = LOG_DIR,
+  ) {
     process.on("exit", this.exitHook);
   }
 
@@ -128,7 +138,7 @@ export class Supervisor {
   }
 
   start(spec: ChildSpec): Child {
-    const child = startChild(spec.name, spec.command, spec.args, childOptions(spec));
+    const child = startChild(spec.name, spec.command, spec.args, { ...childOptions(spec), logDir: this.logDir });
     const entry = { spec, child, restarts: [] as number[] };
     this.entries.push(entry);
     this.follow(entry);
@@ -175,7 +185,7 @@ export class Supervisor {
     notify({ level: "warn", text: `The ${name} stopped (${how}); restarting it (${entry.restarts.length} of ${MAX_RESTARTS}).` });
     await sleep(RESTART_DELAY_MS);
     if (this.stopping) return;
-    entry.child = startChild(name, entry.spec.command, entry.spec.args, childOptions(entry.spec));
+    entry.child = startChild(name, entry.spec.command, entry.spec.args, { ...childOptions(entry.spec), logDir: this.logDir });
     this.writeRunFile();
     this.follow(entry);
     try {

@@ -27,3 +27,11 @@ export function portOf(url: string): number {
 export function natsPidFileFor(port: number): string {
   return port === DEFAULT_NATS_PORT ? NATS_PID_FILE : join(DATA_DIR, `nats-server-${port}.pid`);
 }
+
+/**
+ * Where `up` on `port` keeps its processes' logs: `logs/` for the default port, `logs-<port>/`
+ * for another, so that two demos side by side do not interleave their logs.
+ */
+export function logDirFor(port: number): string {
+  return port === DEFAULT_NATS_PORT ? LOG_DIR : join(DATA_DIR, `logs-${port}`);
+}

@@ -1,4 +1,4 @@
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { cp, mkdir, mkdtemp, rm, symlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -62,7 +62,12 @@ describe("the data directory", () => {
       expect(existsSync(join(data, "auth", "host.nk"))).toBe(true);
       expect(existsSync(join(data, "auth", "users", "ann.nk"))).toBe(true);
       expect(existsSync(join(data, `jetstream-${port}`))).toBe(true);
-      expect(existsSync(join(data, "logs", "worker.log"))).toBe(true);
+      // A demo on a port of its own keeps its logs apart, and `logs --port` reads them.
+      expect(existsSync(join(data, `logs-${port}`, "worker.log"))).toBe(true);
+      expect(existsSync(join(data, "logs"))).toBe(false);
+      const logs = spawnSync(process.execPath, [join(installed, "bin", "switchboard.js"), "logs", "worker", "--json", "--port", String(port)], { env, encoding: "utf8" });
+      expect(logs.status).toBe(0);
+      expect(logs.stdout).toContain('"event":"worker.started"');
       expect(existsSync(join(installed, "data"))).toBe(false);
     });
   });

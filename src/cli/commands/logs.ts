@@ -3,14 +3,15 @@ import { join } from "node:path";
 import { prettyFactory } from "pino-pretty";
 import { ConfigError } from "../../core/errors.js";
 import { RUN_MARKER_TEXT } from "../children.js";
-import { LOG_DIR } from "../paths.js";
-import { parse } from "../options.js";
+import { LOG_DIR, logDirFor, portOf } from "../paths.js";
+import { configFrom, parse } from "../options.js";
 import { ago, formatTable, sanitizeForTerminal } from "../terminal.js";
 import { didYouMean } from "../suggest.js";
 
-export const LOGS_HELP = `Usage: switchboard logs [host|worker|nats] [--all] [--lines N] [--json]
+export const LOGS_HELP = `Usage: switchboard logs [host|worker|nats] [--all] [--lines N] [--json] [--port N]
 
-The logs of the processes \`switchboard up\` started, from ${LOG_DIR}/.
+The logs of the processes \`switchboard up\` started, from ${LOG_DIR}/ (for \`up --port N\`, from
+logs-N/ beside it: pass the same --port).
 Without a name, lists the log files. With one, prints that process's lines from its latest run
 (\`up\` starts each run with a marker line); --all prints every run, --lines N only the last N lines.
 JSON log lines are shown readably in a terminal, as they are otherwise (or with --json).
@@ -19,6 +20,7 @@ Options:
   --all               every run, not only the latest
   --lines <n>         only the last n lines
   --json              the JSON lines as written
+  --port <n>          the logs of \`up --port N\` (or --nats with that port)
   -h, --help          show this help`;
 
 const NAMES: Record<string, string> = { host: "host", worker: "worker", nats: "nats-server", "nats-server": "nats-server" };
@@ -33,13 +35,14 @@ export async function logsCommand(args: readonly string[]): Promise<number> {
   if (extra.length > 0) throw new ConfigError(`one log at a time: switchboard logs ${Object.keys(NAMES).slice(0, 3).join("|")}`);
   const limit = values.lines === undefined ? undefined : Number(values.lines);
   if (limit !== undefined && !(Number.isInteger(limit) && limit > 0)) throw new ConfigError(`--lines must be a positive integer, got ${JSON.stringify(values.lines)}`);
-  if (which === undefined) return listLogs();
+  const logDir = logDirFor(portOf(configFrom(values).natsUrl));
+  if (which === undefined) return listLogs(logDir);
   const name = NAMES[which];
   if (!name) {
     const guess = didYouMean(which, Object.keys(NAMES));
     throw new ConfigError(`no log named "${which}"${guess ? `; did you mean ${guess}?` : ""} (host, worker or nats)`);
   }
-  const file = join(LOG_DIR, `${name}.log`);
+  const file = join(logDir, `${name}.log`);
   if (!existsSync(file)) {
     process.stderr.write(`switchboard: no ${file} yet; \`switchboard up\` writes it when it starts the ${name}\n`);
     return 1;
@@ -60,15 +63,15 @@ function lastRunStart(lines: readonly string[]): number {
   return 0;
 }
 
-function listLogs(): number {
-  const files = existsSync(LOG_DIR) ? readdirSync(LOG_DIR).filter((f) => f.endsWith(".log")) : [];
+function listLogs(logDir: string): number {
+  const files = existsSync(logDir) ? readdirSync(logDir).filter((f) => f.endsWith(".log")) : [];
   if (files.length === 0) {
-    console.log(`No logs in ${LOG_DIR} yet: \`switchboard up\` writes them.`);
+    console.log(`No logs in ${logDir} yet: \`switchboard up\` writes them.`);
     return 0;
   }
   const rows = files.map((f) => {
-    const stat = statSync(join(LOG_DIR, f));
-    return [f.replace(/\.log$/, ""), join(LOG_DIR, f), `${Math.ceil(stat.size / 1024)} KiB`, ago(stat.mtimeMs)];
+    const stat = statSync(join(logDir, f));
+    return [f.replace(/\.log$/, ""), join(logDir, f), `${Math.ceil(stat.size / 1024)} KiB`, ago(stat.mtimeMs)];
   });
   console.log(formatTable(["log", "file", "size", "written"], rows));
   console.log("\n`switchboard logs NAME` prints the latest run's lines.");

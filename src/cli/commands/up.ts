@@ -17,7 +17,7 @@ import { findExecutable, isRunning, stopLeftovers, Supervisor, type Child } from
 import { NoticeBoard } from "../chat-notices.js";
 import { WaitIndicator } from "../chat-spinner.js";
 import { AuthStore } from "../auth-store.js";
-import { AUTH_DIR, BIN_PATH, DATA_DIR, DATA_DIR_IS_PROJECT_DATA, DEFAULT_NATS_PORT, LOG_DIR, NATS_CONF, natsPidFileFor, portOf, PROJECT_ROOT } from "../paths.js";
+import { AUTH_DIR, BIN_PATH, DATA_DIR, DATA_DIR_IS_PROJECT_DATA, DEFAULT_NATS_PORT, LOG_DIR, logDirFor, NATS_CONF, natsPidFileFor, portOf, PROJECT_ROOT } from "../paths.js";
 import { COMMON_HELP, configFrom, parse, warnOnStderr } from "../options.js";
 import { loadAgentModules } from "../agent-modules.js";
 import { reloadNatsServer } from "../reload.js";
@@ -31,7 +31,8 @@ anyone in), a host and a worker with every built-in agent, then the chat. It own
 started: leaving the chat (Ctrl-C twice, at an empty prompt, or while an answer is awaited), SIGTERM, SIGHUP (the terminal
 closing) or a crash stops all of it; a process that stops on its own meanwhile is reported in
 the chat and started again.
-Logs of the started processes go to ${LOG_DIR}/ (see \`switchboard logs\`).
+Logs of the started processes go to ${LOG_DIR}/ (logs-<port>/ beside it for another --port; see
+\`switchboard logs\`).
 
 To run beside another server, give it another port: \`--port 14222\` or
 \`--nats nats://127.0.0.1:14222\` starts nats-server on that port (monitoring on a free port,
@@ -174,7 +175,7 @@ async function waitForAgents(nc: NatsConnection, config: SwitchboardConfig, chil
     }
     await sleep(250, signal);
   }
-  throw new StartupFailedError(`agents did not become available within ${READY_TIMEOUT_MS / 1000} s (${last}); see the logs in ${LOG_DIR}`);
+  throw new StartupFailedError(`agents did not become available within ${READY_TIMEOUT_MS / 1000} s (${last}); see the logs in ${logDirFor(portOf(config.natsUrl))}`);
 }
 
 export async function upCommand(args: readonly string[]): Promise<number> {
@@ -213,7 +214,8 @@ export async function upCommand(args: readonly string[]): Promise<number> {
   const leave = leaveOnSignals();
   mkdirSync(DATA_DIR, { recursive: true });
   const runFile = join(DATA_DIR, `up-${portOf(config.natsUrl)}.json`);
-  const supervisor = new Supervisor(runFile);
+  const logDir = logDirFor(portOf(config.natsUrl));
+  const supervisor = new Supervisor(runFile, logDir);
   const notices = new NoticeBoard();
   const spin = interactive ? new WaitIndicator() : undefined;
   const progress = (m: string) => (spin ? spin.message(m) : process.stderr.write(`${m}\n`));
@@ -256,7 +258,7 @@ export async function upCommand(args: readonly string[]): Promise<number> {
       spin?.stop("Stopped");
       return 0;
     }
-    const where = `Started ${supervisor.children.map((c) => `${c.name} (pid ${c.process.pid ?? "?"})`).join(", ")}. Their logs are in ${LOG_DIR}/: \`switchboard logs worker\` shows this run's.`;
+    const where = `Started ${supervisor.children.map((c) => `${c.name} (pid ${c.process.pid ?? "?"})`).join(", ")}. Their logs are in ${logDir}/: \`switchboard logs worker${portOf(config.natsUrl) === DEFAULT_NATS_PORT ? "" : ` --port ${portOf(config.natsUrl)}`}\` shows this run's.`;
     spin?.stop("Switchboard is up");
     if (interactive) notices.post({ level: "info", text: where });
     else process.stderr.write(`Switchboard is up. ${where}\n`);
