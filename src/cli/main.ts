@@ -1,4 +1,4 @@
-import { ConfigError, errorMessage, SwitchboardError } from "../core/errors.js";
+import { ConfigError, errorMessage, InvalidIdError, SwitchboardError } from "../core/errors.js";
 import { startTelemetry } from "../core/telemetry/sdk.js";
 import { adminCommand } from "./commands/admin.js";
 import { chatCommand } from "./commands/chat.js";
@@ -87,7 +87,8 @@ try {
   if (err instanceof SwitchboardError) {
     // Messages may carry text from the far side of a request.
     process.stderr.write(`${prefix}${sanitizeForTerminal(err.message)}\n`);
-    process.exitCode = err instanceof ConfigError ? 2 : 1;
+    // A malformed name or id given on the command line is wrong usage, like a bad flag.
+    process.exitCode = err instanceof ConfigError || err instanceof InvalidIdError ? 2 : 1;
   } else {
     process.stderr.write(`${prefix}unexpected error: ${sanitizeForTerminal(errorMessage(err))}\n${err instanceof Error ? sanitizeForTerminal(err.stack ?? "") : ""}\n`);
     process.exitCode = 1;

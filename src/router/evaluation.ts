@@ -110,8 +110,12 @@ const pct = (x: number): string => `${(100 * x).toFixed(1)}%`;
 /** The report as text for a person: accuracy, the confusion matrix, then every miss. */
 export function formatReport(report: EvaluationReport, agentTypes: readonly string[]): string {
   const lines = [
-    `in-scope:     ${report.inScopeRight}/${report.inScope} routed to the right agent (${pct(ratio(report.inScopeRight, report.inScope))})`,
-    `out-of-scope: ${report.outOfScopeRight}/${report.outOfScope} rejected (${pct(ratio(report.outOfScopeRight, report.outOfScope))})`,
+    report.inScope === 0
+      ? "in-scope:     none in the set (lines with an agent type as \"expect\")"
+      : `in-scope:     ${report.inScopeRight}/${report.inScope} routed to the right agent (${pct(ratio(report.inScopeRight, report.inScope))})`,
+    report.outOfScope === 0
+      ? 'out-of-scope: none in the set (add lines with "expect": null to measure rejection)'
+      : `out-of-scope: ${report.outOfScopeRight}/${report.outOfScope} rejected (${pct(ratio(report.outOfScopeRight, report.outOfScope))})`,
     `asked:        ${report.asked} would get a "which one?" question first`,
     "",
     "confusion (rows: expected, columns: routed to)",

@@ -153,6 +153,8 @@ describe("exit codes and usage errors", () => {
       [["worker", "--port", "0"], /--port must be a port number/],
       [["admin", "stats", "--port", "14222", "--nats", "nats://127.0.0.1:4222"], /give either --port or --nats, not both/],
       [["logs", "wroker"], /did you mean worker\?/],
+      [["users", "add", "bad name", "--no-reload"], /invalid user name "bad name"/],
+      [["admin", "session", "../etc"], /invalid session id/],
     ];
     for (const [args, message] of cases) {
       const run = await runCliToEnd(args);

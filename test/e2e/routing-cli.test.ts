@@ -95,6 +95,8 @@ describe("switchboard route", () => {
     expect(stderr).toContain('warning: ' + set + ' names agent type "fiannce", which no profile has (known: hr, finance)');
     expect(stderr).toContain('names agent type "hrr"');
     expect(stdout).toMatch(/^fiannce\s+0\s+1\b/m);
+    // A set without out-of-scope lines says so, rather than "0/0 rejected (100.0%)".
+    expect(stdout).toContain('out-of-scope: none in the set (add lines with "expect": null to measure rejection)');
   });
 
   it("documents its options, and the worker's classifier options", async () => {
