@@ -185,11 +185,13 @@ export class ChatSession {
     // One subscription over all of the user's sessions: NATS permissions can confine a user to it.
     const subject = this.subjects.userTopics(TopicType.Response, this.user);
     let refused: Error | undefined;
+    let starting = true;
     this.sub = this.nc.subscribe(subject, {
       callback: (err, msg) => {
         if (err) {
-          refused ??= err;
-          this.logger.warn({ event: "chat.subscription_error", err: errorMessage(err) }, "response subscription error");
+          // Refused while starting: start() throws, saying what to do; later, worth a warning.
+          if (starting) refused ??= err;
+          else this.logger.warn({ event: "chat.subscription_error", err: errorMessage(err) }, "response subscription error");
           return;
         }
         this.receive(msg.subject, msg);
@@ -197,6 +199,7 @@ export class ChatSession {
     });
     // The server refuses a subscription before it answers the flush.
     await this.nc.flush();
+    starting = false;
     if (refused) {
       throw new PermissionDeniedError("subscribe", subject, `the credentials in use are not user "${this.user}"'s (each user may read only its own answers); chat with that user's credentials (--creds FILE)`, { cause: refused });
     }

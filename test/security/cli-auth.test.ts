@@ -70,6 +70,11 @@ describe("the command line against the shipped, secured configuration", () => {
     expect(await impostor.exited).toBe(2);
     expect(impostor.stderr).toMatch(/holds the credentials of user "alice", who may not chat as "bob"/);
 
+    // A service's credentials: one sentence saying what to use, and no log line before it.
+    const asAdmin = await chat(env, ["--creds", credentialsPath(server.store.dir, Role.Admin), "--user", "alice"], ["hello"]);
+    expect(await asAdmin.exited).toBe(1);
+    expect(asAdmin.stderr).toMatch(/^switchboard: .*chat with that user's credentials \(--creds FILE\)\n$/);
+
     const stranger = await chat(env, ["--user", "mallory"], ["hello"]);
     expect(await stranger.exited).toBe(1);
     expect(stranger.stderr).toMatch(/refused the connection: it requires credentials and there are none for user "mallory".*switchboard users add mallory/);
