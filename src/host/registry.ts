@@ -14,6 +14,7 @@ import {
   AgentTypeSpecSchema,
   WorkerRecordSchema,
   type AgentRecord,
+  type AgentTypeSpec,
   type RegisterWorkerRequest,
   type WorkerRecord,
 } from "../gen/switchboard/v1/registry_pb.js";
@@ -69,6 +70,7 @@ export class Registry {
           available: true,
           registeredAt: current?.registeredAt ?? now,
           updatedAt: now,
+          workerSpecs: { ...listedSpecs(current), [request.workerId]: spec },
         });
       });
       if (isNew) this.logger.info({ event: "agent.registered", agentType: spec.type, workerId: request.workerId }, `agent type ${spec.type} registered`);
@@ -184,12 +186,23 @@ export class Registry {
   private async removeWorkersFromAgent(type: string, gone: ReadonlySet<string>): Promise<void> {
     if (!isValidToken(type)) return;
     let becameUnavailable = false;
+    let restoredFrom: string | undefined;
     await this.updateAgent(type, (current) => {
       if (!current || !current.workerIds.some((id) => gone.has(id))) return undefined;
       const workerIds = current.workerIds.filter((id) => !gone.has(id));
       becameUnavailable = current.available && workerIds.length === 0;
-      return { ...current, workerIds, available: workerIds.length > 0, updatedAt: timestampNow() };
+      const workerSpecs = Object.fromEntries(Object.entries(listedSpecs(current)).filter(([id]) => !gone.has(id)));
+      // The definition the registry shows came from a worker that left: the ones still serving
+      // the type define it now (one that registered another definition must not outlive it).
+      const remaining = Object.entries(workerSpecs);
+      const stale = current.spec !== undefined && remaining.length > 0 && !remaining.some(([, spec]) => equals(AgentTypeSpecSchema, spec, current.spec!));
+      const [fromId, spec] = stale ? remaining[0]! : [undefined, current.spec];
+      restoredFrom = fromId;
+      return { ...current, spec, workerIds, available: workerIds.length > 0, updatedAt: timestampNow(), workerSpecs };
     });
+    if (restoredFrom) {
+      this.logger.info({ event: "agent.updated", agentType: type, workerId: restoredFrom }, `agent type ${type} is defined by worker ${restoredFrom} again, since the worker whose definition it had left`);
+    }
     if (becameUnavailable) {
       this.logger.warn({ event: "agent.unavailable", agentType: type }, `agent type ${type} has no live worker`);
     }
@@ -211,4 +224,9 @@ export class Registry {
     const records = await readAllRecords(this.jsm, kv, bucket, schema);
     return records.sort((a, b) => sortKey(a).localeCompare(sortKey(b)));
   }
+}
+
+/** The listed workers' definitions of an agent type (none in a record an older host wrote). */
+function listedSpecs(record: AgentRecord | undefined): Record<string, AgentTypeSpec> {
+  return record ? { ...record.workerSpecs } : {};
 }

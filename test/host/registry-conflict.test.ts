@@ -50,4 +50,20 @@ describe("two definitions of one agent type", () => {
     expect(lines.filter((l) => l["event"] === "agent.definition_conflict")).toHaveLength(1);
     expect(lines.filter((l) => l["event"] === "agent.updated").length).toBeGreaterThan(0);
   });
+
+  it("goes back to a remaining worker's definition when the worker whose definition it shows leaves", async () => {
+    await registry.deregister("w-model");
+    await registry.register(request("w-real", "Human resources: leave and pay"));
+    await registry.register(request("w-impostor", "Gardening and plants"));
+    expect((await registry.listAgents()).find((a) => a.spec?.type === "hr")?.spec?.description).toBe("Gardening and plants");
+    await registry.deregister("w-impostor");
+    const hr = (await registry.listAgents()).find((a) => a.spec?.type === "hr");
+    expect(hr).toMatchObject({ workerIds: ["w-real"], available: true });
+    expect(hr?.spec?.description).toBe("Human resources: leave and pay");
+    // And when the one that leaves is not the one shown, the definition stays.
+    await registry.register(request("w-second", "Human resources: leave and pay"));
+    await registry.deregister("w-real");
+    expect((await registry.listAgents()).find((a) => a.spec?.type === "hr")?.spec?.description).toBe("Human resources: leave and pay");
+    await registry.deregister("w-second");
+  });
 });
