@@ -6,7 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AgentTypeSpecSchema, RegisterWorkerRequestSchema } from "../../src/gen/switchboard/v1/registry_pb.js";
 import { DEFAULT_INFRASTRUCTURE, ensureBuckets } from "../../src/host/infrastructure.js";
 import { Registry } from "../../src/host/registry.js";
-import { subjects, TestSystem } from "../helpers/system.js";
+import { TaskAgentType } from "../../src/agents/task-agent.js";
+import { runCliToEnd } from "../helpers/cli.js";
+import { subjects, TestSystem, withHostedSystem } from "../helpers/system.js";
 
 const request = (workerId: string, description: string) =>
   create(RegisterWorkerRequestSchema, { workerId, hostname: "here", pid: 1, agentTypes: [create(AgentTypeSpecSchema, { type: "hr", description, subscriptions: ["hr"], routable: true })] });
@@ -65,5 +67,19 @@ describe("two definitions of one agent type", () => {
     await registry.deregister("w-real");
     expect((await registry.listAgents()).find((a) => a.spec?.type === "hr")?.spec?.description).toBe("Human resources: leave and pay");
     await registry.deregister("w-second");
+  });
+});
+
+describe("admin agents with two definitions of one type", () => {
+  let sys: TestSystem;
+  withHostedSystem((s) => (sys = s));
+
+  it("says how many definitions the workers of a type registered", async () => {
+    const desk = (description: string) => new TaskAgentType({ type: "desk", description, keywords: ["desk"], examples: [] });
+    await sys.startWorker([desk("Supplier invoices and payments.")]);
+    await sys.startWorker([desk("Gardening and plants.")]);
+    const listed = await runCliToEnd(["admin", "agents", "--nats", sys.url]);
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(listed.stdout).toMatch(/^desk\s+yes\s+2 \(2 definitions\)\s+yes/m);
   });
 });

@@ -1,4 +1,4 @@
-import { toJson } from "@bufbuild/protobuf";
+import { equals, toJson } from "@bufbuild/protobuf";
 import { timestampMs, type Timestamp } from "@bufbuild/protobuf/wkt";
 import { connectNats } from "../../core/connection.js";
 import { ConfigError, PermissionDeniedError } from "../../core/errors.js";
@@ -9,11 +9,13 @@ import { Subjects } from "../../core/subjects.js";
 import { EndReason } from "../../gen/switchboard/v1/conversation_pb.js";
 import {
   AgentRecordSchema,
+  AgentTypeSpecSchema,
   DeadLetterSchema,
   SessionRecordSchema,
   SessionState,
   TranscriptRole,
   WorkerRecordSchema,
+  type AgentRecord,
   type SessionRecord,
 } from "../../gen/switchboard/v1/registry_pb.js";
 import { HostClient } from "../../host/client.js";
@@ -34,7 +36,8 @@ import { ago, formatTable, jsonLine, sanitizeForTerminal } from "../terminal.js"
 export const ADMIN_HELP = `Usage: switchboard admin <agents|workers|sessions|session <id>|dead-letters|replay <seq>|stats|watch|routing ...> [--json] [options]
 
 Queries the registry and session state kept by the host.
-  agents              agent types, whether a live worker serves them, and their routing keywords
+  agents              agent types, whether a live worker serves them (and how many definitions
+                      their workers registered, when they differ), and their routing keywords
   workers             live workers, where they run and when they last heartbeated
   sessions            recent sessions, newest first (--limit, default 50)
   session <id>        one session with its transcript
@@ -119,7 +122,15 @@ export async function adminCommand(args: readonly string[]): Promise<number> {
         print(
           formatTable(
             ["TYPE", "AVAILABLE", "WORKERS", "ROUTABLE", "KEYWORDS", "DESCRIPTION"],
-            agents.map((a) => [a.spec?.type ?? "?", a.available ? "yes" : "no", String(a.workerIds.length), a.spec?.routable ? "yes" : "no", a.spec?.keywords.join(", ") || "-", truncate(a.spec?.description ?? "", 60)]),
+            agents.map((a) => [
+              a.spec?.type ?? "?",
+              a.available ? "yes" : "no",
+              // Workers that define the type differently share its messages: say so where it shows.
+              `${a.workerIds.length}${definitions(a) > 1 ? ` (${definitions(a)} definitions)` : ""}`,
+              a.spec?.routable ? "yes" : "no",
+              a.spec?.keywords.join(", ") || "-",
+              truncate(a.spec?.description ?? "", 60),
+            ]),
           ),
         );
         return 0;
@@ -293,6 +304,12 @@ async function routingCommand(
   } finally {
     await nc.drain();
   }
+}
+
+/** How many different definitions of an agent type its listed workers registered. */
+function definitions(agent: AgentRecord): number {
+  const specs = agent.workerIds.flatMap((id) => (agent.workerSpecs[id] ? [agent.workerSpecs[id]] : []));
+  return specs.filter((spec, i) => specs.findIndex((other) => equals(AgentTypeSpecSchema, other, spec)) === i).length;
 }
 
 /** An example for a type the router can never route to would do nothing, silently. */
