@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { accessSync, closeSync, constants, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from "node:fs";
+import { accessSync, closeSync, constants, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { delimiter, join } from "node:path";
 import { sleep } from "../core/sleep.js";
 import type { Notice } from "./chat-notices.js";
@@ -247,6 +247,22 @@ function commandLine(pid: number): string | undefined {
     return readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ");
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * The run files of every `up` on `port` in `dir`: one per `up` process (`up-<port>-<pid>.json`,
+ * and `up-<port>.json` as earlier versions named it), so that a second `up` beside a running one
+ * does not overwrite the first's and leave what it started unaccounted for.
+ */
+export function runFilesFor(dir: string, port: number): string[] {
+  const own = new RegExp(`^up-${port}(?:-\\d+)?\\.json$`);
+  try {
+    return readdirSync(dir)
+      .filter((f) => own.test(f))
+      .map((f) => join(dir, f));
+  } catch {
+    return [];
   }
 }
 

@@ -6,7 +6,7 @@ import { fileURLToPath } from "node:url";
 import { rm } from "node:fs/promises";
 import { connect as tcpConnect } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { alive } from "../../src/cli/children.js";
+import { alive, runFilesFor } from "../../src/cli/children.js";
 import { DATA_DIR } from "../../src/cli/paths.js";
 import { runCliToEnd } from "../helpers/cli.js";
 import { ModelStub } from "../helpers/model-stub.js";
@@ -59,7 +59,7 @@ describe("switchboard up", { timeout: 120_000 }, () => {
       await rm(`${DATA_DIR}/jetstream-${port}`, { recursive: true, force: true });
       await rm(`${DATA_DIR}/nats-${port}.conf`, { force: true });
       await rm(`${DATA_DIR}/nats-server-${port}.pid`, { force: true });
-      await rm(`${DATA_DIR}/up-${port}.json`, { force: true });
+      for (const file of runFilesFor(DATA_DIR, port)) await rm(file, { force: true });
     }
   });
 
@@ -183,6 +183,28 @@ describe("switchboard up", { timeout: 120_000 }, () => {
     const restarted = startedPids(next.screen);
     pids.push(...Object.values(restarted));
     expect(restarted["nats"]).not.toBe(started["nats"]);
+  });
+
+  it("still stops a killed up's server when a second up used it and left meanwhile", async () => {
+    const { t, port } = await up();
+    await t.waitFor("Switchboard is up", 1, 60_000);
+    await t.waitFor("what do you need help with?");
+    const started = startedPids(t.screen);
+    pids.push(...Object.values(started));
+    // A second up on the same port uses the running server, and leaves at the end of its input.
+    const second = await runCliToEnd(["up", "--port", String(port), "--user", "uptester"], { NATS_URL: "" }, 90_000);
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.stderr).toContain("Using the NATS server already running");
+    process.kill(upPid(t), "SIGKILL");
+    await t.exited;
+    for (const pid of [started["host"] ?? 0, started["worker"] ?? 0]) await eventually(() => !alive(pid), 15_000, `pid ${pid} to stop by itself`);
+    const next = TerminalCli.start(["up", "--port", String(port), "--user", "uptester"], { NATS_URL: "" });
+    terminals.push(next);
+    await next.waitFor("Switchboard is up", 1, 60_000);
+    await next.waitFor("what do you need help with?");
+    expect(next.screen.replace(/\r?\n│\s*/g, " ")).toContain(`left running when it was killed: nats-server (pid ${started["nats"]})`);
+    expect(alive(started["nats"] ?? 0)).toBe(false);
+    pids.push(...Object.values(startedPids(next.screen)));
   });
 
   // SIGHUP is what a closed terminal window sends: the processes `up` started live in their own

@@ -13,7 +13,7 @@ import { USER_PROXY_AGENT_TYPE } from "../../agents/user-proxy.js";
 import { ROUTER_AGENT_TYPE } from "../../router/router-agent.js";
 import { loadAgentsFile } from "../../agents/llm/agents-file.js";
 import { HostClient } from "../../host/client.js";
-import { findExecutable, isRunning, stopLeftovers, Supervisor, type Child } from "../children.js";
+import { findExecutable, isRunning, runFilesFor, stopLeftovers, Supervisor, type Child } from "../children.js";
 import { NoticeBoard } from "../chat-notices.js";
 import { WaitIndicator } from "../chat-spinner.js";
 import { AuthStore } from "../auth-store.js";
@@ -213,7 +213,7 @@ export async function upCommand(args: readonly string[]): Promise<number> {
   // From here on, every way out stops what `up` started: a signal, leaving the chat, an error, a crash.
   const leave = leaveOnSignals();
   mkdirSync(DATA_DIR, { recursive: true });
-  const runFile = join(DATA_DIR, `up-${portOf(config.natsUrl)}.json`);
+  const runFile = join(DATA_DIR, `up-${portOf(config.natsUrl)}-${process.pid}.json`);
   const logDir = logDirFor(portOf(config.natsUrl));
   const supervisor = new Supervisor(runFile, logDir);
   const notices = new NoticeBoard();
@@ -223,7 +223,8 @@ export async function upCommand(args: readonly string[]): Promise<number> {
   let nc: NatsConnection | undefined;
   let chatNc: NatsConnection | undefined;
   try {
-    const leftovers = await stopLeftovers(runFile);
+    const leftovers: string[] = [];
+    for (const file of runFilesFor(DATA_DIR, portOf(config.natsUrl))) leftovers.push(...(await stopLeftovers(file)));
     if (leftovers.length > 0) progress(`Stopped what an earlier \`up\` on this port left running when it was killed: ${leftovers.join(", ")}`);
     progress(`Connecting to NATS at ${config.natsUrl}`);
     let userAdded = false;
