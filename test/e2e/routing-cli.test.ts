@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openChat } from "../helpers/chat.js";
 import { runCli, runCliToEnd } from "../helpers/cli.js";
 import { eventually, subjects, TestSystem } from "../helpers/system.js";
+import { Keys, TerminalCli } from "../helpers/terminal.js";
 import { forgetLearned, LearnedSource, openRoutingBucket, recordLearned } from "../../src/router/learned-examples.js";
 import { twinDesks } from "../helpers/twin-desks.js";
 
@@ -97,6 +98,17 @@ describe("switchboard route", () => {
     expect(stdout).toMatch(/^fiannce\s+0\s+1\b/m);
     // A set without out-of-scope lines says so, rather than "0/0 rejected (100.0%)".
     expect(stdout).toContain('out-of-scope: none in the set (add lines with "expect": null to measure rejection)');
+  });
+
+  it("says at a terminal that it reads messages from the keyboard", async () => {
+    const t = TerminalCli.start(["route", "--profiles", PROFILES]);
+    try {
+      await t.waitFor("type one message a line to see where it would go");
+      t.type(`Talk to HR please${Keys.Enter}`);
+      await t.waitFor("keyword:hr");
+    } finally {
+      await t.stop();
+    }
   });
 
   it("documents its options, and the worker's classifier options", async () => {

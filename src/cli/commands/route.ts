@@ -97,6 +97,8 @@ export async function routeCommand(args: readonly string[]): Promise<number> {
     for (const text of positionals) show(text);
     return 0;
   }
+  // Someone at a terminal who gave no message would otherwise see nothing happen.
+  if (process.stdin.isTTY) process.stderr.write("switchboard: type one message a line to see where it would go; Ctrl-D ends (or pass them as arguments)\n");
   const lines = createInterface({ input: process.stdin, crlfDelay: Infinity });
   try {
     for await (const raw of lines) {
