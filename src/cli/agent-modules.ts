@@ -1,7 +1,8 @@
+import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { isAbsolute, join, resolve } from "node:path";
-import { pathToFileURL } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { isAgentDefinition } from "../agents/define-agent.js";
 import type { AnyAgentDefinition } from "../agents/define-agent-runtime.js";
 import { ConfigError, errorMessage } from "../core/errors.js";
@@ -69,6 +70,18 @@ export function agentsOf(moduleNamespace: Readonly<Record<string, unknown>>, spe
   return found;
 }
 
+/**
+ * Where a syntax error is, which a failed import does not say: Node's own syntax check of the
+ * file names the line and shows it (nothing when the error is in a module it imports).
+ */
+function syntaxErrorLocation(err: unknown, url: string): string {
+  if (!(err instanceof SyntaxError) || !url.startsWith("file:")) return "";
+  const check = spawnSync(process.execPath, ["--check", fileURLToPath(url)], { encoding: "utf8", timeout: 10_000 });
+  if (check.status === 0 || typeof check.stderr !== "string") return "";
+  const [where, code, caret] = check.stderr.split("\n");
+  return where && /:\d+$/.test(where) ? `\n  at ${where}\n  ${code ?? ""}\n  ${caret ?? ""}` : "";
+}
+
 /** What to do about the usual ways a module fails to load. */
 function hintFor(err: unknown): string {
   const message = errorMessage(err);
@@ -92,7 +105,7 @@ export async function loadAgentModules(specs: readonly string[], options: { cwd:
     try {
       namespace = (await import(url)) as Record<string, unknown>;
     } catch (err) {
-      throw new ConfigError(`cannot load agent module ${spec} (${url}): ${errorMessage(err)}${hintFor(err)}`);
+      throw new ConfigError(`cannot load agent module ${spec} (${url}): ${errorMessage(err)}${syntaxErrorLocation(err, url)}${hintFor(err)}`);
     }
     for (const agent of agentsOf(namespace, spec)) {
       const where = `${agent.module} (export ${agent.exportName})`;

@@ -145,6 +145,7 @@ describe("switchboard worker --module: modules it cannot use", () => {
   it.each([
     ["throws.mjs", /cannot load agent module .*throws\.mjs .*this module fails while loading/],
     ["missing.mjs", /cannot load agent module .*missing\.mjs/],
+    ["syntax-error.mjs", /cannot load agent module .*syntax-error\.mjs .*Unexpected identifier 'oops'\n  at .*syntax-error\.mjs:4\n +answer: 42 oops/],
     ["nothing.mjs", /agent module .*nothing\.mjs exports no agent definition \(exports found: helper, notAnAgent\)/],
     ["clash-builtin.mjs", /agent type "hr" from .*clash-builtin\.mjs \(export myHr\) clashes with the built-in agent type/],
   ])("rejects %s with an error naming the file and export", async (name, expected) => {
