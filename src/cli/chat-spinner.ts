@@ -26,6 +26,7 @@ export class WaitIndicator {
     if (key?.ctrl === true && key.name === "c") this.onInterrupt?.();
   };
   private onInterrupt: (() => void) | undefined;
+  private wasRaw = false;
 
   constructor(
     private readonly output: NodeJS.WriteStream = process.stdout,
@@ -43,6 +44,7 @@ export class WaitIndicator {
     this.onInterrupt = onInterrupt;
     if (this.input.isTTY) {
       emitKeypressEvents(this.input);
+      this.wasRaw = this.input.isRaw;
       this.input.setRawMode(true);
       this.input.on("keypress", this.onKey);
       this.input.resume();
@@ -77,8 +79,11 @@ export class WaitIndicator {
     this.onInterrupt = undefined;
     if (this.input.isTTY) {
       this.input.off("keypress", this.onKey);
-      this.input.setRawMode(false);
-      this.input.pause();
+      // Whoever had the keyboard before (the chat, keeping what is typed for the next prompt) keeps it.
+      if (!this.wasRaw) {
+        this.input.setRawMode(false);
+        this.input.pause();
+      }
     }
     const symbol = failed ? styleText("red", "■") : styleText("green", "◇");
     this.output.write(`\r\x1b[2K${symbol}  ${this.fit(text)}\n\x1b[?25h`);

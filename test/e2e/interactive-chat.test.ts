@@ -51,6 +51,21 @@ describe("the interactive chat", () => {
     await sys.close();
   });
 
+  it("keeps what is typed while an answer is awaited for the next prompt, without echoing it", async () => {
+    await sys.startWorker([slowDesk(2_000)]);
+    const t = chat("tess");
+    await t.waitFor("what do you need help with?");
+    t.type(`please answer slowly${Keys.Enter}`);
+    await t.waitFor("Routing");
+    t.type("and one more");
+    await t.waitFor("Hello from slowdesk_agent! You said: please answer slowly", 1, 20_000);
+    await t.waitFor("You → slowdesk");
+    // Not echoed while the spinner ran; on the prompt, ready to finish and send.
+    expect(t.screen.split("and one more").length - 1).toBe(1);
+    t.type(` thing${Keys.Enter}`);
+    await t.waitFor("You said: and one more thing", 1, 20_000);
+  });
+
   it("routes, shows the agent's answer, starts over after END, and leaves cleanly on Ctrl-C", async () => {
     await sys.startWorker(["hr", "finance"]);
     const t = chat("alice");

@@ -1,5 +1,6 @@
 import { createInterface, emitKeypressEvents } from "node:readline";
 import { userInfo } from "node:os";
+import { styleText } from "node:util";
 import * as clack from "@clack/prompts";
 import { wrapTextWithPrefix } from "@clack/core";
 import { connectNats, ConnectionFailedError, type ConnectOptions, type NatsConnection } from "../../core/connection.js";
@@ -248,7 +249,7 @@ async function answerInteractive(session: ChatSession, screen: ChatScreen, signa
       clack.log.info("No agent chosen. Say it another way, or send it again to get the list back.");
       return "dismissed";
     }
-    screen.spinner.start(`Connecting you to ${sanitizeForTerminal(choice)}`, () => screen.interrupt());
+    screen.wait(`Connecting you to ${sanitizeForTerminal(choice)}`);
     const streamed = new StreamedReplyPrinter();
     await session.answerClarification(choice, (event) => streamed.handle(event, screen.spinner) || render(event, screen.spinner, streamed.takeEndedShown()), screen.turnSignal());
   }
@@ -266,6 +267,11 @@ class ChatScreen {
   private turnAbort: AbortController | undefined;
   private readonly waiting: Notice[] = [];
   private lastKey: string | undefined;
+  /** What the user types while an answer is awaited: the next prompt starts with it. */
+  private typeAhead = "";
+  /** Lines ended with Enter while an answer was awaited: sent in turn, as a terminal would. */
+  private readonly typedLines: string[] = [];
+  private capturing = false;
 
   constructor(private readonly leave: AbortSignal) {
     // Which key closed a Clack prompt: Esc and Ctrl-C both cancel one.
@@ -285,9 +291,47 @@ class ChatScreen {
     } else printNotice(notice);
   }
 
+  /**
+   * Keys typed while an answer is awaited (or streams) are kept, not echoed into the answer: the
+   * terminal stays in raw mode for the whole turn, and Ctrl-C interrupts it.
+   */
+  private readonly onTypeAhead = (str: string | undefined, key: { name?: string; ctrl?: boolean; meta?: boolean } | undefined) => {
+    if (key?.ctrl === true && key.name === "c") this.interrupt();
+    else if (key?.name === "backspace") this.typeAhead = this.typeAhead.slice(0, -1);
+    else if (key?.name === "return" || key?.name === "enter") {
+      if (this.typeAhead.trim() !== "") this.typedLines.push(this.typeAhead);
+      this.typeAhead = "";
+    }
+    else if (str !== undefined && key?.ctrl !== true && key?.meta !== true && /^[^\p{C}]$/u.test(str)) this.typeAhead += str;
+  };
+
+  private captureTypeAhead(): void {
+    if (this.capturing || !process.stdin.isTTY) return;
+    this.capturing = true;
+    process.stdin.setRawMode(true);
+    process.stdin.on("keypress", this.onTypeAhead);
+    process.stdin.resume();
+  }
+
+  private releaseTypeAhead(): void {
+    if (!this.capturing) return;
+    this.capturing = false;
+    process.stdin.off("keypress", this.onTypeAhead);
+    process.stdin.setRawMode(false);
+  }
+
   /** Asks for a line; notices that come meanwhile are shown and the prompt comes back as it was. */
   async ask(options: Omit<AskOptions, "signal" | "initialValue">): Promise<PromptOutcome> {
-    let typed = "";
+    this.releaseTypeAhead();
+    const line = this.typedLines.shift();
+    if (line !== undefined) {
+      for (const notice of this.waiting.splice(0)) printNotice(notice);
+      // Shown as a prompt answered at once, which is what it is.
+      process.stdout.write(`${styleText("gray", clack.S_BAR)}\n${styleText("green", "◇")}  ${options.message}\n${styleText("gray", clack.S_BAR)}  ${styleText("dim", sanitizeForTerminal(line))}\n`);
+      return { kind: "submit", value: line };
+    }
+    let typed = this.typeAhead;
+    this.typeAhead = "";
     for (;;) {
       for (const notice of this.waiting.splice(0)) printNotice(notice);
       this.promptPause = new AbortController();
@@ -299,13 +343,21 @@ class ChatScreen {
   }
 
   async select<T extends string>(message: string, options: { value: T; label: string; hint: string }[]): Promise<{ value: T | symbol; key: string | undefined }> {
+    this.releaseTypeAhead();
     this.lastKey = undefined;
     const value = await clack.select<T>({ message, options: options as Parameters<typeof clack.select<T>>[0]["options"], signal: this.leave });
     return { value, key: this.lastKey };
   }
 
+  /** Shows that an answer is awaited; keys typed from now on wait for the next prompt. */
+  wait(text: string): void {
+    this.captureTypeAhead();
+    this.spinner.start(text, () => this.interrupt());
+  }
+
   /** A signal for the turn about to wait: Ctrl-C while it waits, or leaving. */
   turnSignal(): AbortSignal {
+    this.captureTypeAhead();
     this.turnAbort = new AbortController();
     return AbortSignal.any([this.turnAbort.signal, this.leave]);
   }
@@ -315,6 +367,7 @@ class ChatScreen {
   }
 
   close(): void {
+    this.releaseTypeAhead();
     process.stdin.off("keypress", this.onKey);
     this.spinner.stop("Stopped", true);
   }
@@ -399,7 +452,7 @@ export async function runInteractiveChat(nc: NatsConnection, config: Switchboard
       }
       armed = false;
       const text = input.value.trim();
-      screen.spinner.start(session.agent ? `Waiting for ${sanitizeForTerminal(session.agent)}` : "Routing", () => screen.interrupt());
+      screen.wait(session.agent ? `Waiting for ${sanitizeForTerminal(session.agent)}` : "Routing");
       try {
         const streamed = new StreamedReplyPrinter();
         await session.send(text, (event) => streamed.handle(event, screen.spinner) || render(event, screen.spinner, streamed.takeEndedShown()), screen.turnSignal());
