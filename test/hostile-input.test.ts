@@ -91,7 +91,8 @@ describe("hostile input against a running system", () => {
       expect(() => new ChatSession({ nc, subjects, user, logger: sys.logger, replyTimeoutMs: 1_000 })).toThrow(InvalidIdError);
     }
     const cli = await runCliToEnd(["chat", "--user", "bad.name", "--nats", sys.url]);
-    expect(cli.code).toBe(1);
+    // A name given on the command line that cannot be one is wrong usage.
+    expect(cli.code).toBe(2);
     expect(cli.stderr).toMatch(/invalid user name "bad.name": use 1-64 characters/);
   });
 });

@@ -101,7 +101,7 @@ describe("switchboard route", () => {
   });
 
   it("says at a terminal that it reads messages from the keyboard", async () => {
-    const t = TerminalCli.start(["route", "--profiles", PROFILES]);
+    const t = TerminalCli.start(["route", "--profiles", PROFILES], {});
     try {
       await t.waitFor("type one message a line to see where it would go");
       t.type(`Talk to HR please${Keys.Enter}`);

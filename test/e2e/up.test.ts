@@ -163,12 +163,18 @@ describe("switchboard up", { timeout: 120_000 }, () => {
     await expect(natsInfo(port)).rejects.toThrow(/ECONNREFUSED/);
   });
 
-  it("leaves nothing running when it is SIGKILLed: its host and worker stop by themselves, and the next up stops its server", async () => {
+  /** An `up` that is up and at its prompt, with the pids it started. */
+  const upAndReady = async () => {
     const { t, port } = await up();
     await t.waitFor("Switchboard is up", 1, 60_000);
     await t.waitFor("what do you need help with?");
     const started = startedPids(t.screen);
     pids.push(...Object.values(started));
+    return { t, port, started };
+  };
+
+  /** Kills `up` outright, waits for its host and worker to stop by themselves, and starts the next `up` on the port. */
+  const killAndStartNext = async (t: TerminalCli, port: number, started: Record<string, number>) => {
     process.kill(upPid(t), "SIGKILL");
     await t.exited;
     for (const pid of [started["host"] ?? 0, started["worker"] ?? 0]) await eventually(() => !alive(pid), 15_000, `pid ${pid} to stop by itself`);
@@ -183,28 +189,20 @@ describe("switchboard up", { timeout: 120_000 }, () => {
     const restarted = startedPids(next.screen);
     pids.push(...Object.values(restarted));
     expect(restarted["nats"]).not.toBe(started["nats"]);
+  };
+
+  it("leaves nothing running when it is SIGKILLed: its host and worker stop by themselves, and the next up stops its server", async () => {
+    const { t, port, started } = await upAndReady();
+    await killAndStartNext(t, port, started);
   });
 
   it("still stops a killed up's server when a second up used it and left meanwhile", async () => {
-    const { t, port } = await up();
-    await t.waitFor("Switchboard is up", 1, 60_000);
-    await t.waitFor("what do you need help with?");
-    const started = startedPids(t.screen);
-    pids.push(...Object.values(started));
+    const { t, port, started } = await upAndReady();
     // A second up on the same port uses the running server, and leaves at the end of its input.
     const second = await runCliToEnd(["up", "--port", String(port), "--user", "uptester"], { NATS_URL: "" }, 90_000);
     expect(second.code, second.stderr).toBe(0);
     expect(second.stderr).toContain("Using the NATS server already running");
-    process.kill(upPid(t), "SIGKILL");
-    await t.exited;
-    for (const pid of [started["host"] ?? 0, started["worker"] ?? 0]) await eventually(() => !alive(pid), 15_000, `pid ${pid} to stop by itself`);
-    const next = TerminalCli.start(["up", "--port", String(port), "--user", "uptester"], { NATS_URL: "" });
-    terminals.push(next);
-    await next.waitFor("Switchboard is up", 1, 60_000);
-    await next.waitFor("what do you need help with?");
-    expect(next.screen.replace(/\r?\n│\s*/g, " ")).toContain(`left running when it was killed: nats-server (pid ${started["nats"]})`);
-    expect(alive(started["nats"] ?? 0)).toBe(false);
-    pids.push(...Object.values(startedPids(next.screen)));
+    await killAndStartNext(t, port, started);
   });
 
   // SIGHUP is what a closed terminal window sends: the processes `up` started live in their own

@@ -46,8 +46,9 @@ With --stream, an agent that streams its answer also gives {"event":"delta","age
 lines with the answer's text as it is produced, in order; the "reply" that follows carries all of it.
 
 In a terminal: Esc clears what you are typing (or closes the list of agents), Ctrl-C at an empty
-prompt, twice, or while an answer is awaited leaves. If no NATS server answers yet, the chat waits for one for up to 30 s.
-The chat's own logs (stderr) default to warn, not info: the terminal belongs to the conversation.
+prompt, twice, or while an answer is awaited leaves; what is typed while an answer comes is kept
+for the next prompt. If no NATS server answers yet, the chat waits for one for up to 30 s. The
+chat's own logs (stderr) default to warn, not info: the terminal belongs to the conversation.
 
 Options:
   --user <name>       who is chatting (default: the user of --creds, else your login name) [A-Za-z0-9_-]
@@ -301,8 +302,7 @@ class ChatScreen {
     else if (key?.name === "return" || key?.name === "enter") {
       if (this.typeAhead.trim() !== "") this.typedLines.push(this.typeAhead);
       this.typeAhead = "";
-    }
-    else if (str !== undefined && key?.ctrl !== true && key?.meta !== true && /^[^\p{C}]$/u.test(str)) this.typeAhead += str;
+    } else if (str !== undefined && key?.ctrl !== true && key?.meta !== true && /^[^\p{C}]$/u.test(str)) this.typeAhead += str;
   };
 
   private captureTypeAhead(): void {
@@ -357,7 +357,6 @@ class ChatScreen {
 
   /** A signal for the turn about to wait: Ctrl-C while it waits, or leaving. */
   turnSignal(): AbortSignal {
-    this.captureTypeAhead();
     this.turnAbort = new AbortController();
     return AbortSignal.any([this.turnAbort.signal, this.leave]);
   }
