@@ -63,6 +63,15 @@ export class StreamedReplyPrinter {
   }
 
   /**
+   * Prints whole lines (a notice) in the middle of a streaming answer: the answer's line is ended
+   * first, and its text goes on below, in the gutter.
+   */
+  interject(write: () => void): void {
+    this.endLine();
+    write();
+  }
+
+  /**
    * Whether the answer an `ended` event carries was already shown as it streamed (true once,
    * for that event): the caller then says only that the conversation ended.
    */

@@ -42,6 +42,16 @@ describe("printing a streamed reply in the terminal", () => {
     expect(printer.takeEndedShown()).toBe(false);
   });
 
+  it("ends the answer's line before a notice, and goes on below it in the gutter", () => {
+    const { printer, spin, text } = harness();
+    printer.handle(delta("Working on it "), spin);
+    printer.interject(() => undefined);
+    const before = text();
+    expect(before).toBe("│\n│  Working on it \n");
+    printer.handle(delta("still "), spin);
+    expect(text()).toBe(`${before}│  still `);
+  });
+
   it("leaves replies that did not stream, and other events, to the chat's rendering", () => {
     const { printer, spin } = harness();
     expect(printer.handle(reply("whole"), spin)).toBe(false);

@@ -252,7 +252,7 @@ async function answerInteractive(session: ChatSession, screen: ChatScreen, signa
       return "dismissed";
     }
     screen.wait(`Connecting you to ${sanitizeForTerminal(choice)}`);
-    const streamed = new StreamedReplyPrinter();
+    const streamed = screen.replyPrinter();
     await session.answerClarification(choice, (event) => streamed.handle(event, screen.spinner) || render(event, screen.spinner, streamed.takeEndedShown()), screen.turnSignal());
   }
   return "chosen";
@@ -269,6 +269,7 @@ class ChatScreen {
   private turnAbort: AbortController | undefined;
   private readonly waiting: Notice[] = [];
   private lastKey: string | undefined;
+  private printer: StreamedReplyPrinter | undefined;
   /** What the user types while an answer is awaited: the next prompt starts with it. */
   private typeAhead = "";
   /** Lines ended with Enter while an answer was awaited: sent in turn, as a terminal would. */
@@ -285,8 +286,15 @@ class ChatScreen {
     this.lastKey = key?.ctrl === true && key.name === "c" ? "ctrl-c" : key?.name;
   };
 
+  /** The printer of the turn about to start, which notices must not cut into. */
+  replyPrinter(): StreamedReplyPrinter {
+    this.printer = new StreamedReplyPrinter();
+    return this.printer;
+  }
+
   show(notice: Notice): void {
     if (this.spinner.active) this.spinner.interject(() => printNotice(notice));
+    else if (this.printer?.active) this.printer.interject(() => printNotice(notice));
     else if (this.promptPause) {
       this.waiting.push(notice);
       this.promptPause.abort();
@@ -454,7 +462,7 @@ export async function runInteractiveChat(nc: NatsConnection, config: Switchboard
       const text = input.value.trim();
       screen.wait(session.agent ? `Waiting for ${sanitizeForTerminal(session.agent)}` : "Routing");
       try {
-        const streamed = new StreamedReplyPrinter();
+        const streamed = screen.replyPrinter();
         await session.send(text, (event) => streamed.handle(event, screen.spinner) || render(event, screen.spinner, streamed.takeEndedShown()), screen.turnSignal());
         const choice = await answerInteractive(session, screen, leave);
         if (choice === "leave") break;
