@@ -2,13 +2,13 @@ import { once } from "node:events";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { BUILTIN_PROFILES } from "../../src/agents/builtin.js";
+import { BUILTIN_PROFILES, builtinAgents } from "../../src/agents/builtin.js";
 import { TaskAgentType } from "../../src/agents/task-agent.js";
 import { UserProxyAgentType } from "../../src/agents/user-proxy.js";
 import { LlmClassifier } from "../../src/router/llm-classifier.js";
 import { RouterAgentType } from "../../src/router/router-agent.js";
 import { openChat } from "../helpers/chat.js";
-import { withHostedSystem, TestSystem } from "../helpers/system.js";
+import { eventually, withHostedSystem, TestSystem } from "../helpers/system.js";
 
 const LEGAL = {
   type: "legal",
@@ -44,7 +44,8 @@ describe("semantic routing through the real system", () => {
   });
 
   it("makes a new agent type on a new worker routable within a second, and never chooses it once it is gone", async () => {
-    await sys.startWorker(["router", "user_proxy", "hr", "finance"]);
+    const router = new RouterAgentType();
+    await sys.startWorker([router, new UserProxyAgentType(), ...builtinAgents(["hr", "finance"])]);
     const chat = await openChat(sys);
     const request = "Do we need a non-disclosure agreement for the new partner?";
     // (Before the legal agent exists nothing can choose it: the check that matters is after it
@@ -64,6 +65,9 @@ describe("semantic routing through the real system", () => {
     expect(Date.now() - registered).toBeLessThan(1_000);
 
     await legalWorker.close();
+    // Gone for the router once its view of the registry has the worker's leaving (a watch: a few
+    // milliseconds, longer on a loaded machine).
+    await eventually(() => !router.routableProfiles().some((p) => p.type === "legal"), 5_000, "the router to see legal gone");
     for (let i = 0; i < 3; i++) {
       chat.newSession();
       const [first] = await chat.send(request);
