@@ -1,11 +1,12 @@
 import { create, isMessage, type Message } from "@bufbuild/protobuf";
 import { performance } from "node:perf_hooks";
-import { intentKind } from "../core/logging.js";
+import { intentKind, type Logger } from "../core/logging.js";
+import { sleep } from "../core/sleep.js";
 import { TopicType } from "../core/subjects.js";
 import { RoutingOutcome } from "../core/telemetry/metrics.js";
 import { recordRoutingDecision, traceClassification } from "../core/telemetry/routing.js";
 import { NoAgentSchema, RoutedSchema, UserMessageSchema, type UserMessage } from "../gen/switchboard/v1/conversation_pb.js";
-import { AgentTypeSpecSchema } from "../gen/switchboard/v1/registry_pb.js";
+import { AgentTypeSpecSchema, type AgentTypeSpec } from "../gen/switchboard/v1/registry_pb.js";
 import { ClarifyAnswerSchema, ClarifyOptionSchema, ClarifySchema, HandoffSchema } from "../gen/switchboard/v1/routing_pb.js";
 import type { Agent, AgentContext, AgentEnvironment, AgentTypeDefinition, MessageContext } from "../worker/agent.js";
 import type { Classification, Classifier, RoutingProfile } from "./classifier.js";
@@ -49,6 +50,8 @@ export interface RouterOptions {
 
 /** The least time between two rebuilds of the index for learned examples. */
 const LEARNED_REINDEX_INTERVAL_MS = 1_000;
+/** How long a worker's start waits for its router to see the worker's own agent types. */
+const OWN_TYPES_WAIT_MS = 5_000;
 
 /** Kinds of intent whose detail (before any `~`) is a word of the request itself or a declared keyword. */
 const OWN_WORD_INTENTS = new Set(["keyword", "lexical", "semantic", "related"]);
@@ -132,6 +135,7 @@ export class RouterAgentType implements AgentTypeDefinition {
   readonly ambiguityMargin: number;
   private classifierValue: Classifier | undefined;
   private view: RegistryView | undefined;
+  private logger: Logger | undefined;
   private profiles: readonly RoutingProfile[] = [];
   private indexedKey: string | undefined;
   private readonly learning: boolean;
@@ -159,6 +163,7 @@ export class RouterAgentType implements AgentTypeDefinition {
   }
 
   async open(env: AgentEnvironment): Promise<void> {
+    this.logger = env.logger;
     const classifier = this.classifier;
     if (this.learning) {
       // Loaded before the registry, so the first index already holds what was learned.
@@ -239,6 +244,19 @@ export class RouterAgentType implements AgentTypeDefinition {
   }
 
   /** Agent types the router can route to right now. */
+  /** Waits (a bounded time) until the routable types its own worker registered are in the index. */
+  async registered(specs: readonly AgentTypeSpec[], signal: AbortSignal): Promise<void> {
+    const wanted = specs.filter((s) => s.routable).map((s) => s.type);
+    const deadline = performance.now() + OWN_TYPES_WAIT_MS;
+    while (!wanted.every((type) => this.profiles.some((p) => p.type === type))) {
+      if (performance.now() > deadline || signal.aborted) {
+        this.logger?.warn({ event: "router.own_types_late", agentTypes: wanted }, "the registry has not shown this worker's agent types yet; routing to them starts when it does");
+        return;
+      }
+      await sleep(10);
+    }
+  }
+
   routableProfiles(): readonly RoutingProfile[] {
     return this.profiles;
   }

@@ -88,6 +88,12 @@ export interface AgentTypeDefinition {
   readonly stateless?: boolean;
   /** Called once when the worker starts, before any message is delivered. */
   open?(env: AgentEnvironment): Promise<void>;
+  /**
+   * Called once the worker has registered its agent types (`specs`), before its start resolves:
+   * a type that follows the registry (the router) waits here until it sees them, so that the
+   * worker's own agents are routable once it is started.
+   */
+  registered?(specs: readonly AgentTypeSpec[], signal: AbortSignal): Promise<void>;
   /** Creates the instance for one key. */
   create(context: AgentContext): Agent;
   /** Called once when the worker stops, after in-flight messages finished. */

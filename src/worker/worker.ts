@@ -144,6 +144,8 @@ export class Worker {
     await this.nc.flush();
     // Registering last means the router never sends work before this worker consumes it.
     await this.register(signal);
+    const specs = this.instances.map((inst) => inst.definition.spec);
+    for (const inst of this.instances) await inst.definition.registered?.(specs, this.lifetime.signal);
     this.scheduleHeartbeat();
     const idleMs = this.options.instanceIdleMs ?? 10 * 60_000;
     this.evictionTimer = setInterval(() => {

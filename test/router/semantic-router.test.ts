@@ -43,6 +43,13 @@ describe("semantic routing through the real system", () => {
     }
   });
 
+  it("has its own worker's agent types in the router's index once the worker has started", async () => {
+    const router = new RouterAgentType();
+    await sys.startWorker([router, new UserProxyAgentType(), ...builtinAgents(["hr", "finance"])]);
+    // No wait: a message sent now must find them.
+    expect(router.routableProfiles().map((p) => p.type).sort()).toEqual(["finance", "hr"]);
+  });
+
   it("makes a new agent type on a new worker routable within a second, and never chooses it once it is gone", async () => {
     const router = new RouterAgentType();
     await sys.startWorker([router, new UserProxyAgentType(), ...builtinAgents(["hr", "finance"])]);
