@@ -584,7 +584,7 @@ function turnIdOf(message: Message): string | undefined {
   return "turnId" in message && typeof message.turnId === "string" ? message.turnId : undefined;
 }
 
-/** A message that says END and nothing else ("END", "end.", "END!"). */
+/** A message that says END and nothing else ("END", "END.", "END!"). */
 function isOnlyEndWord(text: string): boolean {
-  return containsEndWord(text) && /^[\s\p{P}]*end[\s\p{P}]*$/iu.test(text);
+  return /^[\s\p{P}]*END[\s\p{P}]*$/u.test(text);
 }

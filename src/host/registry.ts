@@ -14,7 +14,6 @@ import {
   AgentTypeSpecSchema,
   WorkerRecordSchema,
   type AgentRecord,
-  type AgentTypeSpec,
   type RegisterWorkerRequest,
   type WorkerRecord,
 } from "../gen/switchboard/v1/registry_pb.js";
@@ -70,7 +69,7 @@ export class Registry {
           available: true,
           registeredAt: current?.registeredAt ?? now,
           updatedAt: now,
-          workerSpecs: { ...listedSpecs(current), [request.workerId]: spec },
+          workerSpecs: { ...current?.workerSpecs, [request.workerId]: spec },
         });
       });
       if (isNew) this.logger.info({ event: "agent.registered", agentType: spec.type, workerId: request.workerId }, `agent type ${spec.type} registered`);
@@ -191,7 +190,8 @@ export class Registry {
       if (!current || !current.workerIds.some((id) => gone.has(id))) return undefined;
       const workerIds = current.workerIds.filter((id) => !gone.has(id));
       becameUnavailable = current.available && workerIds.length === 0;
-      const workerSpecs = Object.fromEntries(Object.entries(listedSpecs(current)).filter(([id]) => !gone.has(id)));
+      // Records an older host wrote have no workerSpecs: their definition then stays as it was.
+      const workerSpecs = Object.fromEntries(Object.entries(current.workerSpecs).filter(([id]) => !gone.has(id)));
       // The definition the registry shows came from a worker that left: the ones still serving
       // the type define it now (one that registered another definition must not outlive it).
       const remaining = Object.entries(workerSpecs);
@@ -224,9 +224,4 @@ export class Registry {
     const records = await readAllRecords(this.jsm, kv, bucket, schema);
     return records.sort((a, b) => sortKey(a).localeCompare(sortKey(b)));
   }
-}
-
-/** The listed workers' definitions of an agent type (none in a record an older host wrote). */
-function listedSpecs(record: AgentRecord | undefined): Record<string, AgentTypeSpec> {
-  return record ? { ...record.workerSpecs } : {};
 }

@@ -47,7 +47,6 @@ export const MAX_LEARNED_TEXT_LENGTH = 200;
 /** How long start() waits for the bucket's contents before going on with what it has. */
 const INITIAL_LOAD_TIMEOUT_MS = 5_000;
 
-export { normalizeRequest };
 
 /** Id of a learned example: a digest of the normalised text, so each request is kept once per type. */
 export function learnedExampleId(text: string): string {
