@@ -165,7 +165,7 @@ class DefinedAgent<State extends JsonValue> implements Agent {
         if (chunk === "") continue;
         text += chunk;
         sequence++;
-        if (ctx.topic) this.context.runtime.publishDelta(create(AgentReplyDeltaSchema, { sessionId: message.sessionId, user: message.user, turnId: message.turnId, agentType: def.type, sequence, text: chunk }));
+        if (ctx.topic) this.context.runtime.publishDelta(create(AgentReplyDeltaSchema, { sessionId: message.sessionId, user: message.user, turnId: message.turnId, agentType: def.type, sequence, text: chunk, attempt: ctx.deliveryCount }));
       }
       return { text, turn, ended };
     } catch (err) {

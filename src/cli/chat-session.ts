@@ -57,9 +57,11 @@ export type ChatEvent = ChatEventContext & (
   | { readonly event: "timeout"; readonly session: string; readonly agent: string | null; readonly message: string; readonly text?: string }
   /**
    * Text of a reply in progress, in order, only with {@link ChatSessionOptions.streamReplies}. The
-   * `reply` event that follows carries the whole answer, this text included.
+   * `reply` event that follows carries the whole answer. `attempt` is 1, or more when the user's
+   * message was redelivered after its worker stopped mid-answer: the answer is then written again
+   * from its start, and the text of earlier attempts is not part of it.
    */
-  | { readonly event: "delta"; readonly session: string; readonly agent: string; readonly text: string }
+  | { readonly event: "delta"; readonly session: string; readonly agent: string; readonly text: string; readonly attempt: number }
 );
 
 /** Events after which a turn is complete and the user may type again. */
@@ -242,8 +244,8 @@ export class ChatSession {
     if (!pending || delta.turnId !== pending.turnId) return;
     pending.progress();
     if (!this.options.streamReplies) return;
-    const text = this.assembler.accept({ turnId: delta.turnId, sequence: delta.sequence, text: delta.text });
-    if (text !== "") pending.onEvent({ event: "delta", session: this.sessionIdValue, agent: delta.agentType, text, ...stamp(pending.turnId) });
+    const text = this.assembler.accept({ turnId: delta.turnId, sequence: delta.sequence, text: delta.text, attempt: delta.attempt });
+    if (text !== "") pending.onEvent({ event: "delta", session: this.sessionIdValue, agent: delta.agentType, text, attempt: this.assembler.attempt, ...stamp(pending.turnId) });
   }
 
   /**

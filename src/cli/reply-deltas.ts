@@ -4,6 +4,8 @@ export interface DeltaPart {
   /** 1 for the first part of a turn, then 2, 3, … */
   readonly sequence: number;
   readonly text: string;
+  /** Which delivery of the user's message is being answered: 1, or more after a redelivery. */
+  readonly attempt: number;
 }
 
 /** Parts held back waiting for a missing one; beyond this the turn's stream is given up. */
@@ -14,10 +16,12 @@ export const MAX_HELD_PARTS = 256;
  * lost, duplicated or (across reconnects) reordered: a part is released only once every part
  * before it has been, duplicates are dropped, and a turn whose gap does not close within
  * {@link MAX_HELD_PARTS} later parts stops streaming. None of that loses text: the final reply
- * carries all of it.
+ * carries all of it. A later attempt (the turn redelivered to another worker, answering again
+ * from part 1) replaces the earlier one; parts of an earlier attempt are dropped.
  */
 export class ReplyAssembler {
   private turnId: string | undefined;
+  private attemptValue = 1;
   private next = 1;
   private held = new Map<number, string>();
   private stalled = false;
@@ -28,9 +32,16 @@ export class ReplyAssembler {
     return this.textValue;
   }
 
+  /** The attempt whose parts are being assembled. */
+  get attempt(): number {
+    return this.attemptValue;
+  }
+
   /** The text this part makes contiguous (possibly with held parts after it), or "" for none. */
   accept(part: DeltaPart): string {
-    if (part.turnId !== this.turnId) this.reset(part.turnId);
+    const attempt = Math.max(1, part.attempt);
+    if (part.turnId !== this.turnId || attempt > this.attemptValue) this.reset(part.turnId, attempt);
+    if (attempt < this.attemptValue) return "";
     if (this.stalled || part.sequence < this.next || this.held.has(part.sequence) || !Number.isInteger(part.sequence)) return "";
     if (part.sequence > this.next) {
       this.held.set(part.sequence, part.text);
@@ -51,9 +62,10 @@ export class ReplyAssembler {
     return released;
   }
 
-  /** Forgets the current turn (its final event arrived, or a new turn started). */
-  reset(turnId?: string): void {
+  /** Forgets the current turn (its final event arrived, or a new turn or attempt started). */
+  reset(turnId?: string, attempt = 1): void {
     this.turnId = turnId;
+    this.attemptValue = attempt;
     this.next = 1;
     this.held = new Map();
     this.stalled = false;

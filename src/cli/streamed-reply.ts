@@ -17,6 +17,8 @@ interface Spinner {
 export class StreamedReplyPrinter {
   /** What has been written for the current reply, as the agent sent it (before sanitizing). */
   private streamed = "";
+  /** The attempt being streamed (see the `delta` event): a later one starts the answer again. */
+  private attempt = 1;
   private atLineStart = true;
   private endedShown = false;
   /** Text written on the current line after the gutter, in characters. */
@@ -40,7 +42,13 @@ export class StreamedReplyPrinter {
       if (!this.active) {
         spin.stop(sanitizeForTerminal(event.agent));
         this.output.write(`${gutter()}\n`);
+      } else if (event.attempt > this.attempt) {
+        // What streamed so far will not be the answer: say so, and show the new attempt below.
+        this.endLine();
+        this.output.write(`${gutter()}  ${styleText("dim", "(the worker answering stopped; another one is answering from the start:)")}\n`);
+        this.streamed = "";
       }
+      this.attempt = Math.max(this.attempt, event.attempt);
       this.write(event.text);
       this.streamed += event.text;
       return true;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { MAX_HELD_PARTS, remainderAfterStream, ReplyAssembler } from "../../src/cli/reply-deltas.js";
 
-const part = (sequence: number, text: string, turnId = "t-1") => ({ turnId, sequence, text });
+const part = (sequence: number, text: string, turnId = "t-1", attempt = 1) => ({ turnId, sequence, text, attempt });
 
 describe("putting reply deltas back in order", () => {
   it("releases parts in sequence order, holding early ones until the gap closes", () => {
@@ -37,6 +37,25 @@ describe("putting reply deltas back in order", () => {
     a.accept(part(1, "old"));
     expect(a.accept(part(1, "new", "t-2"))).toBe("new");
     expect(a.text).toBe("new");
+  });
+
+  it("starts over for a later attempt of the same turn, and drops what the earlier one still sends", () => {
+    const a = new ReplyAssembler();
+    expect(a.accept(part(1, "first "))).toBe("first ");
+    expect(a.accept(part(2, "try"))).toBe("try");
+    expect(a.accept(part(1, "second ", "t-1", 2))).toBe("second ");
+    expect(a.attempt).toBe(2);
+    // A late part of the first attempt, even one with the next sequence number, is not this one's.
+    expect(a.accept(part(2, "stale", "t-1", 1))).toBe("");
+    expect(a.accept(part(2, "try", "t-1", 2))).toBe("try");
+    expect(a.text).toBe("second try");
+  });
+
+  it("reads attempt 0, from agents that do not set it, as the first attempt", () => {
+    const a = new ReplyAssembler();
+    expect(a.accept(part(1, "a", "t-1", 0))).toBe("a");
+    expect(a.accept(part(2, "b", "t-1", 1))).toBe("b");
+    expect(a.attempt).toBe(1);
   });
 
   it("ignores sequence numbers that cannot be part of a turn", () => {

@@ -13,7 +13,7 @@ function harness() {
 }
 
 const session = "s-1";
-const delta = (text: string) => ({ event: "delta" as const, session, agent: "hr", text });
+const delta = (text: string, attempt = 1) => ({ event: "delta" as const, session, agent: "hr", text, attempt });
 const reply = (content: string) => ({ event: "reply" as const, session, agent: "hr", name: "hr_agent", content });
 
 describe("printing a streamed reply in the terminal", () => {
@@ -63,6 +63,15 @@ describe("printing a streamed reply in the terminal", () => {
     printer.handle(delta("Helo"), spin);
     printer.handle(reply("Hello"), spin);
     expect(text()).toBe("│\n│  Helo\n│  (the answer as delivered:)\n│  Hello\n");
+  });
+
+  it("says so when another worker starts the answer again, and shows the new attempt from its start", () => {
+    const { printer, spin, text } = harness();
+    printer.handle(delta("The first worker "), spin);
+    printer.handle(delta("The answer ", 2), spin);
+    printer.handle(delta("again", 2), spin);
+    printer.handle(reply("The answer again."), spin);
+    expect(text()).toBe("│\n│  The first worker \n│  (the worker answering stopped; another one is answering from the start:)\n│  The answer again.\n");
   });
 
   it("ends the broken-off line before an error is shown", () => {

@@ -67,6 +67,38 @@ describe("a worker killed mid-message", () => {
     expect(turns).toEqual([1, 2]);
   });
 
+  it("streams the answer again from its start, marked as a new attempt, when the worker dies mid-stream", async () => {
+    const module = fileURLToPath(new URL("../fixtures/modules/slow-stream.mjs", import.meta.url));
+    const debug = { LOG_LEVEL: "debug" };
+    const a = await start(["worker", "--module", module, "--id", "w-dictation-a"], debug);
+    const b = await start(["worker", "--module", module, "--id", "w-dictation-b"], debug);
+    const chat = runCli(["chat", "--user", "carol", "--json", "--stream"], env());
+    procs.push(chat);
+
+    chat.write("please dictate a memo");
+    await chat.waitFor((p) => p.events.some((e) => e["event"] === "delta"), 20_000, "the first part of the answer");
+    const handling = (p: CliProcess) => /"event":"message.handling"[^\n]*"agentType":"dictation"/.test(p.stderr);
+    const [victim, survivor] = handling(a) ? [a, b] : [b, a];
+    expect(handling(victim)).toBe(true);
+    await victim.stop("SIGKILL");
+
+    await chat.waitFor((p) => p.events.some((e) => e["event"] === "reply"), 30_000, "the reply");
+    expect(handling(survivor)).toBe(true);
+    const events = chat.events;
+    const reply = events.find((e) => e["event"] === "reply");
+    expect(reply).toMatchObject({ agent: "dictation", content: "word1 word2 word3 word4 word5 word6 word7 word8 done." });
+    const deltas = events.filter((e) => e["event"] === "delta");
+    const attempts = deltas.map((d) => d["attempt"]);
+    // The first worker's parts, then the second's, never mixed; the second's alone are the answer.
+    expect(attempts[0]).toBe(1);
+    expect(attempts).toEqual([...attempts].sort());
+    expect(new Set(attempts).size).toBe(2);
+    const retried = deltas.filter((d) => d["attempt"] === attempts.at(-1)).map((d) => String(d["text"])).join("");
+    expect(retried).toBe(reply?.["content"]);
+    expect(deltas.every((d) => d["turn"] === reply?.["turn"])).toBe(true);
+    await survivor.stop("SIGTERM");
+  });
+
   it("shows one reply and counts the turn once when the worker dies after publishing its reply and before acking", async () => {
     // Only the holding worker serves finance when the message arrives, so it is the one to take it.
     for (const p of procs) if (p.args.includes("finance")) expect(await p.stop("SIGTERM")).not.toBe(1);

@@ -42,9 +42,10 @@ a new message. An invalid
 answer prints an "error" event (code invalid_choice) and the "clarify" event again, and the line
 after that is read as the answer.
 A "routed" event with "from" means the agent holding the conversation handed it over.
-With --stream, an agent that streams its answer also gives {"event":"delta","agent":...,"text":...}
-lines with the answer's text as it is produced, in order; the "reply" that follows carries all of it
-and is what counts (after a worker fails over mid-answer, the deltas need not add up to it).
+With --stream, an agent that streams its answer also gives {"event":"delta","agent":...,"text":...,
+"attempt":N} lines with the answer's text as it is produced, in order; the "reply" that follows
+carries all of it and is what counts. "attempt" is 1, or more when the worker answering stopped
+mid-answer and another writes the answer again from its start: drop the earlier attempt's text.
 
 In a terminal: Esc clears what you are typing (or closes the list of agents), Ctrl-C at an empty
 prompt, twice, or while an answer is awaited leaves; what is typed while an answer comes is kept
