@@ -49,6 +49,56 @@ if ! find_nats >/dev/null; then
   find_nats >/dev/null || { say "nats-server still not found after installing it"; exit 1; }
 fi
 
+# nats-server before 2.9.15 can be crashed by any chat user (a reply subject ending in a
+# wildcard sends it into endless recursion: nats-io/nats-server#3862), and Debian 12 packages
+# 2.9.10. Where the system's is older, fetch Debian 13's package (a static Go build, checked
+# against its published SHA-256) into the cache where switchboard looks for it.
+SAFE_NATS=2.9.15
+MANAGED_NATS="${XDG_CACHE_HOME:-$HOME/.cache}/switchboard/nats-server/nats-server"
+DEBIAN_NATS=2.10.27-1+b2
+nats_version() { "$1" --version 2>/dev/null | sed -n 's/.*v\([0-9][0-9.]*\).*/\1/p' | head -1; }
+older_than() { [ "$1" != "$2" ] && [ "$(printf '%s\n%s\n' "$1" "$2" | sort -V | head -1)" = "$1" ]; }
+fetch_safe_nats() {
+  local arch sha deb tmp
+  arch="$(dpkg --print-architecture 2>/dev/null || true)"
+  case "$arch" in
+    amd64) sha=6d913ac987b78734c08537c2adeb1526cf735f216173a9170d94b185fcfe6f8a ;;
+    arm64) sha=0c9a617510b28c1b4fb4a38aabea6ab8cd7f026247f2abdff8b955b2278ce049 ;;
+    *) return 1 ;;
+  esac
+  command -v dpkg-deb >/dev/null 2>&1 && command -v curl >/dev/null 2>&1 || return 1
+  deb="nats-server_${DEBIAN_NATS}_${arch}.deb"
+  tmp="$(mktemp -d)"
+  if curl -fsS --retry 3 -m 300 -o "$tmp/$deb" "http://deb.debian.org/debian/pool/main/n/nats-server/$deb" \
+    && echo "$sha  $tmp/$deb" | sha256sum -c --quiet - \
+    && dpkg-deb -x "$tmp/$deb" "$tmp/x" && [ -x "$tmp/x/usr/sbin/nats-server" ]; then
+    mkdir -p "$(dirname "$MANAGED_NATS")"
+    mv "$tmp/x/usr/sbin/nats-server" "$MANAGED_NATS"
+    rm -rf "$tmp"
+    return 0
+  fi
+  rm -rf "$tmp"
+  return 1
+}
+if [ -z "${SB_NATS_SERVER:-}" ]; then
+  system_nats="$(find_nats)"
+  system_version="$(nats_version "$system_nats")"
+  if [ -n "$system_version" ] && older_than "$system_version" "$SAFE_NATS"; then
+    managed_version=""
+    [ -x "$MANAGED_NATS" ] && managed_version="$(nats_version "$MANAGED_NATS")"
+    if [ -n "$managed_version" ] && ! older_than "$managed_version" "$SAFE_NATS"; then
+      say "using nats-server $managed_version from $MANAGED_NATS ($system_nats is $system_version, older than $SAFE_NATS)"
+    else
+      say "$system_nats is nats-server $system_version, which any chat user can crash; fetching nats-server ${DEBIAN_NATS%%-*} (Debian 13's package) into $MANAGED_NATS"
+      if fetch_safe_nats; then
+        say "using nats-server $(nats_version "$MANAGED_NATS") from $MANAGED_NATS"
+      else
+        say "warning: could not fetch a newer nats-server; install $SAFE_NATS or newer yourself and set SB_NATS_SERVER to it (see docs/SECURITY.md)"
+      fi
+    fi
+  fi
+fi
+
 # Build only when something the build reads changed since the last one: `npm start` should not
 # spend a dozen seconds compiling what is already compiled.
 stamp=dist/.build-stamp

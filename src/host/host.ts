@@ -8,6 +8,7 @@ import { ErrorCode, errorMessage, SwitchboardError } from "../core/errors.js";
 import { isValidToken, newId } from "../core/ids.js";
 import { readAllRecords, readRecord } from "../core/kv-records.js";
 import type { Logger } from "../core/logging.js";
+import { isVulnerableNatsServerVersion, vulnerableServerAdvice } from "../core/server-version.js";
 import { HostVerb, type Subjects } from "../core/subjects.js";
 import { Discovery, ServiceName } from "../core/telemetry/discovery.js";
 import {
@@ -134,6 +135,8 @@ export class Host {
     await this.nc.flush();
     this.scheduleSweep(true);
     this.logger.info({ event: "host.started", stream: this.subjects.eventStream, replicas: infra.replicas }, "host started");
+    const version = this.nc.info?.version ?? "";
+    if (isVulnerableNatsServerVersion(version)) this.logger.warn({ event: "host.server_vulnerable", version }, vulnerableServerAdvice(version));
   }
 
   private scheduleSweep(first = false): void {

@@ -4,15 +4,14 @@ import { mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect, errors, type NatsConnection } from "@nats-io/transport-node";
+import { findNatsServer } from "../../src/cli/nats-server-binary.js";
 
-const CANDIDATES = ["/usr/sbin/nats-server", "/usr/local/bin/nats-server", "/usr/bin/nats-server", "/usr/local/sbin/nats-server"];
+let binary: string | undefined;
 
+/** The nats-server `switchboard up` would start (SB_NATS_SERVER, a safe system one, or the one setup fetched). */
 export function natsServerBinary(): string {
-  const found = CANDIDATES.find((p) => existsSync(p));
-  if (found) return found;
-  for (const dir of (process.env["PATH"] ?? "").split(":")) {
-    if (dir && existsSync(join(dir, "nats-server"))) return join(dir, "nats-server");
-  }
+  binary ??= findNatsServer()?.path;
+  if (binary) return binary;
   throw new Error("nats-server is not installed; run `npm run setup` (or apt-get install nats-server)");
 }
 
@@ -98,6 +97,11 @@ export class TestNatsServer {
     } catch (err) {
       if (!(this.options.requiresAuth && err instanceof errors.AuthorizationError)) throw err;
     }
+  }
+
+  /** Whether the server process is still alive. */
+  get running(): boolean {
+    return this.proc.exitCode === null && this.proc.signalCode === null;
   }
 
   /** The monitoring endpoint (`http://…`) of the running server process, read from its ports file. */

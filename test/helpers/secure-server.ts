@@ -71,6 +71,11 @@ export class SecureTestServer {
     return this.server.url;
   }
 
+  /** Whether the nats-server process is still alive. */
+  get running(): boolean {
+    return this.server.running;
+  }
+
   get pidFile(): string {
     return join(this.server.dir, "nats-server.pid");
   }

@@ -5,6 +5,7 @@ import { ConfigError, errorMessage, StartupFailedError } from "../../core/errors
 import type { NatsCredentials } from "../../core/credentials.js";
 import { Role } from "../../core/roles.js";
 import { createLogger } from "../../core/logging.js";
+import { isVulnerableNatsServerVersion, vulnerableServerAdvice } from "../../core/server-version.js";
 import { sleep } from "../../core/sleep.js";
 import { Subjects } from "../../core/subjects.js";
 import type { SwitchboardConfig } from "../../core/config.js";
@@ -13,7 +14,8 @@ import { USER_PROXY_AGENT_TYPE } from "../../agents/user-proxy.js";
 import { ROUTER_AGENT_TYPE } from "../../router/router-agent.js";
 import { loadAgentsFile } from "../../agents/llm/agents-file.js";
 import { HostClient } from "../../host/client.js";
-import { findExecutable, isRunning, runFilesFor, stopLeftovers, Supervisor, type Child } from "../children.js";
+import { isRunning, runFilesFor, stopLeftovers, Supervisor, type Child } from "../children.js";
+import { findNatsServer } from "../nats-server-binary.js";
 import { NoticeBoard } from "../chat-notices.js";
 import { WaitIndicator } from "../chat-spinner.js";
 import { AuthStore } from "../auth-store.js";
@@ -137,20 +139,20 @@ export function natsConfigFor(port: number): string {
     // Includes are relative to the file that includes them, and the copy lives in the data directory.
     .replace(/^(\s*include\s+")data\//gm, "$1");
   const file = join(DATA_DIR, `nats-${port}.conf`);
-  mkdirSync(DATA_DIR, { recursive: true });
+  mkdirSync(DATA_DIR, { recursive: true, mode: 0o700 });
   writeFileSync(file, `# Written by \`switchboard up --port ${port}\` from nats.conf; rewritten at every start.\n${conf}`);
   return file;
 }
 
 async function startNats(config: SwitchboardConfig, supervisor: Supervisor, signal: AbortSignal): Promise<NatsConnection> {
   if (!isLocal(config.natsUrl)) throw new ConfigError(`no NATS server answers at ${config.natsUrl}, and \`up\` only starts one locally`);
-  const binary = findExecutable("nats-server");
+  const binary = findNatsServer();
   if (!binary) {
     throw new StartupFailedError(
       "nats-server is not installed. Install it with `sudo apt-get install nats-server` (Debian/Ubuntu) or `brew install nats-server` (macOS), or run `npm start`, which installs it where it can.",
     );
   }
-  const nats = supervisor.start({ name: "nats-server", command: binary, args: ["-c", natsConfigFor(portOf(config.natsUrl))], cwd: PROJECT_ROOT });
+  const nats = supervisor.start({ name: "nats-server", command: binary.path, args: ["-c", natsConfigFor(portOf(config.natsUrl))], cwd: PROJECT_ROOT });
   for (let waited = 0; waited < 10_000; waited += 250) {
     if (!isRunning(nats)) break;
     const nc = await tryConnect(config);
@@ -212,7 +214,7 @@ export async function upCommand(args: readonly string[]): Promise<number> {
   const interactive = values.json !== true && process.stdin.isTTY === true && process.stdout.isTTY === true;
   // From here on, every way out stops what `up` started: a signal, leaving the chat, an error, a crash.
   const leave = leaveOnSignals();
-  mkdirSync(DATA_DIR, { recursive: true });
+  mkdirSync(DATA_DIR, { recursive: true, mode: 0o700 });
   const runFile = join(DATA_DIR, `up-${portOf(config.natsUrl)}-${process.pid}.json`);
   const logDir = logDirFor(portOf(config.natsUrl));
   const supervisor = new Supervisor(runFile, logDir);
@@ -244,6 +246,12 @@ export async function upCommand(args: readonly string[]): Promise<number> {
         if (spin) notices.post({ level: "warn", text: `Warning: ${warning}` });
         else warnOnStderr(warning);
       } else userAdded = await addChatUser(config, user, progress);
+    }
+    const version = nc.info?.version ?? "";
+    if (isVulnerableNatsServerVersion(version)) {
+      const warning = vulnerableServerAdvice(version);
+      if (spin) notices.post({ level: "warn", text: `Warning: ${warning}` });
+      else warnOnStderr(warning);
     }
     // The children find their own credentials in the auth directory; the chat's are not theirs.
     const { SB_CREDS: _chatCredentials, ...inherited } = process.env;
