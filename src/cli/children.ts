@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { accessSync, closeSync, constants, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync } from "node:fs";
+import { accessSync, chmodSync, closeSync, constants, fchmodSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { delimiter, join } from "node:path";
 import { sleep } from "../core/sleep.js";
 import type { Notice } from "./chat-notices.js";
@@ -46,9 +46,12 @@ export function startChild(
   options: { cwd?: string; env?: NodeJS.ProcessEnv; jsonLog?: boolean; followsParent?: boolean; logDir?: string } = {},
 ): Child {
   const logDir = options.logDir ?? LOG_DIR;
-  mkdirSync(logDir, { recursive: true });
+  // Logs name users and sessions: owner-only, like the credentials beside them.
+  mkdirSync(logDir, { recursive: true, mode: 0o700 });
+  chmodSync(logDir, 0o700);
   const logFile = join(logDir, `${name}.log`);
-  const fd = openSync(logFile, "a");
+  const fd = openSync(logFile, "a", 0o600);
+  fchmodSync(fd, 0o600);
   writeSync(fd, `${runMarker(name, options.jsonLog ?? false)}\n`);
   const child = spawn(command, [...args], { cwd: options.cwd, env: options.env ?? process.env, stdio: options.followsParent ? ["ignore", fd, fd, "ipc"] : ["ignore", fd, fd],
     // Its own process group: a Ctrl-C in the chat must not reach it before `up` stops it in order.

@@ -34,7 +34,6 @@ function renderPermissions(p: Permissions, indent: string): string {
     `${inner}subscribe: {`,
     rules(p.subscribe, `${inner}  `),
     `${inner}}`,
-    ...(p.allowResponses ? [`${inner}allow_responses: true`] : []),
     `${indent}}`,
   ].join("\n");
 }
@@ -100,6 +99,9 @@ function renderUserAccount(c: NatsCredentials, subjects: Subjects): string {
     "    ]",
     "    mappings: {",
     `      ${quote(topicsAs)}: ${quote(literalTokensOnly(topics))}`,
+    // The internal name is publishable too (permissions are checked after the mapping above):
+    // its wildcard tokens are emptied the same way.
+    `      ${quote(topics)}: ${quote(literalTokensOnly(topics))}`,
     "    }",
     "  }",
   ].join("\n");

@@ -106,14 +106,20 @@ const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[Zz]|[+
  * each failure with its own code so a client can tell which header to fix.
  */
 function checkedAttributes(h: MsgHdrs | undefined): EventAttributes {
-  const get = (name: string): string => h?.get(name) ?? "";
+  // One value per attribute: with two, the guard and whoever reads the event next could each
+  // take another.
+  const get = (name: string, code: ErrorCode): string => {
+    const values = h?.values(name) ?? [];
+    if (values.length > 1) throw new DecodeError(code, `event has ${values.length} ${name} headers; send one`);
+    return values[0] ?? "";
+  };
   const quoted = (value: string): string => JSON.stringify(value.slice(0, 80));
-  const specVersion = get(CloudEventHeader.SpecVersion);
+  const specVersion = get(CloudEventHeader.SpecVersion, ErrorCode.InvalidSpecVersion);
   if (specVersion !== CLOUDEVENTS_SPEC_VERSION) {
     throw new DecodeError(ErrorCode.InvalidSpecVersion, specVersion === "" ? `event has no ${CloudEventHeader.SpecVersion} header (must be ${CLOUDEVENTS_SPEC_VERSION})` : `unsupported ${CloudEventHeader.SpecVersion} ${quoted(specVersion)}: only ${CLOUDEVENTS_SPEC_VERSION} is accepted`);
   }
   const attribute = (name: string, code: ErrorCode, what: string, shape = ATTRIBUTE): string => {
-    const value = get(name);
+    const value = get(name, code);
     if (value === "") throw new DecodeError(code, `event has no ${name} header`);
     if (value.length > MAX_ATTRIBUTE_CHARS || !ATTRIBUTE.test(value) || !shape.test(value)) {
       throw new DecodeError(code, `malformed ${name} ${quoted(value)}: ${what}, at most ${MAX_ATTRIBUTE_CHARS} characters`);
@@ -123,12 +129,12 @@ function checkedAttributes(h: MsgHdrs | undefined): EventAttributes {
   const id = attribute(CloudEventHeader.Id, ErrorCode.InvalidEventId, "use printable characters without spaces");
   const source = attribute(CloudEventHeader.Source, ErrorCode.InvalidSource, "use a URI reference such as switchboard/chat/<user>");
   const type = attribute(CloudEventHeader.Type, ErrorCode.InvalidEventType, "use a full protobuf message name such as switchboard.v1.UserMessage", TYPE_NAME);
-  const time = get(CloudEventHeader.Time);
+  const time = get(CloudEventHeader.Time, ErrorCode.InvalidTime);
   if (time === "") throw new DecodeError(ErrorCode.InvalidTime, `event has no ${CloudEventHeader.Time} header`);
   if (!RFC3339.test(time) || Number.isNaN(Date.parse(time))) {
     throw new DecodeError(ErrorCode.InvalidTime, `malformed ${CloudEventHeader.Time} ${quoted(time)}: use an RFC 3339 time such as 2026-01-01T12:00:00.000Z`);
   }
-  const contentType = get(CloudEventHeader.DataContentType) || PROTOBUF_CONTENT_TYPE;
+  const contentType = get(CloudEventHeader.DataContentType, ErrorCode.UnsupportedContentType) || PROTOBUF_CONTENT_TYPE;
   if (contentType !== PROTOBUF_CONTENT_TYPE) {
     throw new DecodeError(ErrorCode.UnsupportedContentType, `unsupported ${CloudEventHeader.DataContentType} ${quoted(contentType)}: only ${PROTOBUF_CONTENT_TYPE} is accepted`);
   }

@@ -31,8 +31,6 @@ export interface SubjectRules {
 export interface Permissions {
   readonly publish: SubjectRules;
   readonly subscribe: SubjectRules;
-  /** May answer the requests it receives (publish once to their reply subject). */
-  readonly allowResponses: boolean;
 }
 
 /**
@@ -105,6 +103,18 @@ function pullConsumer(stream: string, consumer: string): string[] {
   return [...JS.consumerCreate(stream, consumer), JS.consumerInfo(stream, consumer), JS.next(stream, consumer), JS.ack(stream, consumer)];
 }
 
+/**
+ * Where a service answers requests: the inboxes of the roles that may ask it. Not
+ * `allow_responses`, which lets an identity answer any message it receives wherever its sender
+ * pointed: one holder of the worker's credentials, sending to itself over `sb.rpc`, could then
+ * write to every subject of the account (a stream delete, a bucket key). Services also refuse to
+ * answer a reply subject that is not an inbox (`isAnswerableReply`), so that no one who may ask
+ * them can point their own permissions elsewhere.
+ */
+function answerTo(...roles: Role[]): string[] {
+  return roles.map((role) => `${inboxPrefix(role)}.>`);
+}
+
 /** Read-only queries; replaying a dead letter writes, so it needs the host's credentials. */
 export const ADMIN_QUERIES: readonly HostVerb[] = [HostVerb.ListAgents, HostVerb.ListWorkers, HostVerb.ListSessions, HostVerb.GetSession, HostVerb.ListDeadLetters];
 
@@ -134,6 +144,8 @@ function hostPermissions(s: Subjects): Permissions {
         // Messages that ran out of deliveries: read back from the event stream and dead-lettered.
         JS.streamMsg("GET", s.eventStream),
         s.allDeadLetters,
+        // Answers to workers' registrations and heartbeats, admin queries and micro discovery.
+        ...answerTo(Role.Worker, Role.Admin, Role.Host),
         // An operator with the host's credentials may run every admin command, replay included.
         ...ADMIN_QUERIES.map((v) => s.host(v)),
         s.host(HostVerb.ReplayDeadLetter),
@@ -146,7 +158,6 @@ function hostPermissions(s: Subjects): Permissions {
       deny: [],
     },
     subscribe: { allow: [s.hostAll, s.maxDeliveriesAdvisories, `${inboxPrefix(Role.Host)}.>`, MICRO_DISCOVERY], deny: [] },
-    allowResponses: true,
   };
 }
 
@@ -173,11 +184,12 @@ function workerPermissions(s: Subjects): Permissions {
         s.host(HostVerb.Register),
         s.host(HostVerb.Heartbeat),
         s.host(HostVerb.Deregister),
+        // Answers to other workers' direct sends and to micro discovery.
+        ...answerTo(Role.Worker, Role.Admin),
       ],
       deny: [],
     },
     subscribe: { allow: [s.rpcAll, `${inboxPrefix(Role.Worker)}.>`, MICRO_DISCOVERY], deny: [] },
-    allowResponses: true,
   };
 }
 
@@ -186,7 +198,6 @@ function adminPermissions(s: Subjects): Permissions {
     // The registry is readable too, for `switchboard route` against the live agent types.
     publish: { allow: [...ADMIN_QUERIES.map((v) => s.host(v)), ...kvRead(s.agentsBucket), ...kvRead(s.routingBucket), MICRO_DISCOVERY], deny: [] },
     subscribe: { allow: [`${inboxPrefix(Role.Admin)}.>`], deny: [] },
-    allowResponses: false,
   };
 }
 
@@ -211,7 +222,6 @@ function clientPermissions(s: Subjects, user: string): Permissions {
       deny: [s.userInboundTopics(user, TopicType.Response), s.userInboundTopics(user, TopicType.UserProxy)],
     },
     subscribe: { allow: [s.userTopics(TopicType.Response, user), s.userReplyDeltas(user), `${inboxPrefix(Role.Client, user)}.>`], deny: [] },
-    allowResponses: false,
   };
 }
 
@@ -260,7 +270,7 @@ function userLastAnswer(s: Subjects, user: string): string {
 export function permissionsFor(role: Role, subjects: Subjects, user?: string): Permissions {
   const p = rolePermissions(role, subjects, user);
   const unique = (r: SubjectRules): SubjectRules => ({ allow: [...new Set(r.allow)], deny: [...new Set(r.deny)] });
-  return { publish: unique(p.publish), subscribe: unique(p.subscribe), allowResponses: p.allowResponses };
+  return { publish: unique(p.publish), subscribe: unique(p.subscribe) };
 }
 
 function rolePermissions(role: Role, subjects: Subjects, user?: string): Permissions {

@@ -297,9 +297,11 @@ class RouterAgent implements Agent {
     } else if (isMessage(message, HandoffSchema)) {
       recordRoutingDecision(RoutingOutcome.Handoff);
       this.context.logger.info(
-        { event: "router.handoff", session: message.sessionId, turn: message.turnId, fromAgentType: message.fromAgentType, reason: message.reason },
+        // The reason is free text that may quote the user: not at info.
+        { event: "router.handoff", session: message.sessionId, turn: message.turnId, fromAgentType: message.fromAgentType },
         `${message.fromAgentType} handed the session over; routing the message again`,
       );
+      this.context.logger.debug({ event: "router.handoff_reason", session: message.sessionId, turn: message.turnId, reason: message.reason }, "hand-off reason");
       const routed = await this.route({ sessionId: message.sessionId, user: message.user, turnId: message.turnId, text: message.text }, ctx, message.fromAgentType);
       // The agent that had it says it is not theirs; where it went instead is worth remembering.
       if (routed && routed !== message.fromAgentType) await this.type.learn(routed, message.text, LearnedSource.HANDOFF, `handed back by ${message.fromAgentType}`, message.user);

@@ -2,6 +2,7 @@ import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node"
 import { decodeEvent, encodeEvent, errorHeaders, wireRegistry } from "../core/codec.js";
 import { DecodeError, ErrorCode, errorMessage } from "../core/errors.js";
 import type { Logger } from "../core/logging.js";
+import { guardReply } from "../core/reply-subject.js";
 import type { Discovery } from "../core/telemetry/discovery.js";
 import { inHandleSpan, SpanAttribute, spanSafeId } from "../core/telemetry/tracing.js";
 import type { Subjects } from "../core/subjects.js";
@@ -48,7 +49,7 @@ export class RpcServer {
           this.logger.warn({ event: "rpc.subscription_error", err: errorMessage(err) }, "rpc subscription error");
           return;
         }
-        serve(msg);
+        guardReply(msg, this.logger, serve);
       },
     });
   }

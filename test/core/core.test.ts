@@ -105,6 +105,9 @@ describe("codec", () => {
     expect(edited((h) => h.set("ce-source", "x".repeat(300)))).toMatchObject({ code: ErrorCode.InvalidSource });
     expect(edited((h) => h.delete("ce-type"))).toMatchObject({ code: ErrorCode.InvalidEventType });
     expect(edited((h) => h.set("ce-type", "switchboard.v1/UserMessage"))).toMatchObject({ code: ErrorCode.InvalidEventType });
+    // A second value, which one reader could take and another ignore.
+    expect(edited((h) => h.append("ce-type", "switchboard.v1.Routed"))).toMatchObject({ code: ErrorCode.InvalidEventType, message: expect.stringContaining("2 ce-type headers") });
+    expect(edited((h) => h.append("ce-id", "other"))).toMatchObject({ code: ErrorCode.InvalidEventId });
     expect(edited((h) => h.delete("ce-time"))).toMatchObject({ code: ErrorCode.InvalidTime });
     expect(edited((h) => h.set("ce-time", "2026-13-45T99:00:00Z"))).toMatchObject({ code: ErrorCode.InvalidTime });
     expect(edited((h) => h.set("ce-time", "2026-01-01 12:00:00"))).toMatchObject({ code: ErrorCode.InvalidTime });

@@ -56,7 +56,16 @@ describe("the server's user list", () => {
     expect(p.publish.allow).toEqual(["acme.inbound.*.bob.*", "$JS.API.DIRECT.GET.ACME_EVENTS.acme.topic.response.bob.*"]);
     expect(p.publish.deny).toEqual(["acme.inbound.response.bob.*", "acme.inbound.user_proxy.bob.*"]);
     expect(p.subscribe.allow).toEqual(["acme.topic.response.bob.*", "acme.delta.bob.*", "_INBOX_u_bob.>"]);
-    expect(p.allowResponses).toBe(false);
+  });
+
+  it("lets services answer only the inboxes of those who may ask them, never any reply subject", () => {
+    const s = new Subjects("sb");
+    const host = permissionsFor(Role.Host, s);
+    const worker = permissionsFor(Role.Worker, s);
+    expect(host.publish.allow).toEqual(expect.arrayContaining(["_INBOX_worker.>", "_INBOX_admin.>", "_INBOX_host.>"]));
+    expect(worker.publish.allow).toEqual(expect.arrayContaining(["_INBOX_worker.>", "_INBOX_admin.>"]));
+    expect(worker.publish.allow).not.toContain("_INBOX_host.>");
+    expect(renderAccountsConfig([Role.Host, Role.Worker, Role.Admin].map((r) => createCredentials(r)), s)).not.toContain("allow_responses");
   });
 });
 

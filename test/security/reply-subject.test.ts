@@ -224,12 +224,19 @@ describe("a chat user's reply subject is not a write primitive", () => {
     const stored = await malloryEvents();
     const event = encodeEvent(UserMessageSchema, create(UserMessageSchema, { sessionId: "sw", user: "mallory", turnId: "t", text: "hi" }), { source: "mallory" });
     const wild = ["sb.topic.*.mallory.sw", "sb.topic.>.mallory.sw", "sb.topic.default.mallory.*", "sb.topic.default.mallory.>", "sb.topic.default.*.sw", "sb.topic.a*b.mallory.sw"];
-    for (const subject of wild) mallory.publish(subject, event.data, { reply: "_INBOX_u_mallory.w", headers: event.headers });
-    await eventually(() => malloryRefusals.length >= wild.length, 5_000, "every wildcard publish refused");
+    // Under the internal name as well, which she may publish to directly. A `>` token there is
+    // mapped nowhere, so no stream captures it: it is not refused, and nothing is stored.
+    const internal = wild.map((w) => w.replace("sb.topic.", "sb.inbound."));
+    for (const subject of [...wild, ...internal]) mallory.publish(subject, event.data, { reply: "_INBOX_u_mallory.w", headers: event.headers });
+    const refused = wild.length + internal.filter((w) => !w.split(".").includes(">")).length;
+    await eventually(() => malloryRefusals.length >= refused, 5_000, "every wildcard publish refused");
     expect(malloryRefusals.every((r) => /Permissions Violation for Publish to/.test(r))).toBe(true);
+    // Her next event is stored after all of those were handled.
+    const marker = encodeEvent(UserMessageSchema, create(UserMessageSchema, { sessionId: "swm", user: "mallory", turnId: "t", text: "hi" }), { source: "mallory" });
+    await mallory.request(subjects.topic({ type: "hr", source: { user: "mallory", session: "swm" } }), marker.data, { headers: marker.headers, timeout: 5_000 });
     const { state } = await jsm.streams.info(subjects.eventStream, { subjects_filter: ">" });
     expect(Object.keys(state.subjects ?? {}).filter((s) => s.split(".").some((t) => t === "*" || t === ">" || t.includes("*")))).toEqual([]);
-    expect(await malloryEvents()).toBe(stored);
+    expect(await malloryEvents()).toBe(stored + 1);
     malloryRefusals.length = 0;
   });
 
@@ -249,6 +256,54 @@ describe("a chat user's reply subject is not a write primitive", () => {
     const { state } = await jsm.streams.info(subjects.eventStream, { subjects_filter: subject });
     expect(state.subjects?.[subject]).toBe(1);
     expect(aliceReceived.slice(receivedBefore).sort()).toEqual([subject, "sb.topic.response.alice.sloop2"]);
+  });
+
+  it("a service answers only at an inbox: no identity that may ask it can point its permissions elsewhere", async () => {
+    const before = await snapshot();
+    const receivedBefore = aliceReceived.length;
+    const loot = subjects.topic({ type: "response", source: { user: "mallory", session: "loot" } });
+    const looted: string[] = [];
+    mallory.subscribe(loot, { callback: (_e, m) => void looted.push(m.subject) });
+    await mallory.flush();
+    const list = [...targets(before), loot];
+    // Two holders of the worker's credentials, one answering what the other sends it, at the
+    // subjects a worker may not write to itself (it answers every user, keeps agent state and
+    // learns routing, so topics, deltas and those buckets are its to write anyway).
+    const workersOwn = /^(sb\.(topic|inbound|delta)\.|\$KV\.(agent_state|routing)\.|sb\.host\.(register|heartbeat|deregister)$)/;
+    const [asker, answerer] = [await server.open(Role.Worker), await server.open(Role.Worker)];
+    const answererRefusals = collectRefusals(answerer);
+    answerer.subscribe("sb.rpc.zz.me.x", { callback: (_e, m) => void m.respond(new Uint8Array(0)) });
+    await answerer.flush();
+    for (const reply of list.filter((r) => !workersOwn.test(r))) asker.publish("sb.rpc.zz.me.x", new Uint8Array(0), { reply });
+    const admin = await server.open(Role.Admin);
+    for (const reply of list) {
+      // The host answers workers' registrations and heartbeats, and admin queries; every service
+      // answers micro discovery, which admin may ask.
+      for (const verb of [HostVerb.Register, HostVerb.Heartbeat, HostVerb.Deregister]) asker.publish(subjects.host(verb), new Uint8Array(0), { reply });
+      for (const verb of [HostVerb.ListAgents, HostVerb.ListWorkers, HostVerb.ListSessions, HostVerb.GetSession, HostVerb.ListDeadLetters]) admin.publish(subjects.host(verb), new Uint8Array(0), { reply });
+      for (const verb of ["PING", "INFO", "STATS"]) admin.publish(`$SRV.${verb}`, new Uint8Array(0), { reply });
+    }
+    await Promise.all([asker.flush(), admin.flush()]);
+    // Answered in order: once these are, every request before them has been handled.
+    await new HostClient(admin, subjects).agents();
+    await new Promise((r) => setTimeout(r, 500));
+    expectUntouched(before, await snapshot());
+    expect(aliceReceived.slice(receivedBefore)).toEqual([]);
+    expect(looted).toEqual([]);
+    expect(answererRefusals.length).toBeGreaterThan(0);
+    expect(answererRefusals.every((r) => /Permissions Violation for Publish/.test(r))).toBe(true);
+  });
+
+  it("a reply subject ending in a wildcard leaves the server running", async () => {
+    const event = encodeEvent(UserMessageSchema, create(UserMessageSchema, { sessionId: "swr", user: "mallory", turnId: "t", text: "hi" }), { source: "mallory" });
+    for (const reply of [">", "*", "_INBOX_u_mallory.>", "_INBOX_u_mallory.*", "sb.topic.response.mallory.*"]) {
+      mallory.publish(subjects.topic({ type: "hr", source: { user: "mallory", session: "swr" } }), event.data, { reply, headers: event.headers });
+    }
+    await mallory.flush();
+    // nats-server before 2.9.15 recursed without end here and died (nats-io/nats-server#3862).
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(server.running).toBe(true);
+    malloryRefusals.length = 0;
   });
 
   it("afterwards alice still converses and the registry still reads", async () => {

@@ -1,5 +1,6 @@
 import type { Service, ServiceMsg } from "@nats-io/services";
-import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
+import type { Msg, NatsConnection, Subscription, SubscriptionOptions } from "@nats-io/transport-node";
+import { guardReply } from "../reply-subject.js";
 import { errorMessage } from "../errors.js";
 import type { Logger } from "../logging.js";
 import { version } from "../../version.js";
@@ -57,7 +58,7 @@ export class Discovery {
     // that announce nothing (chat, users) need not load.
     const { Svcm } = await import("@nats-io/services");
     // The library is built against that copy; the connection is the same object.
-    const service = await new Svcm(this.nc as unknown as ConstructorParameters<typeof Svcm>[0]).add({
+    const service = await new Svcm(answeringOnlyInboxes(this.nc, this.logger) as unknown as ConstructorParameters<typeof Svcm>[0]).add({
       name: this.options.name,
       version: SWITCHBOARD_VERSION,
       description: this.options.description,
@@ -102,7 +103,7 @@ export class Discovery {
       this.nc.subscribe(endpoint.subject, {
         queue: endpoint.queue,
         callback: (err, msg) => {
-          if (!err) endpoint.handle(msg);
+          if (!err) guardReply(msg, this.logger, (m) => endpoint.handle(m));
         },
       }),
     );
@@ -114,6 +115,26 @@ export class Discovery {
     await this.service?.stop();
     await Promise.allSettled(this.fallback.filter((s) => !s.isClosed()).map((s) => s.drain()));
   }
+}
+
+/**
+ * The connection as the micro library sees it: every request it subscribes to (its own PING, INFO
+ * and STATS, and the endpoints) passes {@link guardReply} before the library handles or answers it.
+ */
+function answeringOnlyInboxes(nc: NatsConnection, logger: Logger): NatsConnection {
+  return new Proxy(nc, {
+    get(target, property) {
+      if (property === "subscribe") {
+        return (subject: string, opts?: SubscriptionOptions): Subscription => {
+          const callback = opts?.callback;
+          if (!callback) return target.subscribe(subject, opts);
+          return target.subscribe(subject, { ...opts, callback: (err, msg) => (err ? callback(err, msg) : guardReply(msg, logger, (m) => callback(null, m))) });
+        };
+      }
+      const value: unknown = Reflect.get(target, property, target);
+      return typeof value === "function" ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
 }
 
 function endpointName(endpoints: readonly ServedEndpoint[], subject: string): string {
