@@ -17,24 +17,34 @@ import { AgentError, isAgentDefinition, type AgentDefinition, type AgentLogger, 
 import { RoutableAgentType } from "./routable-agent-type.js";
 
 /** Chunks of a reply, whatever shape `reply` returned it in; strings are tested first. */
+/** Serialised state beyond this is refused (a session's saved record must stay under the server's 1 MB messages). */
+export const MAX_STATE_BYTES = 256 * 1024;
+
+/** A `reply` that returned or yielded something other than text: a bug, not a passing failure. */
+class InvalidReplyError extends TypeError {
+  override name = "InvalidReplyError";
+}
+
 export async function* replyChunks(result: ReplyResult): AsyncGenerator<string, void, undefined> {
   if (typeof result === "string") {
     yield result;
     return;
   }
   if (result instanceof Promise || (typeof result === "object" && result !== null && "then" in result && typeof result.then === "function")) {
-    yield String(await result);
+    const value: unknown = await result;
+    if (typeof value !== "string") throw new InvalidReplyError(`reply's promise resolved to a ${typeof value}; resolve to a string`);
+    yield value;
     return;
   }
   if (typeof result === "object" && result !== null && (Symbol.asyncIterator in result || Symbol.iterator in result)) {
     // `yield*` calls the source's return() when the consumer stops early, so its finally blocks run.
     for await (const chunk of result as AsyncIterable<unknown>) {
-      if (typeof chunk !== "string") throw new TypeError(`reply yielded a ${typeof chunk}; yield strings`);
+      if (typeof chunk !== "string") throw new InvalidReplyError(`reply yielded a ${typeof chunk}; yield strings`);
       yield chunk;
     }
     return;
   }
-  throw new TypeError(`reply returned a ${typeof result}; return a string, a promise of one, or yield strings`);
+  throw new InvalidReplyError(`reply returned a ${typeof result}; return a string, a promise of one, or yield strings`);
 }
 
 /**
@@ -119,6 +129,8 @@ class DefinedAgent<State extends JsonValue> implements Agent {
     if (saved?.lastTurnId === message.turnId && ctx.topic) return undefined;
     const outcome = await this.answer(message, ctx, saved);
     if (!outcome) return undefined;
+    const stateJson = await this.serializeState(outcome.turn, message, ctx);
+    if (stateJson === undefined) return undefined;
     const common = { sessionId: message.sessionId, user: message.user, turnId: message.turnId, agentType: def.type };
     // An agent that ends the conversation answers with the termination: its reply is the final
     // result, so the user sees one answer, not a reply followed by an unexplained end.
@@ -126,8 +138,29 @@ class DefinedAgent<State extends JsonValue> implements Agent {
       ? create(TerminationSchema, { ...common, reason: EndReason.AGENT_FINISHED, content: outcome.text })
       : create(AgentReplySchema, { ...common, agentName: def.displayName, content: outcome.text, turn: outcome.turn.turn });
     if (ctx.topic) await this.type.forwardToUserProxy(this.context.runtime, output, message, ctx, outcome.ended ? "end" : "reply");
-    await this.save(saved, message, outcome.turn, outcome.text);
+    await this.save(saved, message, outcome.text, stateJson);
     return output;
+  }
+
+  /**
+   * The turn's state as it will be saved, checked before anything is published: state that cannot
+   * be saved (not JSON, or too large) fails the turn once, told to the user, instead of failing
+   * the save after the answer went out, over and over on every redelivery.
+   */
+  private async serializeState(turn: Turn<State>, message: UserMessage, ctx: MessageContext): Promise<string | undefined> {
+    let problem: string;
+    try {
+      const json = turn.state === null ? "" : JSON.stringify(turn.state);
+      const bytes = Buffer.byteLength(json);
+      if (bytes <= MAX_STATE_BYTES) return json;
+      problem = `its state is ${bytes} bytes of JSON; at most ${MAX_STATE_BYTES} are kept`;
+    } catch (err) {
+      problem = `its state cannot be saved as JSON (${errorMessage(err)})`;
+    }
+    const code = ErrorCode.HandlerFailed;
+    this.context.logger.warn({ event: "agent.state_invalid", sessionId: message.sessionId, turnId: message.turnId, code, err: problem }, "the turn's state cannot be saved; the turn failed and the user was told");
+    await this.tellUser(message, ctx, code, `the ${this.definition.displayName} failed while answering your message`);
+    return undefined;
   }
 
   /**
@@ -172,7 +205,7 @@ class DefinedAgent<State extends JsonValue> implements Agent {
       if (ctx.signal.aborted) throw err; // the worker is stopping: another worker answers
       const failure = this.classify(err, controller.signal, sequence > 0);
       if (!failure) throw err;
-      this.context.logger.warn({ event: "agent.turn_failed", agentType: def.type, sessionId: message.sessionId, turnId: message.turnId, code: failure.code, err: errorMessage(err) }, "turn failed; telling the user");
+      this.context.logger.warn({ event: "agent.turn_failed", sessionId: message.sessionId, turnId: message.turnId, code: failure.code, err: errorMessage(err) }, "turn failed; telling the user");
       await this.tellUser(message, ctx, failure.code, failure.text);
       return undefined;
     } finally {
@@ -188,18 +221,19 @@ class DefinedAgent<State extends JsonValue> implements Agent {
     const name = this.definition.displayName;
     if (signal.reason instanceof TurnDeadline) return { code: ErrorCode.Timeout, text: `the ${name} did not answer within ${duration(this.definition.timeoutMs)}` };
     // Subclasses of AgentError may carry a more precise code (a model client's model_timeout, say).
-    if (err instanceof AgentError) {
-      // What the user is not told (a model's URL and its server's error) is for the operator.
-      if (err.message !== err.userText) this.context.logger.warn({ event: "agent.turn_failed", agentType: this.definition.type, code: err.code, err: err.message }, "the turn failed; the user was told");
-      return { code: err.code, text: err.userText };
-    }
+    // What the user is not told (a model's URL and its server's error) is in the error's message,
+    // which the caller logs.
+    if (err instanceof AgentError) return { code: err.code, text: err.userText };
+    // A reply of the wrong type is a bug in the agent: it fails the same way every time.
+    if (err instanceof InvalidReplyError) return { code: ErrorCode.HandlerFailed, text: `the ${name} failed while answering your message` };
     // Part of the answer reached the user: a retry would show it twice.
     if (streamed) return { code: ErrorCode.HandlerFailed, text: `the ${name} failed while answering your message` };
-    this.context.logger.warn({ event: "agent.reply_failed", agentType: this.definition.type, err: errorMessage(err) }, "reply threw; the message will be retried");
+    this.context.logger.warn({ event: "agent.reply_failed", err: errorMessage(err) }, "reply threw; the message will be retried");
     return undefined;
   }
 
   private async tellUser(message: UserMessage, ctx: MessageContext, code: string, text: string): Promise<void> {
+    ctx.turnFailed?.(code);
     if (!ctx.topic) return;
     await this.context.runtime.publish(
       create(ErrorEventSchema, { sessionId: message.sessionId, user: message.user, turnId: message.turnId, code, message: text, agentType: this.definition.type }),
@@ -209,9 +243,8 @@ class DefinedAgent<State extends JsonValue> implements Agent {
   }
 
   /** Records the answered turn: count, bounded history and the agent's state. */
-  private async save(saved: DefinedAgentState | undefined, message: UserMessage, turn: Turn<State>, text: string): Promise<void> {
+  private async save(saved: DefinedAgentState | undefined, message: UserMessage, text: string, stateJson: string): Promise<void> {
     const limit = this.definition.historyLimit;
-    const stateJson = turn.state === null ? "" : JSON.stringify(turn.state);
     await this.context.state.update(DefinedAgentStateSchema, (current) => {
       if (current?.lastTurnId === message.turnId) return undefined;
       const history = [

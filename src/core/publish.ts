@@ -48,6 +48,8 @@ const STORE_REFUSED_CODES: ReadonlySet<number> = new Set([10077, 10047]);
 function isTransientPublishFailure(err: unknown): boolean {
   if (err instanceof natsErrors.PermissionViolationError || err instanceof natsErrors.ClosedConnectionError) return false;
   if (err instanceof natsErrors.DrainingConnectionError || err instanceof natsErrors.InvalidSubjectError) return false;
+  // Larger than the server's max_payload: it will be as large next time.
+  if (err instanceof natsErrors.InvalidArgumentError) return false;
   // A store that refused the message (a full stream or disk) answers 503 as well; it does not
   // clear up within seconds, and whoever waits on the write should hear it now.
   if (err instanceof JetStreamApiError) return (err.status === 503 || err.code === 10008) && !STORE_REFUSED_CODES.has(err.code);

@@ -49,6 +49,11 @@ export interface MessageContext {
   readonly deliveryCount: number;
   /** Aborted when the worker gives up on in-flight work. */
   readonly signal: AbortSignal;
+  /**
+   * Call when the turn failed and the user was told so (an `ErrorEvent`), though the handler
+   * returns normally: the message is not redelivered, but stats and metrics count a failure.
+   */
+  readonly turnFailed?: ((code: string) => void) | undefined;
 }
 
 /** One agent instance: created on the first message for its (type, key), then reused. */

@@ -113,7 +113,7 @@ export class TopicConsumer {
       const shown = (name: string, v: unknown) => (name === "ack_wait" && typeof v === "number" ? `${v / 1_000_000} ms` : String(v));
       const changes = replaced.map((r) => `${r.name} ${shown(r.name, r.was)} → ${shown(r.name, r.now)}`).join(", ");
       this.logger.warn(
-        { event: "consumer.settings_changed", agentType: this.instances.type, consumer: this.durableName, changes: replaced },
+        { event: "consumer.settings_changed", consumer: this.durableName, changes: replaced },
         `changed the consumer ${this.durableName}, shared by every worker of ${this.instances.type}: ${changes} (SB_ACK_WAIT_MS, SB_MAX_DELIVER); the others now work with these too`,
       );
     }
@@ -187,29 +187,35 @@ export class TopicConsumer {
       await this.tellUser(topic, "", code, `your message could not be read (${errorMessage(err)})`, `${msg.info.streamSequence}`);
       return;
     }
-    if (log.isLevelEnabled("debug")) log.debug({ event: "message.handling", ...at, agentType: this.instances.type, session: topic.source.session, deliveryCount: msg.info.deliveryCount }, "handling message");
+    if (log.isLevelEnabled("debug")) log.debug({ event: "message.handling", ...at, session: topic.source.session, deliveryCount: msg.info.deliveryCount }, "handling message");
     this.working.add(msg);
     try {
       const delivery = describeDelivery(msg, decoded, topic.source.session, this.instances.type, this.topicType, this.durableName);
-      await observeDelivery(this.options.meter, delivery, () =>
-        this.instances.deliver(`${topic.source.user}.${topic.source.session}`, decoded.message, {
-          topic,
-          eventId: decoded.attributes.id,
-          deliveryCount: msg.info.deliveryCount,
-          signal: this.abort.signal,
-        }),
+      let failedTurn = false;
+      await observeDelivery(
+        this.options.meter,
+        delivery,
+        () =>
+          this.instances.deliver(`${topic.source.user}.${topic.source.session}`, decoded.message, {
+            topic,
+            eventId: decoded.attributes.id,
+            deliveryCount: msg.info.deliveryCount,
+            signal: this.abort.signal,
+            turnFailed: () => (failedTurn = true),
+          }),
+        () => failedTurn,
       );
       msg.ack();
     } catch (err) {
       if (this.abort.signal.aborted) {
         // Given up on at shutdown, not failed: another worker takes it once this pull has ended.
-        log.info({ event: "message.abandoned", ...at, agentType: this.instances.type, session: topic.source.session }, "stopping; message handed back unfinished");
+        log.info({ event: "message.abandoned", ...at, session: topic.source.session }, "stopping; message handed back unfinished");
         msg.nak(HAND_BACK_DELAY_MS);
         return;
       }
       const exhausted = msg.info.deliveryCount >= this.options.maxDeliver;
       log.warn(
-        { event: exhausted ? "message.failed" : "message.retry", ...at, agentType: this.instances.type, session: topic.source.session, deliveryCount: msg.info.deliveryCount, err: errorMessage(err) },
+        { event: exhausted ? "message.failed" : "message.retry", ...at, session: topic.source.session, deliveryCount: msg.info.deliveryCount, err: errorMessage(err) },
         exhausted ? "handler kept failing; giving up on the message" : "handler failed; message will be redelivered",
       );
       if (exhausted) {
@@ -231,7 +237,7 @@ export class TopicConsumer {
     const h = deadLetterHeaders(msg.headers, { subject: msg.subject, agentType: this.instances.type, deliveries: msg.info.deliveryCount, error });
     try {
       await this.js.publish(this.subjects.deadLetter(this.instances.type, topic), msg.data, { headers: h, msgID: deadLetterId(this.durableName, msg.info.streamSequence) });
-      this.logger.warn({ event: "message.dead_lettered", agentType: this.instances.type, session: topic.source.session, seq: msg.info.streamSequence }, "message moved to the dead-letter stream");
+      this.logger.warn({ event: "message.dead_lettered", session: topic.source.session, seq: msg.info.streamSequence }, "message moved to the dead-letter stream");
     } catch (err) {
       this.logger.error({ event: "dead_letter.failed", session: topic.source.session, err: errorMessage(err) }, "could not dead-letter a failed message");
     }

@@ -1,7 +1,8 @@
 import { create, isMessage } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
 import { AgentError, ConfigError, createTurn, defineAgent, runReply } from "../../src/index.js";
-import { replyChunks, toAgentTypeDefinition } from "../../src/agents/define-agent-runtime.js";
+import { MAX_STATE_BYTES, replyChunks, toAgentTypeDefinition } from "../../src/agents/define-agent-runtime.js";
+import { readSystemStats } from "../../src/cli/system-stats.js";
 import { sleep } from "../../src/core/sleep.js";
 import { AgentReplySchema, ErrorEventSchema, UserMessageSchema } from "../../src/gen/switchboard/v1/conversation_pb.js";
 import { builtinAgents } from "../../src/agents/builtin.js";
@@ -63,6 +64,8 @@ describe("reply results", () => {
 
   it("rejects chunks that are not strings", async () => {
     await expect(collect((async function* () { yield 42 as unknown as string; })())).rejects.toThrow(/yield strings/);
+    await expect(collect(Promise.resolve(undefined as unknown as string))).rejects.toThrow(/resolve to a string/);
+    await expect(collect(42 as unknown as string)).rejects.toThrow(/return a string/);
   });
 
   it("runs an agent without a bus for unit tests, state and end included", async () => {
@@ -125,6 +128,61 @@ describe("defined agents in a worker", () => {
     await worker.runtime.publish(message("alice", 1), { type: "travel", source: { user: "alice", session: "s1" } });
     const error = await eventually(() => seen.find((e) => isMessage(e.message, ErrorEventSchema))?.message, 5_000, "timeout error");
     expect(error).toMatchObject({ code: "timeout", turnId: "t1", message: "the travel_agent did not answer within 300 ms" });
+  });
+
+  it("fails a turn whose state cannot be saved once, told to the user and counted, keeping the state saved before", async () => {
+    let calls = 0;
+    const notebook = defineAgent({
+      ...profile,
+      initialState: () => ({ notes: 0 }),
+      reply(turn) {
+        calls++;
+        if (turn.text === "huge") turn.state = { notes: turn.state.notes, blob: "x".repeat(MAX_STATE_BYTES) } as unknown as typeof turn.state;
+        else if (turn.text === "bigint") turn.state = { notes: 10n } as unknown as typeof turn.state;
+        else turn.state = { notes: turn.state.notes + 1 };
+        return `notes: ${turn.state.notes}`;
+      },
+    });
+    const worker = await sys.startWorker([...builtinAgents(["user_proxy"]), toAgentTypeDefinition(notebook)]);
+    const seen = await watchResponses(await sys.connect("watch"), "alice");
+    const send = (turnId: string, text: string) =>
+      worker.runtime.publish(create(UserMessageSchema, { sessionId: "s1", user: "alice", turnId, text }), { type: "travel", source: { user: "alice", session: "s1" } });
+    const answers = () => seen.filter((e) => isMessage(e.message, AgentReplySchema) || isMessage(e.message, ErrorEventSchema)).map((e) => e.message as { $typeName: string; turnId: string; code?: string; content?: string });
+    await send("t1", "one");
+    await eventually(() => answers().length === 1, 5_000, "the first answer");
+    await send("t2", "huge");
+    await send("t3", "bigint");
+    await eventually(() => answers().length === 3, 5_000, "both failures");
+    await sleep(1_500);
+    expect(calls).toBe(3);
+    await send("t4", "two");
+    await eventually(() => answers().length === 4, 5_000, "the next answer");
+    expect(answers()).toEqual([
+      expect.objectContaining({ turnId: "t1", content: "notes: 1" }),
+      expect.objectContaining({ turnId: "t2", code: "handler_failed" }),
+      expect.objectContaining({ turnId: "t3", code: "handler_failed" }),
+      expect.objectContaining({ turnId: "t4", content: "notes: 2" }),
+    ]);
+    const stats = await readSystemStats(await sys.connect("stats"));
+    expect(stats.agentTypes.find((t) => t.agentType === "travel")).toMatchObject({ turns: 2, failures: 2 });
+  });
+
+  it("fails a reply of the wrong type once, without retrying it", async () => {
+    let calls = 0;
+    const wrong = defineAgent({
+      ...profile,
+      reply: () => {
+        calls++;
+        return 42 as unknown as string;
+      },
+    });
+    const worker = await sys.startWorker([toAgentTypeDefinition(wrong)]);
+    const seen = await watchResponses(await sys.connect("watch"), "alice");
+    await worker.runtime.publish(message("alice", 1), { type: "travel", source: { user: "alice", session: "s1" } });
+    const error = await eventually(() => seen.find((e) => isMessage(e.message, ErrorEventSchema))?.message, 5_000, "error event");
+    expect(error).toMatchObject({ code: "handler_failed", message: "the travel_agent failed while answering your message" });
+    await sleep(1_000);
+    expect(calls).toBe(1);
   });
 
   it("does not retry an AgentError", async () => {

@@ -46,15 +46,18 @@ export function describeDelivery(msg: JsMsg, decoded: DecodedEvent, session: str
   };
 }
 
-/** Runs a handler for `delivery` inside its `agent handle` span, counting it in `meter`. */
-export async function observeDelivery<T>(meter: AgentTypeMeter | undefined, delivery: Delivery, handler: () => Promise<T>): Promise<T> {
+/**
+ * Runs a handler for `delivery` inside its `agent handle` span, counting it in `meter`: as a
+ * failure when it throws, or when `failedAnyway` says the turn failed (the user was told).
+ */
+export async function observeDelivery<T>(meter: AgentTypeMeter | undefined, delivery: Delivery, handler: () => Promise<T>, failedAnyway?: () => boolean): Promise<T> {
   meter?.pending(delivery.consumer, delivery.pending);
   meter?.started(delivery.deliveryCount);
   const startedAt = performance.now();
   let ok = false;
   try {
     const result = tracingEnabled() ? await inHandleSpan(delivery.headers, spanAttributes(delivery), delivery.deliveryCount, handler) : await handler();
-    ok = true;
+    ok = !(failedAnyway?.() ?? false);
     return result;
   } finally {
     meter?.finished(performance.now() - startedAt, ok);
