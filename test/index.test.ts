@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import * as api from "../src/index.js";
 import { builtinAgents } from "../src/agents/builtin.js";
 import { openChat } from "./helpers/chat.js";
-import { withHostedSystem, type TestSystem } from "./helpers/system.js";
+import { eventually, withHostedSystem, type TestSystem } from "./helpers/system.js";
 
 describe("the package entry", () => {
   it("exports exactly the documented values (docs/API.md); anything more is a semver promise", () => {
@@ -63,5 +63,19 @@ describe("createWorker", () => {
     expect(events[1]).toMatchObject({ agent: "travel", content: "embedded: Book me a flight to Rome for the sales meeting" });
     await worker.close();
     await worker.closed();
+  });
+
+  it("stops a started worker when the signal given to start() aborts", async () => {
+    const echo = api.defineAgent({ type: "echo", description: "Echoes.", keywords: ["echo"], examples: ["echo this"], reply: (turn) => turn.text });
+    const worker = api.createWorker({ agents: [echo], servers: sys.url, logLevel: "silent" });
+    sys.closers.push(() => worker.close());
+    const controller = new AbortController();
+    await worker.start(controller.signal);
+    const admin = await sys.hostClient();
+    await eventually(async () => (await admin.workers()).some((w) => w.workerId === worker.id), 5_000, "registered");
+    controller.abort();
+    await worker.closed();
+    // It deregistered on the way out.
+    await eventually(async () => (await admin.workers()).every((w) => w.workerId !== worker.id), 5_000, "deregistered");
   });
 });

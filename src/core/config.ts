@@ -34,6 +34,11 @@ export interface SwitchboardConfig {
   readonly ackWaitMs: number;
   /** Deliveries of a failing message before it goes to the dead-letter stream. `SB_MAX_DELIVER`. */
   readonly maxDeliver: number;
+  /**
+   * How long a stopping worker lets the turns in flight finish before handing them back to be
+   * answered by another worker from the start. `SB_DRAIN_TIMEOUT_MS`.
+   */
+  readonly drainTimeoutMs: number;
   /** Simulated work per message in the built-in task agents (demos and failure tests). `SB_AGENT_DELAY_MS`. */
   readonly agentDelayMs: number;
   /**
@@ -95,6 +100,7 @@ export const DEFAULT_CONFIG: SwitchboardConfig = {
   replicas: 1,
   ackWaitMs: 10_000,
   maxDeliver: 5,
+  drainTimeoutMs: 30_000,
   agentDelayMs: 0,
   credsFile: "",
   authDir: join(dataDirFrom(), "auth"),
@@ -127,6 +133,7 @@ export const ENV_NAMES: Readonly<Record<keyof SwitchboardConfig, string>> = {
   replicas: "SB_REPLICAS",
   ackWaitMs: "SB_ACK_WAIT_MS",
   maxDeliver: "SB_MAX_DELIVER",
+  drainTimeoutMs: "SB_DRAIN_TIMEOUT_MS",
   agentDelayMs: "SB_AGENT_DELAY_MS",
   credsFile: "SB_CREDS",
   authDir: "SB_AUTH_DIR",
@@ -171,6 +178,7 @@ export function loadConfig(flags: ConfigFlags = {}, env: Env = process.env): Swi
     replicas: int("replicas"),
     ackWaitMs: int("ackWaitMs", 500),
     maxDeliver: int("maxDeliver"),
+    drainTimeoutMs: int("drainTimeoutMs", 0),
     agentDelayMs: int("agentDelayMs", 0),
     credsFile: str("credsFile"),
     authDir: String(pick("authDir") ?? join(dataDirFrom(env), "auth")),

@@ -2,7 +2,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import type { AgentDefinition } from "../agents/define-agent.js";
 import { loadConfig } from "../core/config.js";
 import { connectNats, logConnectionChanges } from "../core/connection.js";
-import { ConfigError } from "../core/errors.js";
+import { ConfigError, errorMessage } from "../core/errors.js";
 import { newId, validateToken } from "../core/ids.js";
 import { createLogger } from "../core/logging.js";
 import { Role } from "../core/roles.js";
@@ -37,7 +37,11 @@ export interface WorkerOptions {
 /** A running worker embedded in your own process. */
 export interface Worker {
   readonly id: string;
-  /** Connects (unless given `nc`), waits for a host, registers the agents and starts taking messages. */
+  /**
+   * Connects (unless given `nc`), waits for a host, registers the agents and starts taking
+   * messages. Aborting `signal` gives up a start in progress, or stops the started worker as
+   * {@link close} does.
+   */
   start(signal?: AbortSignal): Promise<void>;
   /** Finishes the turns in flight, deregisters and closes the connection it made. Idempotent. */
   close(): Promise<void>;
@@ -83,11 +87,20 @@ export function createWorker(options: WorkerOptions): Worker {
         logger,
         agents: options.agents,
         consumer: { ackWaitMs: config.ackWaitMs, maxDeliver: config.maxDeliver, concurrency: config.concurrency },
+        drainTimeoutMs: config.drainTimeoutMs,
         // The shipped worker's defaults: the same per-user limit as `switchboard worker`.
         rateLimit: rateLimitFor(config, nc),
         workerId: id,
       });
       await impl.start(signal);
+      signal?.addEventListener(
+        "abort",
+        () => {
+          worker.close().catch((err: unknown) => logger.error({ event: "worker.close_failed", err: errorMessage(err) }, "could not stop the worker"));
+        },
+        { once: true },
+      );
+      if (signal?.aborted) await worker.close();
     },
     close(): Promise<void> {
       closing ??= (async () => {

@@ -77,7 +77,7 @@ describe("a worker killed mid-message", () => {
 
     chat.write("please dictate a memo");
     await chat.waitFor((p) => p.events.some((e) => e["event"] === "delta"), 20_000, "the first part of the answer");
-    const handling = (p: CliProcess) => /"event":"message.handling"[^\n]*"agentType":"dictation"/.test(p.stderr);
+    const handling = (p: CliProcess) => /"agentType":"dictation"[^\n]*"event":"message.handling"|"event":"message.handling"[^\n]*"agentType":"dictation"/.test(p.stderr);
     const [victim, survivor] = handling(a) ? [a, b] : [b, a];
     expect(handling(victim)).toBe(true);
     await victim.stop("SIGKILL");
@@ -96,6 +96,28 @@ describe("a worker killed mid-message", () => {
     const retried = deltas.filter((d) => d["attempt"] === attempts.at(-1)).map((d) => String(d["text"])).join("");
     expect(retried).toBe(reply?.["content"]);
     expect(deltas.every((d) => d["turn"] === reply?.["turn"])).toBe(true);
+    await survivor.stop("SIGTERM");
+  });
+
+  it("hands a turn still running back after SB_DRAIN_TIMEOUT_MS when its worker is stopped", async () => {
+    const module = fileURLToPath(new URL("../fixtures/modules/slow-stream.mjs", import.meta.url));
+    const settings = { LOG_LEVEL: "debug", SB_DRAIN_TIMEOUT_MS: "500" };
+    const a = await start(["worker", "--module", module, "--id", "w-drain-a"], settings);
+    const b = await start(["worker", "--module", module, "--id", "w-drain-b"], settings);
+    const chat = runCli(["chat", "--user", "dora", "--json", "--stream"], env());
+    procs.push(chat);
+    chat.write("please dictate a memo");
+    await chat.waitFor((p) => p.events.some((e) => e["event"] === "delta"), 20_000, "the first part of the answer");
+    const handling = (p: CliProcess) => /"agentType":"dictation"[^\n]*"event":"message.handling"|"event":"message.handling"[^\n]*"agentType":"dictation"/.test(p.stderr);
+    const [stopping, survivor] = handling(a) ? [a, b] : [b, a];
+    const stoppedAt = Date.now();
+    expect(await stopping.stop("SIGTERM")).toBe(0);
+    // The turn needs about 2.7 s; the worker gave it half a second.
+    expect(Date.now() - stoppedAt).toBeLessThan(2_500);
+    expect(stopping.stderr).toMatch(/"event":"worker.drain_timeout"[^\n]*"timeoutMs":500/);
+    await chat.waitFor((p) => p.events.some((e) => e["event"] === "reply"), 30_000, "the reply");
+    expect(chat.events.find((e) => e["event"] === "reply")).toMatchObject({ agent: "dictation", content: "word1 word2 word3 word4 word5 word6 word7 word8 done." });
+    expect(handling(survivor)).toBe(true);
     await survivor.stop("SIGTERM");
   });
 

@@ -23,14 +23,17 @@ export const WORKER_HELP = `Usage: switchboard worker [--agents ${BUILTIN_AGENT_
 Runs agents. Registers their types with the host, binds their topic subscriptions to durable
 consumers shared with every other worker of the same type, and heartbeats. Waits for a NATS
 server that is not up yet (up to SB_CONNECT_WAIT_MS, default 60000). On SIGINT/SIGTERM/SIGHUP it stops
-taking messages, finishes those in flight, deregisters and exits 0 (without a server it stops at
-once and leaves in-flight messages to redelivery).
+taking messages, finishes those in flight (for up to SB_DRAIN_TIMEOUT_MS; the rest are answered
+by another worker from the start), deregisters and exits 0 (without a server it stops at once
+and leaves in-flight messages to redelivery).
 
 Delivery (see docs/RELIABILITY.md):
   SB_ACK_WAIT_MS      how long the server waits for an ack before redelivering a message to
                       another worker (default 10000); in-progress acks every third of it keep a
                       slow handler's message
   SB_MAX_DELIVER      deliveries before a message becomes a dead letter (default 5)
+  SB_DRAIN_TIMEOUT_MS how long a stopping worker lets turns in flight finish (default 30000); set
+                      it above your slowest agent's time-out for rolling restarts without re-runs
   SB_AGENT_DELAY_MS   simulated work per message in the built-in task agents (default 0)
 
 Options:
@@ -121,6 +124,7 @@ export async function workerCommand(args: readonly string[]): Promise<number> {
     logger,
     agents,
     consumer: { ackWaitMs: config.ackWaitMs, maxDeliver: config.maxDeliver, concurrency: config.concurrency },
+    drainTimeoutMs: config.drainTimeoutMs,
     rateLimit,
     ...(values.id ? { workerId: values.id } : {}),
   });
