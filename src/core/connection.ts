@@ -14,7 +14,7 @@ export class ConnectionFailedError extends SwitchboardError {
   constructor(
     readonly url: string,
     cause: unknown,
-    hint = "Start one with `switchboard up` or `nats-server -c nats.conf`, or point --nats / NATS_URL at a running server.",
+    hint = "Start one with `switchboard up`, or with nats-server and the configuration `switchboard auth init` names, or point --nats / NATS_URL at a running server.",
     /** The failure was the TLS handshake or certificate, not an absent server. */
     readonly tls = false,
   ) {

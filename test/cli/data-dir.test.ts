@@ -8,6 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dataDirFrom } from "../../src/core/config.js";
 import { CliProcess } from "../helpers/cli.js";
 import { freePort } from "../helpers/ports.js";
+import { natsServerBinary } from "../helpers/nats-server.js";
+import { eventually } from "../helpers/system.js";
 
 const REPO = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -69,6 +71,28 @@ describe("the data directory", () => {
       expect(logs.status).toBe(0);
       expect(logs.stdout).toContain('"event":"worker.started"');
       expect(existsSync(join(installed, "data"))).toBe(false);
+    });
+
+    it("names a nats-server configuration that starts, for running the bus by hand", { timeout: 60_000 }, async () => {
+      const env = { ...process.env, HOME: home, XDG_DATA_HOME: "", SB_DATA_DIR: "", SB_AUTH_DIR: "", NATS_URL: "" };
+      const init = spawnSync(process.execPath, [join(installed, "bin", "switchboard.js"), "auth", "init"], { cwd: join(dir, "project"), env, encoding: "utf8" });
+      expect(init.status, init.stderr).toBe(0);
+      const data = join(home, ".local", "share", "switchboard");
+      const conf = join(data, "nats-4222.conf");
+      expect(init.stdout).toContain(`start nats-server with: nats-server -c ${conf}`);
+      // The package's own nats.conf would look for the credentials inside node_modules.
+      const port = await freePort();
+      const server = spawn(natsServerBinary(), ["-c", conf, "-p", String(port), "-m", "0"], { cwd: join(dir, "project"), stdio: ["ignore", "ignore", "pipe"] });
+      try {
+        let stderr = "";
+        server.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+        await eventually(() => stderr.includes("Server is ready"), 10_000, `nats-server ready (${stderr.slice(-300)})`);
+        const admin = spawnSync(process.execPath, [join(installed, "bin", "switchboard.js"), "admin", "agents", "--port", String(port)], { env, encoding: "utf8", timeout: 20_000 });
+        // Its credentials are accepted: it reaches the server, which has no host yet.
+        expect(admin.stderr).toMatch(/nobody is listening on sb\.host/);
+      } finally {
+        server.kill("SIGKILL");
+      }
     });
   });
 });

@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { AuthenticationFailedError, connectNats, ConnectionFailedError, type NatsConnection } from "../../core/connection.js";
 import { ConfigError, errorMessage, StartupFailedError } from "../../core/errors.js";
@@ -16,10 +16,11 @@ import { loadAgentsFile } from "../../agents/llm/agents-file.js";
 import { HostClient } from "../../host/client.js";
 import { isRunning, runFilesFor, stopLeftovers, Supervisor, type Child } from "../children.js";
 import { findNatsServer } from "../nats-server-binary.js";
+import { natsConfigFor } from "../nats-config.js";
 import { NoticeBoard } from "../chat-notices.js";
 import { WaitIndicator } from "../chat-spinner.js";
 import { AuthStore } from "../auth-store.js";
-import { AUTH_DIR, BIN_PATH, DATA_DIR, DATA_DIR_IS_PROJECT_DATA, DEFAULT_NATS_PORT, LOG_DIR, logDirFor, NATS_CONF, natsPidFileFor, portOf, PROJECT_ROOT } from "../paths.js";
+import { AUTH_DIR, BIN_PATH, DATA_DIR, DEFAULT_NATS_PORT, LOG_DIR, logDirFor, NATS_CONF, natsPidFileFor, portOf, PROJECT_ROOT } from "../paths.js";
 import { COMMON_HELP, configFrom, parse, warnOnStderr } from "../options.js";
 import { loadAgentModules } from "../agent-modules.js";
 import { reloadNatsServer } from "../reload.js";
@@ -121,28 +122,6 @@ async function connectChat(config: SwitchboardConfig, user: string, credentials:
 }
 
 
-/**
- * nats.conf as it is, for port 4222 in a checkout; otherwise a copy in the data directory with
- * that port, absolute paths into the data directory (which may lie outside the package), and for
- * another port a free monitoring port and its own JetStream store and pid file, so that it can
- * run beside a server started from nats.conf (nats-server refuses a store directory given twice,
- * in the file and on the command line).
- */
-export function natsConfigFor(port: number): string {
-  const defaultPort = port === DEFAULT_NATS_PORT;
-  if (defaultPort && DATA_DIR_IS_PROJECT_DATA) return NATS_CONF;
-  const conf = readFileSync(NATS_CONF, "utf8")
-    .replace(/^port:.*$/m, `port: ${port}`)
-    .replace(/^http:.*$/m, (line) => (defaultPort ? line : "http: 127.0.0.1:-1"))
-    .replace(/^pid_file:.*$/m, `pid_file: ${JSON.stringify(natsPidFileFor(port))}`)
-    .replace(/store_dir:.*$/m, `store_dir: ${JSON.stringify(join(DATA_DIR, defaultPort ? "jetstream" : `jetstream-${port}`))}`)
-    // Includes are relative to the file that includes them, and the copy lives in the data directory.
-    .replace(/^(\s*include\s+")data\//gm, "$1");
-  const file = join(DATA_DIR, `nats-${port}.conf`);
-  mkdirSync(DATA_DIR, { recursive: true, mode: 0o700 });
-  writeFileSync(file, `# Written by \`switchboard up --port ${port}\` from nats.conf; rewritten at every start.\n${conf}`);
-  return file;
-}
 
 async function startNats(config: SwitchboardConfig, supervisor: Supervisor, signal: AbortSignal): Promise<NatsConnection> {
   if (!isLocal(config.natsUrl)) throw new ConfigError(`no NATS server answers at ${config.natsUrl}, and \`up\` only starts one locally`);

@@ -1,8 +1,10 @@
+import { resolve } from "node:path";
 import { ConfigError } from "../../core/errors.js";
 import { validateToken } from "../../core/ids.js";
 import { isRole, Role, SERVICE_ROLES } from "../../core/roles.js";
 import { AuthStore } from "../auth-store.js";
-import { AUTH_DIR, natsPidFileFor, portOf } from "../paths.js";
+import { AUTH_DIR, DEFAULT_NATS_PORT, natsPidFileFor, portOf } from "../paths.js";
+import { natsConfigFor } from "../nats-config.js";
 import { COMMON_HELP, configFrom, parse, warnOnStderr } from "../options.js";
 import { reloadNatsServer } from "../reload.js";
 
@@ -37,7 +39,9 @@ export const AUTH_HELP = `Usage: switchboard auth <init | rotate ${SERVICE_ROLES
 Credentials of the services (NKeys: the server knows only public keys).
   init                create whatever is missing in the auth directory: host.nk, worker.nk and
                       admin.nk, and accounts.conf, which nats.conf includes. Safe to run again;
-                      rewrites accounts.conf when this version's role permissions differ.
+                      rewrites accounts.conf when this version's role permissions differ. Prints
+                      the configuration to start nats-server with (for an installed package, a
+                      copy of nats.conf in the data directory).
   rotate ROLE         new credentials for a service role; restart its processes with the new file
   reload              ask nats-server to re-read its configuration (exits 1 when it could not)
 
@@ -114,6 +118,9 @@ export async function authCommand(args: readonly string[]): Promise<number> {
       for (const file of created) print(`created ${file}`);
       if (permissionsUpdated) print(`updated the roles' permissions in ${store.accountsFile}; if nats-server is running, apply them with \`switchboard auth reload\``);
       else if (created.length === 0) print(`credentials already set up in ${store.dir}`);
+      // The configuration that includes them: a checkout's nats.conf, or a copy in the data
+      // directory for an installed package (whose nats.conf names paths inside the package).
+      if (resolve(config.authDir) === resolve(AUTH_DIR)) print(`start nats-server with: nats-server -c ${natsConfigFor(DEFAULT_NATS_PORT)}`);
       return 0;
     }
     case "rotate": {
