@@ -348,7 +348,7 @@ export class ChatSession {
     return this.lateTurns.size;
   }
 
-  /** Messages the server would not take (`publish_failed`): they reached no agent. */
+  /** Messages the server would not take (`publish_failed`) or a worker dropped (`rate_limited`): they reached no agent. */
   get unsentMessages(): number {
     return this.unsent;
   }
@@ -525,7 +525,11 @@ export class ChatSession {
   }
 
   private applyFinal(event: ChatEvent, turnId: string, text: string): void {
-    if (event.event === "error" && event.code === ErrorCode.RateLimited) this.slowDownUntil = Date.now() + RATE_LIMITED_PAUSE_MS;
+    if (event.event === "error" && event.code === ErrorCode.RateLimited) {
+      this.slowDownUntil = Date.now() + RATE_LIMITED_PAUSE_MS;
+      // The worker dropped it: it reached no agent, like a message the server would not take.
+      this.unsent++;
+    }
     if (event.event === "timeout") this.rememberUnanswered(turnId, text);
     // An END that timed out may still end the session: the next conversation must not join it.
     if (event.event === "ended" || (event.event === "timeout" && containsEndWord(text))) this.newSession();

@@ -56,5 +56,8 @@ describe("END word", () => {
     expect(containsEndWord("ENDING soon")).toBe(false);
     expect(containsEndWord("the end")).toBe(false);
     expect(containsEndWord("BACKEND")).toBe(false);
+    expect(containsEndWord("remember the END-OF-DAY report")).toBe(false);
+    expect(containsEndWord("file it under PRE-END")).toBe(false);
+    expect(containsEndWord("thanks - END")).toBe(true);
   });
 });

@@ -50,5 +50,7 @@ describe("the per-user rate limit and redeliveries", () => {
     }
     expect(outcomes).toContain("rate_limited");
     expect(outcomes.filter((o) => o !== "reply" && o !== "rate_limited")).toEqual([]);
+    // Dropped messages reached no agent: the JSON chat's exit code says so.
+    expect(chat.unsentMessages).toBe(outcomes.filter((o) => o === "rate_limited").length);
   });
 });

@@ -32,8 +32,8 @@ every event is one JSON line on stdout, for example
   {"event":"queued",...} (no worker serves the agent now; the message waits and the answer may follow)
   {"event":"clarify","question":...,"options":[{"agent":"finance","description":...,"score":...},...]}
 waiting for each answer before reading the next line, and exiting at the end of input: 0, or 1
-when a message is still unanswered (its "timeout" event was the last word on it) or was not sent
-(an "error" event with code publish_failed). Every event
+when a message is still unanswered (its "timeout" event was the last word on it) or reached no
+agent (an "error" event with code publish_failed or rate_limited: send it again). Every event
 carries "ts" (when the chat received it) and "turn" (the message it belongs to); an answer that
 comes after its "timeout" is printed when it comes, with "late": true.
 After a "clarify" event the next line is the answer: an agent type from the options or its
