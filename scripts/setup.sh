@@ -58,6 +58,14 @@ MANAGED_NATS="${XDG_CACHE_HOME:-$HOME/.cache}/switchboard/nats-server/nats-serve
 DEBIAN_NATS=2.10.27-1+b2
 nats_version() { "$1" --version 2>/dev/null | sed -n 's/.*v\([0-9][0-9.]*\).*/\1/p' | head -1; }
 older_than() { [ "$1" != "$2" ] && [ "$(printf '%s\n%s\n' "$1" "$2" | sort -V | head -1)" = "$1" ]; }
+download() {
+  if command -v curl >/dev/null 2>&1; then curl -fsS --retry 3 -m 300 -o "$2" "$1"
+  elif command -v wget >/dev/null 2>&1; then wget -q -T 300 -O "$2" "$1"
+  else node -e 'const [url, file] = process.argv.slice(1);
+    fetch(url).then(async (r) => { if (!r.ok) throw new Error(`HTTP ${r.status}`); require("fs").writeFileSync(file, Buffer.from(await r.arrayBuffer())); })
+      .catch((e) => { console.error(e.message); process.exit(1); });' "$1" "$2"
+  fi
+}
 fetch_safe_nats() {
   local arch sha deb tmp
   arch="$(dpkg --print-architecture 2>/dev/null || true)"
@@ -66,10 +74,10 @@ fetch_safe_nats() {
     arm64) sha=0c9a617510b28c1b4fb4a38aabea6ab8cd7f026247f2abdff8b955b2278ce049 ;;
     *) return 1 ;;
   esac
-  command -v dpkg-deb >/dev/null 2>&1 && command -v curl >/dev/null 2>&1 || return 1
+  command -v dpkg-deb >/dev/null 2>&1 || return 1
   deb="nats-server_${DEBIAN_NATS}_${arch}.deb"
   tmp="$(mktemp -d)"
-  if curl -fsS --retry 3 -m 300 -o "$tmp/$deb" "http://deb.debian.org/debian/pool/main/n/nats-server/$deb" \
+  if download "http://deb.debian.org/debian/pool/main/n/nats-server/$deb" "$tmp/$deb" \
     && echo "$sha  $tmp/$deb" | sha256sum -c --quiet - \
     && dpkg-deb -x "$tmp/$deb" "$tmp/x" && [ -x "$tmp/x/usr/sbin/nats-server" ]; then
     mkdir -p "$(dirname "$MANAGED_NATS")"
