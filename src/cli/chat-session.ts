@@ -468,7 +468,7 @@ export class ChatSession {
           event: "timeout",
           session,
           agent: this.agentValue ?? null,
-          message: `no answer from ${this.agentValue ? `the ${this.agentValue} agent` : "the router"} within ${seconds(this.options.replyTimeoutMs)} s; is a worker running? (switchboard admin workers) The answer is shown if it still comes.`,
+          message: `no answer from ${this.agentValue ? `the ${this.agentValue} agent` : "the router"} within ${seconds(this.options.replyTimeoutMs)} s: it may still be working, or no worker may be running (switchboard admin workers). The answer is shown if it still comes.`,
           text: text.length > TIMEOUT_TEXT_CHARS ? `${text.slice(0, TIMEOUT_TEXT_CHARS - 1)}…` : text,
         });
         armTimeout = () => {
