@@ -16,7 +16,6 @@ import type { Agent, AgentContext, AgentTypeDefinition, MessageContext } from ".
 import { AgentError, isAgentDefinition, type AgentDefinition, type AgentLogger, type HistoryEntry, type JsonValue, type ReplyResult, type Turn } from "./define-agent.js";
 import { RoutableAgentType } from "./routable-agent-type.js";
 
-/** Chunks of a reply, whatever shape `reply` returned it in; strings are tested first. */
 /** Serialised state beyond this is refused (a session's saved record must stay under the server's 1 MB messages). */
 export const MAX_STATE_BYTES = 256 * 1024;
 
@@ -25,6 +24,7 @@ class InvalidReplyError extends TypeError {
   override name = "InvalidReplyError";
 }
 
+/** Chunks of a reply, whatever shape `reply` returned it in; strings are tested first. */
 export async function* replyChunks(result: ReplyResult): AsyncGenerator<string, void, undefined> {
   if (typeof result === "string") {
     yield result;
@@ -150,7 +150,8 @@ class DefinedAgent<State extends JsonValue> implements Agent {
   private async serializeState(turn: Turn<State>, message: UserMessage, ctx: MessageContext): Promise<string | undefined> {
     let problem: string;
     try {
-      const json = turn.state === null ? "" : JSON.stringify(turn.state);
+      // No state (a JavaScript agent may set undefined) is saved as none, as before.
+      const json = turn.state === null || turn.state === undefined ? "" : JSON.stringify(turn.state);
       const bytes = Buffer.byteLength(json);
       if (bytes <= MAX_STATE_BYTES) return json;
       problem = `its state is ${bytes} bytes of JSON; at most ${MAX_STATE_BYTES} are kept`;
