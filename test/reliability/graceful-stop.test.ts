@@ -41,8 +41,12 @@ describe("a worker stopping gracefully under load", () => {
   it("delivers the replies it finishes while stopping when it also runs the user proxy", async () => {
     const worker = await sys.startWorker(builtinAgents(["router", "user_proxy", "hr", "finance"], { task: { delayMs: 1_500 } }));
     const chat = await openChat(sys, "alice", 10_000);
-    const turn = chat.send("I need help with my budget");
-    await new Promise((r) => setTimeout(r, 800));
+    let routed = false;
+    const turn = chat.send("I need help with my budget", (e) => (routed ||= e.event === "routed"));
+    // Stop once finance has the message (it takes 1.5 s to answer), not after a fixed time that a
+    // loaded machine may spend before routing it: a message no one pulled waits for a worker.
+    await eventually(() => routed, 10_000, "routed");
+    await new Promise((r) => setTimeout(r, 300));
     const stopped = worker.close();
     const started = Date.now();
     const events = await turn;
