@@ -160,7 +160,7 @@ class DefinedAgent<State extends JsonValue> implements Agent {
     }
     const code = ErrorCode.HandlerFailed;
     this.context.logger.warn({ event: "agent.state_invalid", sessionId: message.sessionId, turnId: message.turnId, code, err: problem }, "the turn's state cannot be saved; the turn failed and the user was told");
-    await this.tellUser(message, ctx, code, `the ${this.definition.displayName} failed while answering your message`);
+    await this.tellUser(message, ctx, code, this.failedText());
     return undefined;
   }
 
@@ -226,11 +226,16 @@ class DefinedAgent<State extends JsonValue> implements Agent {
     // which the caller logs.
     if (err instanceof AgentError) return { code: err.code, text: err.userText };
     // A reply of the wrong type is a bug in the agent: it fails the same way every time.
-    if (err instanceof InvalidReplyError) return { code: ErrorCode.HandlerFailed, text: `the ${name} failed while answering your message` };
+    if (err instanceof InvalidReplyError) return { code: ErrorCode.HandlerFailed, text: this.failedText() };
     // Part of the answer reached the user: a retry would show it twice.
-    if (streamed) return { code: ErrorCode.HandlerFailed, text: `the ${name} failed while answering your message` };
+    if (streamed) return { code: ErrorCode.HandlerFailed, text: this.failedText() };
     this.context.logger.warn({ event: "agent.reply_failed", err: errorMessage(err) }, "reply threw; the message will be retried");
     return undefined;
+  }
+
+  /** What the user is told when the turn failed for a reason that is the agent's, not theirs. */
+  private failedText(): string {
+    return `the ${this.definition.displayName} failed while answering your message`;
   }
 
   private async tellUser(message: UserMessage, ctx: MessageContext, code: string, text: string): Promise<void> {
