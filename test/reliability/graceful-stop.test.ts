@@ -2,6 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { builtinAgents } from "../../src/agents/builtin.js";
 import { UserMessageSchema } from "../../src/gen/switchboard/v1/conversation_pb.js";
+import { readSystemStats } from "../../src/cli/system-stats.js";
 import { openChat } from "../helpers/chat.js";
 import { runCli } from "../helpers/cli.js";
 import { TestNatsServer } from "../helpers/nats-server.js";
@@ -41,12 +42,11 @@ describe("a worker stopping gracefully under load", () => {
   it("delivers the replies it finishes while stopping when it also runs the user proxy", async () => {
     const worker = await sys.startWorker(builtinAgents(["router", "user_proxy", "hr", "finance"], { task: { delayMs: 1_500 } }));
     const chat = await openChat(sys, "alice", 10_000);
-    let routed = false;
-    const turn = chat.send("I need help with my budget", (e) => (routed ||= e.event === "routed"));
-    // Stop once finance has the message (it takes 1.5 s to answer), not after a fixed time that a
-    // loaded machine may spend before routing it: a message no one pulled waits for a worker.
-    await eventually(() => routed, 10_000, "routed");
-    await new Promise((r) => setTimeout(r, 300));
+    const turn = chat.send("I need help with my budget");
+    // Stop once finance is answering (it takes 1.5 s), not after a fixed time that a loaded
+    // machine may spend before finance pulled the message: one no one pulled waits for a worker.
+    const stats = await sys.connect("stats");
+    await eventually(async () => ((await readSystemStats(stats)).agentTypes.find((t) => t.agentType === "finance")?.inFlight ?? 0) >= 1, 10_000, "finance answering");
     const stopped = worker.close();
     const started = Date.now();
     const events = await turn;
