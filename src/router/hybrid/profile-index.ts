@@ -99,19 +99,46 @@ function backgroundSentences(sample: readonly Float32Array[], dims: number, word
   return sentences;
 }
 
+/**
+ * Each background word's weighted cosine with every vocabulary word (sample-major), or with a
+ * vocabulary row computed when asked: many profiles share words, and when their floors are all
+ * measured at once (a large index, or the first one) computing each pair once is far cheaper.
+ */
+type BackgroundSimilarity = (sampleIndex: number, row: number) => number;
+
+function backgroundSimilarity(index: Pick<ProfileIndex, "vocabulary" | "vocabularyWeights">, sample: readonly Float32Array[], dims: number, rowsToMeasure: number): BackgroundSimilarity {
+  const words = index.vocabularyWeights.length;
+  const direct: BackgroundSimilarity = (i, row) => dot(sample[i]!, index.vocabulary, row * dims) * index.vocabularyWeights[row]!;
+  if (rowsToMeasure <= 2 * words) return direct;
+  const table = new Float32Array(sample.length * words);
+  for (let i = 0; i < sample.length; i++) for (let row = 0; row < words; row++) table[i * words + row] = direct(i, row);
+  return (i, row) => table[i * words + row]!;
+}
+
 /** Same measure as the request side: mean of the k closest weighted profile words. */
-function wordFloor(agent: Pick<AgentIndex, "vocabularyRows" | "vocabularyTrust">, index: Pick<ProfileIndex, "vocabulary" | "vocabularyWeights">, sample: readonly Float32Array[], dims: number, options: IndexOptions): number {
+function wordFloor(agent: Pick<AgentIndex, "vocabularyRows" | "vocabularyTrust">, similarity: BackgroundSimilarity, sampleSize: number, options: IndexOptions): number {
   const k = options.neighbours;
-  const closest = new Float32Array(sample.length);
-  const sims: number[] = [];
-  sample.forEach((v, i) => {
-    sims.length = 0;
-    agent.vocabularyRows.forEach((row, i) => sims.push(dot(v, index.vocabulary, row * dims) * index.vocabularyWeights[row]! * agent.vocabularyTrust[i]!));
-    sims.sort((a, b) => b - a);
+  const rows = agent.vocabularyRows;
+  const trust = agent.vocabularyTrust;
+  const top = new Float64Array(k);
+  const closest = new Float32Array(sampleSize);
+  for (let i = 0; i < sampleSize; i++) {
+    let n = 0;
+    for (let j = 0; j < rows.length; j++) {
+      const s = similarity(i, rows[j]!) * trust[j]!;
+      if (n === k && s <= top[k - 1]!) continue;
+      // Insertion into the k best so far, largest first.
+      let p = n < k ? n++ : k - 1;
+      while (p > 0 && top[p - 1]! < s) {
+        top[p] = top[p - 1]!;
+        p--;
+      }
+      top[p] = s;
+    }
     let sum = 0;
-    for (let j = 0; j < Math.min(k, sims.length); j++) sum += sims[j]!;
+    for (let j = 0; j < n; j++) sum += top[j]!;
     closest[i] = sum / k;
-  });
+  }
   return quantile(closest, options.backgroundQuantile);
 }
 
@@ -216,16 +243,20 @@ export function buildProfileIndex(
   const vocabulary = new Float32Array(vocabularyWords.length * dims);
   vocabularyWords.forEach((word, row) => vocabulary.set(vectors.vector(word) ?? [], row * dims));
   const vocabularyWeights = Float32Array.from(vocabularyWords, weights);
+  const keys = profiles.map(profileKey);
+  const known = keys.map((key) => floors?.get(key));
+  const rowsToMeasure = agents.reduce((sum, agent, a) => sum + (known[a] ? 0 : agent.vocabularyRows.length), 0);
+  let similarity: BackgroundSimilarity | undefined;
   const calibrated = agents.map((agent, a) => {
-    const key = profileKey(profiles[a]!);
-    let measured = floors?.get(key);
+    let measured = known[a];
     if (!measured) {
       const { words, sentences } = background(vectors);
+      similarity ??= backgroundSimilarity({ vocabulary, vocabularyWeights }, words, dims, rowsToMeasure);
       measured = {
-        wordFloor: wordFloor(agent, { vocabulary, vocabularyWeights }, words, dims, options),
+        wordFloor: wordFloor(agent, similarity, words.length, options),
         sentenceFloor: sentenceFloor(agent.sentences, sentences, options.backgroundQuantile),
       };
-      floors?.set(key, measured);
+      floors?.set(keys[a]!, measured);
     }
     return { ...agent, ...measured };
   });
