@@ -11,6 +11,7 @@ import { forgetLearned, LearnedSource, openRoutingBucket, recordLearned } from "
 import { twinDesks } from "../helpers/twin-desks.js";
 
 const PROFILES = fileURLToPath(new URL("../fixtures/routing/workplace/profiles.json", import.meta.url));
+const CLINIC = fileURLToPath(new URL("../fixtures/clinic-profiles.json", import.meta.url));
 
 describe("switchboard route", () => {
   let dir: string;
@@ -262,6 +263,43 @@ describe("routing from the command line against a running system", () => {
       expect(await worker.stop()).toBe(0);
       await agents.close();
     }
+  });
+
+  it("credits the agent serving a request's service-desk domain, and runs without the domains or with a file of one's own when told", async () => {
+    const request = "can my husband pick up my tablets for me";
+    const explained = await runCliToEnd(["route", "--profiles", CLINIC, request]);
+    expect(explained.code).toBe(0);
+    expect(explained.stdout).toMatch(/^pharmacy\s+0\.\d{3}\s.*\[service:[^;]+;.*reads as "[^"]+", which pharmacy serves: \+\d\.\d\d evidence/);
+    expect(JSON.parse((await runCliToEnd(["route", "--json", "--profiles", CLINIC, "--service-domains", "off", request])).stdout)).toMatchObject({ agent: null });
+    expect(JSON.parse((await runCliToEnd(["route", "--json", "--profiles", CLINIC, request], { SB_SERVICE_DOMAINS: "off" })).stdout)).toMatchObject({ agent: null });
+
+    const ownDir = mkdtempSync(join(tmpdir(), "sb-services-"));
+    const own = join(ownDir, "service-requests.txt");
+    // Several domains: an agent serves the ones its profile reads as and no other agent's does.
+    writeFileSync(
+      own,
+      [
+        "## medicines collected by someone else",
+        "my wife will fetch my pills on Friday",
+        "can my son get my tablets from the counter",
+        "my carer picks up my medication",
+        "## moving a visit",
+        "can I come on Tuesday instead of Monday",
+        "I have to push my slot with the nurse back a week",
+        "## questions about a bill",
+        "why does the statement show two charges",
+        "I paid this amount already last month",
+      ].join("\n"),
+    );
+    const withOwn = await runCliToEnd(["route", "--json", "--profiles", CLINIC, "--service-domains", own, request]);
+    rmSync(ownDir, { recursive: true, force: true });
+    expect(JSON.parse(withOwn.stdout)).toMatchObject({ agent: "pharmacy", intent: "service:medicines collected by someone else" });
+
+    const missing = await runCliToEnd(["worker", "--agents", "router", "--service-domains", join(tmpdir(), "sb-no-such-services.txt")], env);
+    expect(missing).toMatchObject({ code: 2, stderr: expect.stringMatching(/--service-domains: cannot read .*sb-no-such-services\.txt/) as unknown });
+    const keyword = await runCliToEnd(["worker", "--agents", "router", "--classifier", "keyword", "--service-domains", "off"], env);
+    expect(keyword).toMatchObject({ code: 2, stderr: expect.stringMatching(/--service-domains needs --classifier hybrid or llm/) as unknown });
+    for (const command of ["route", "worker"]) expect((await runCliToEnd([command, "--help"])).stdout).toMatch(/--service-domains <on\|off\|file>[\s\S]*SB_SERVICE_DOMAINS/);
   });
 
   it("refuses an unknown classifier and an llm classifier without a model", async () => {

@@ -15,7 +15,7 @@ import { evaluate, formatReport, readLabelledRequests } from "../../router/evalu
 import { routingDecider } from "../../router/decide.js";
 import type { SwitchboardConfig } from "../../core/config.js";
 import { COMMON_HELP, configFrom, parse, warnOnStderr } from "../options.js";
-import { EVERYDAY_BACKGROUND_HELP, everydayBackground } from "../classifier-options.js";
+import { CORPORA_HELP, corporaOptions, hybridCorpora } from "../classifier-options.js";
 import { jsonLine, sanitizeForTerminal } from "../terminal.js";
 
 export const ROUTE_HELP = `Usage: switchboard route [--profiles FILE] [--json] [TEXT...]
@@ -51,7 +51,7 @@ Options:
                       learned from use that route every user's requests (see admin routing).
   --json              JSON lines instead of text
   --eval <file>       evaluate the profiles on a labelled request set (JSON lines)
-${EVERYDAY_BACKGROUND_HELP}
+${CORPORA_HELP}
 ${COMMON_HELP}`;
 
 /** What one routing decision prints in --json mode. */
@@ -66,15 +66,14 @@ export interface RouteLine {
 }
 
 export async function routeCommand(args: readonly string[]): Promise<number> {
-  const { values, positionals } = parse("route", args, { profiles: { type: "string" }, json: { type: "boolean" }, eval: { type: "string" }, "everyday-background": { type: "string" } });
+  const { values, positionals } = parse("route", args, { profiles: { type: "string" }, json: { type: "boolean" }, eval: { type: "string" }, "everyday-background": { type: "string" }, "service-domains": { type: "string" } });
   if (values.help) {
     console.log(ROUTE_HELP);
     return 0;
   }
   const profiles = values.profiles !== undefined ? await profilesFrom(values.profiles) : await liveProfiles(configFrom(values));
   if (profiles.length === 0) throw new SwitchboardError(ErrorCode.NotFound, "no routable agent type has a live worker; start one (switchboard worker) or use --profiles FILE");
-  const background = everydayBackground(values);
-  const classifier = new HybridClassifier(background ? { background } : {});
+  const classifier = new HybridClassifier(corporaOptions(hybridCorpora(values)));
   classifier.setProfiles(profiles);
   const write = (line: string) => process.stdout.write(`${line}\n`);
   if (values.eval !== undefined) {
@@ -177,6 +176,7 @@ function describe(line: RouteLine, threshold: number, explained: readonly AgentE
   if (best) {
     const s = best.signals;
     why.push(`${best.agent} signals: keyword ${s.keyword ?? "-"}, lexical ${s.lexical.toFixed(2)}, semantic ${s.semantic.toFixed(2)}, sentence ${s.sentence.toFixed(2)}`);
+    if (best.service) why.push(`reads as "${best.service.domain}", which ${best.agent} serves: +${best.service.evidence.toFixed(2)} evidence`);
   }
   if (line.ambiguous) why.push(`ambiguous: the router would ask the user to choose between ${line.candidates.join(", ")}`);
   const agent = (line.agent ?? "-").padEnd(12);
