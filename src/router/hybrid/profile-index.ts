@@ -110,7 +110,8 @@ function backgroundSimilarity(index: Pick<ProfileIndex, "vocabulary" | "vocabula
   const words = index.vocabularyWeights.length;
   const direct: BackgroundSimilarity = (i, row) => dot(sample[i]!, index.vocabulary, row * dims) * index.vocabularyWeights[row]!;
   if (rowsToMeasure <= 2 * words) return direct;
-  const table = new Float32Array(sample.length * words);
+  // Doubles, as the direct computation gives: a floor must not depend on which path measured it.
+  const table = new Float64Array(sample.length * words);
   for (let i = 0; i < sample.length; i++) for (let row = 0; row < words; row++) table[i * words + row] = direct(i, row);
   return (i, row) => table[i * words + row]!;
 }
