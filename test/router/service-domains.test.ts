@@ -3,7 +3,12 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import type { RoutingProfile } from "../../src/router/classifier.js";
-import { BackgroundCorpus, DEFAULT_SERVICE_REQUESTS_PATH, HybridClassifier } from "../../src/router/hybrid/index.js";
+import { BackgroundCorpus, DEFAULT_HYBRID_OPTIONS, DEFAULT_SERVICE_REQUESTS_PATH, HybridClassifier, isAmbiguous, WordVectors } from "../../src/router/hybrid/index.js";
+import { defaultBackgroundCorpus, everydayDiscountedWeights } from "../../src/router/hybrid/background-corpus.js";
+import { buildProfileIndex } from "../../src/router/hybrid/profile-index.js";
+import { frequencyWeights } from "../../src/router/hybrid/sentence-vector.js";
+import { defaultServiceCorpus, serviceDomainProfiles } from "../../src/router/hybrid/service-domains.js";
+import { defaultWordVectors } from "../../src/router/hybrid/word-vectors.js";
 import { contentTokens } from "../../src/router/hybrid/text.js";
 
 const ROUTING_SETS = fileURLToPath(new URL("../fixtures/routing", import.meta.url));
@@ -79,6 +84,43 @@ describe("the service-desk domains", () => {
     const stray = new HybridClassifier({ services: SMALL_CORPUS });
     stray.setProfiles([{ ...warehouse, examples: [...warehouse.examples, "the centrifuge in the goods-in lab is grinding"] }, lab]);
     expect(stray.explain(fumeHood).filter((a) => a.service).map((a) => a.agent)).toEqual(["lab_support"]);
+  });
+
+  it("chooses as it would sorting every request, on every routing set, though it sorts only close calls", () => {
+    let sortedAlways = 0;
+    let sortedLazily = 0;
+    for (const set of readdirSync(ROUTING_SETS, { withFileTypes: true }).filter((d) => d.isDirectory())) {
+      const dir = join(ROUTING_SETS, set.name);
+      const profiles = JSON.parse(readFileSync(join(dir, "profiles.json"), "utf8")) as RoutingProfile[];
+      const texts = [
+        ...readdirSync(dir)
+          .filter((f) => f.endsWith(".jsonl"))
+          .flatMap((f) => readFileSync(join(dir, f), "utf8").split("\n").filter((l) => l.trim() !== "").map((l) => (JSON.parse(l) as { text: string }).text)),
+        ...profiles.flatMap((p) => p.examples),
+      ];
+      const lazy = new HybridClassifier();
+      const always = new HybridClassifier({ sortEveryRequest: true });
+      lazy.setProfiles(profiles);
+      always.setProfiles(profiles);
+      for (const text of texts) {
+        const a = lazy.classify(text);
+        const b = always.classify(text);
+        expect({ text, agent: a.agent, ambiguous: isAmbiguous(a) }).toEqual({ text, agent: b.agent, ambiguous: isAmbiguous(b) });
+        sortedAlways += always.explainAll(text).service.consulted ? 1 : 0;
+        sortedLazily += lazy.explainAll(text).service.consulted ? 1 : 0;
+      }
+    }
+    expect(sortedLazily).toBeLessThan(sortedAlways);
+  });
+
+  it("measures the same background floors for many profiles at once as for each alone", () => {
+    const vectors: WordVectors = defaultWordVectors();
+    const weights = everydayDiscountedWeights(frequencyWeights(vectors, DEFAULT_HYBRID_OPTIONS.smoothing), defaultBackgroundCorpus(), DEFAULT_HYBRID_OPTIONS.everydayDiscount);
+    // The domains share many words: measured together, from one table of similarities.
+    const profiles = serviceDomainProfiles(defaultServiceCorpus()).slice(0, 60);
+    const together = buildProfileIndex(profiles, vectors, weights, DEFAULT_HYBRID_OPTIONS).agents.map((a) => [a.wordFloor, a.sentenceFloor]);
+    const alone = profiles.map((p) => buildProfileIndex([p], vectors, weights, DEFAULT_HYBRID_OPTIONS).agents.map((a) => [a.wordFloor, a.sentenceFloor])[0]);
+    expect(together).toEqual(alone);
   });
 
   it("sorts a request into the domains only when their credit could change the choice", () => {

@@ -76,6 +76,13 @@ export interface HybridClassifierOptions {
   readonly services: BackgroundCorpus;
   /** Evidence a request earns the agent serving the domain it reads as. Default 1.25; 0 turns it off. */
   readonly serviceWeight: number;
+  /**
+   * Sort every request into the service domains, not only close calls. A request whose best agent
+   * leads clearly (chosen, and ahead of the others by more than `serviceWeight` and the default
+   * ambiguity margin) is otherwise not sorted: its choice cannot change, but its scores are then
+   * its signals' alone. Default false.
+   */
+  readonly sortEveryRequest: boolean;
 }
 
 type ScalarOptions = Omit<HybridClassifierOptions, "vectors" | "lexicon" | "background" | "services">;
@@ -98,7 +105,11 @@ export const DEFAULT_HYBRID_OPTIONS: ScalarOptions = {
   backgroundAllowance: 1.25,
   everydayDiscount: 0.25,
   serviceWeight: 1.25,
+  sortEveryRequest: false,
 };
+
+/** Characters of a request sorted into the service domains. */
+const SORTED_TEXT_LIMIT = 1000;
 
 /** Floors kept per process, by vectors and options; a few thousand profiles at most in practice. */
 const FLOOR_CACHE_LIMIT = 4096;
@@ -124,29 +135,29 @@ function sharedFloorCache(vectors: WordVectors, background: BackgroundCorpus, op
   };
 }
 
-interface SorterEntry {
-  readonly vectors: WordVectors;
-  readonly lexicon: Lexicon;
-  readonly background: BackgroundCorpus;
-  readonly sorter: HybridClassifier;
+/** Sorters by the resources they are built from; weak, so a dropped corpus takes its sorter with it. */
+const sorters = new WeakMap<BackgroundCorpus, WeakMap<WordVectors, WeakMap<Lexicon, WeakMap<BackgroundCorpus, Map<number, HybridClassifier>>>>>();
+
+function weakEntry<K extends object, V>(map: WeakMap<K, V>, key: K, make: () => V): V {
+  let value = map.get(key);
+  if (value === undefined) map.set(key, (value = make()));
+  return value;
 }
-const sorters = new WeakMap<BackgroundCorpus, SorterEntry[]>();
 
 /**
  * The classifier that sorts requests into the service domains, one per process for each set of
- * resources: indexing a few thousand requests takes longer than a deployment's profiles. It uses
- * the default options; they are tuned for agents and domains alike.
+ * resources and cache size: indexing a few thousand requests takes longer than a deployment's
+ * profiles. Its other options are the defaults, which are tuned for agents and domains alike.
  */
-function sharedSorter(vectors: WordVectors, lexicon: Lexicon, background: BackgroundCorpus, services: BackgroundCorpus): DomainSorter {
-  let entries = sorters.get(services);
-  if (!entries) sorters.set(services, (entries = []));
-  let entry = entries.find((e) => e.vectors === vectors && e.lexicon === lexicon && e.background === background);
-  if (!entry) {
-    const sorter = new HybridClassifier({ vectors, lexicon, background, services: BackgroundCorpus.empty() });
+function sharedSorter(services: BackgroundCorpus, vectors: WordVectors, lexicon: Lexicon, background: BackgroundCorpus, similarityCacheBytes: number): DomainSorter {
+  const byCache = weakEntry(weakEntry(weakEntry(weakEntry(sorters, services, () => new WeakMap()), vectors, () => new WeakMap()), lexicon, () => new WeakMap()), background, () => new Map<number, HybridClassifier>());
+  let sorter = byCache.get(similarityCacheBytes);
+  if (!sorter) {
+    sorter = new HybridClassifier({ vectors, lexicon, background, similarityCacheBytes, services: BackgroundCorpus.empty() });
     sorter.setProfiles(serviceDomainProfiles(services));
-    entries.push((entry = { vectors, lexicon, background, sorter }));
+    byCache.set(similarityCacheBytes, sorter);
   }
-  return entry.sorter;
+  return sorter;
 }
 
 /** One agent's signals and confidence for a request, for tools that explain a decision. */
@@ -236,9 +247,11 @@ export class HybridClassifier implements Classifier {
     this.background = background ?? defaultBackgroundCorpus();
     this.weights = everydayDiscountedWeights(frequencyWeights(this.vectors, this.options.smoothing), this.background, this.options.everydayDiscount);
     this.floors = sharedFloorCache(this.vectors, this.background, this.options);
-    const serviceCorpus = services ?? defaultServiceCorpus();
-    if (this.options.serviceWeight > 0 && serviceCorpus.domains.length > 0) {
-      this.services = new ServiceDomains(sharedSorter(this.vectors, this.lexicon, this.background, serviceCorpus), this.options.serviceWeight);
+    if (this.options.serviceWeight > 0) {
+      const corpus = services ?? defaultServiceCorpus();
+      // Indexed when profiles first arrive: a classifier that never routes never pays for it.
+      const sorter = () => sharedSorter(corpus, this.vectors, this.lexicon, this.background, this.options.similarityCacheBytes);
+      if (corpus.domains.length > 0) this.services = new ServiceDomains(sorter, this.options.serviceWeight);
     }
   }
 
@@ -287,7 +300,8 @@ export class HybridClassifier implements Classifier {
       const e = declaredFor?.has(type) ? raw : afterEverydayCompetition(raw, signals, background?.evidence, this.options);
       return { type, raw, e, signals };
     });
-    const sorted = this.creditCouldMatter(scored.map((s) => s.e)) ? this.services?.sort(text) : undefined;
+    // A request's opening says what it is about; sorting the longest message whole would take a second.
+    const sorted = this.creditCouldMatter(scored.map((s) => s.e)) ? this.services?.sort(text.slice(0, SORTED_TEXT_LIMIT)) : undefined;
     const credit = sorted?.credit;
     const agents = scored.map(({ type, raw, e, signals }): AgentExplanation => {
       const service = credit?.agent === type ? credit : undefined;
@@ -303,12 +317,14 @@ export class HybridClassifier implements Classifier {
   }
 
   /**
-   * Whether a service domain's credit could change the choice or make it a close call; sorting a
-   * request into domains costs more than classifying it, so it is done only then.
+   * Whether a service domain's credit could change the choice or make it a close call at the
+   * default ambiguity margin; sorting a request into domains costs more than classifying it, so
+   * it is done only then (unless `sortEveryRequest`).
    */
   private creditCouldMatter(evidences: readonly number[]): boolean {
     const most = this.services?.maxCredit ?? 0;
     if (most === 0) return false;
+    if (this.options.sortEveryRequest) return true;
     let first = Number.NEGATIVE_INFINITY;
     let second = Number.NEGATIVE_INFINITY;
     for (const e of evidences) {

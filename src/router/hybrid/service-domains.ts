@@ -37,9 +37,6 @@ export interface SortedRequest {
   readonly credit: ServiceCredit | undefined;
 }
 
-/** Sentences whose domain is remembered across rebuilds: every profile's, learned examples included. */
-const SORTED_SENTENCES_LIMIT = 20_000;
-
 /**
  * Which service domains each agent type serves, and the evidence a request earns an agent when it
  * reads like one of them. An agent serves the domains its own description and examples are sorted
@@ -52,20 +49,30 @@ const SORTED_SENTENCES_LIMIT = 20_000;
 export class ServiceDomains {
   /** Domain → the one agent type that serves it. */
   private owners: ReadonlyMap<string, string> = new Map();
-  private readonly sortedSentences = new Map<string, string | undefined>();
+  /** The domain of each current profile sentence (learned examples included), kept across rebuilds. */
+  private sortedSentences = new Map<string, string | undefined>();
+  private sorterInstance: DomainSorter | undefined;
 
   constructor(
-    private readonly sorter: DomainSorter,
+    /** Builds or finds the sorter; called when profiles first arrive. */
+    private readonly makeSorter: () => DomainSorter,
     /** Evidence added when the sorter is certain of the domain; less as it is less sure. */
     private readonly weight: number,
   ) {}
 
+  private get sorter(): DomainSorter {
+    this.sorterInstance ??= this.makeSorter();
+    return this.sorterInstance;
+  }
+
   setProfiles(profiles: readonly RoutingProfile[]): void {
+    const previous = this.sortedSentences;
+    this.sortedSentences = new Map();
     // Per domain, how many of each agent's sentences are sorted into it.
     const claims = new Map<string, Map<string, number>>();
     for (const profile of profiles) {
       for (const sentence of [profile.description, ...profile.examples]) {
-        const domain = this.domainOf(sentence);
+        const domain = this.domainOf(sentence, previous);
         if (domain === undefined) continue;
         let counts = claims.get(domain);
         if (!counts) claims.set(domain, (counts = new Map()));
@@ -100,11 +107,10 @@ export class ServiceDomains {
     return { domain, credit: { agent, domain, evidence: this.weight * certainty } };
   }
 
-  /** The domain a profile sentence is sorted into; it depends on nothing else, so it is remembered. */
-  private domainOf(sentence: string): string | undefined {
+  /** The domain a profile sentence is sorted into; it depends on nothing else, so a rebuild reuses it. */
+  private domainOf(sentence: string, previous: ReadonlyMap<string, string | undefined>): string | undefined {
     if (this.sortedSentences.has(sentence)) return this.sortedSentences.get(sentence);
-    const domain = this.sorter.classify(sentence).agent;
-    if (this.sortedSentences.size >= SORTED_SENTENCES_LIMIT) this.sortedSentences.clear();
+    const domain = previous.has(sentence) ? previous.get(sentence) : this.sorter.classify(sentence).agent;
     this.sortedSentences.set(sentence, domain);
     return domain;
   }
