@@ -175,9 +175,11 @@ const withoutServiceDomains = { services: BackgroundCorpus.empty() } as const;
 const loadStart = performance.now();
 const cheapClassifier = new HybridClassifier(withoutServiceDomains);
 const loadMs = performance.now() - loadStart;
+// The service-desk domains are indexed once per process, when a classifier first gets profiles.
 const servicesStart = performance.now();
-const classifier = new HybridClassifier();
+new HybridClassifier().setProfiles(real.slice(0, 1));
 const serviceDomainsLoadMs = performance.now() - servicesStart;
+const classifier = new HybridClassifier();
 const indexStart = performance.now();
 classifier.setProfiles(profiles);
 const setProfilesMs = performance.now() - indexStart;
@@ -201,7 +203,16 @@ function serviceDomainsOnRoutingSets(): Record<string, unknown> {
   let consultedThere = 0;
   const withDomains: number[] = [];
   const without: number[] = [];
+  const cachedWithDomains: number[] = [];
   for (const set of readRoutingSets()) {
+    const cached = new HybridClassifier();
+    cached.setProfiles(set.profiles);
+    for (const r of set.requests) cached.classify(r.text);
+    for (const r of set.requests) {
+      const start = performance.now();
+      cached.classify(r.text);
+      cachedWithDomains.push(performance.now() - start);
+    }
     const on = new HybridClassifier({ similarityCacheBytes: 0 });
     const off = new HybridClassifier({ ...withoutServiceDomains, similarityCacheBytes: 0 });
     on.setProfiles(set.profiles);
@@ -225,7 +236,14 @@ function serviceDomainsOnRoutingSets(): Record<string, unknown> {
     times.sort((a, b) => a - b);
     return { p50: Number(percentile(times, 0.5).toFixed(4)), p99: Number(percentile(times, 0.99).toFixed(4)) };
   };
-  return { requests: total, consultedShare: Number((consultedThere / total).toFixed(3)), classifyUncachedLeastOf3Ms: summary(withDomains), cheapPathUncachedLeastOf3Ms: summary(without) };
+  return {
+    requests: total,
+    consultedShare: Number((consultedThere / total).toFixed(3)),
+    /** Each request again after one pass over the set: words seen before come from the caches. */
+    classifyWarmMs: summary(cachedWithDomains),
+    classifyUncachedLeastOf3Ms: summary(withDomains),
+    cheapPathUncachedLeastOf3Ms: summary(without),
+  };
 }
 
 interface SentenceModel {

@@ -29,7 +29,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import type { RoutingProfile } from "../src/router/classifier.js";
 import { ratio } from "../src/router/evaluation.js";
-import { HybridClassifier } from "../src/router/hybrid/index.js";
+import { BackgroundCorpus, HybridClassifier } from "../src/router/hybrid/index.js";
 import { confidence } from "../src/router/hybrid/calibration.js";
 import { DEFAULT_ROUTING_SETS_DIR, readRoutingSets, routingTargets, type RoutingSet } from "./routing-sets.js";
 
@@ -123,7 +123,8 @@ async function embedAll(model: SentenceModel, texts: readonly string[]): Promise
 }
 
 function scoreSet(set: RoutingSet, vectors: ReadonlyMap<string, number[]>): Scored[] {
-  const classifier = new HybridClassifier();
+  // The encoder was measured against the classifier's own signals, before the service-desk domains.
+  const classifier = new HybridClassifier({ services: BackgroundCorpus.empty() });
   classifier.setProfiles(set.profiles);
   const vec = (text: string): number[] => vectors.get(text) ?? [];
   const profileVectors = set.profiles.map((p) => {

@@ -190,7 +190,7 @@ const COMBINING_DIMS = DIMS.filter((d) => !d.indexing);
 type JointPoint = Readonly<Record<string, number>>;
 
 const DEFAULT_POINT: JointPoint = (() => {
-  const { weights, ...rest } = DEFAULT_HYBRID_OPTIONS;
+  const { weights, sortEveryRequest: _notNumeric, ...rest } = DEFAULT_HYBRID_OPTIONS;
   const flat: Record<string, number> = { ...weights, ...rest };
   return Object.fromEntries(DIMS.map((d) => [d.name, flat[d.name]!]));
 })();

@@ -23,7 +23,8 @@ export const ROUTE_HELP = `Usage: switchboard route [--profiles FILE] [--json] [
 
 Shows where the router would send each message, and why, without sending anything. Uses the
 router's default classifier (hybrid: declared keywords, word overlap with the profile and
-word-vector similarity) and its ambiguity margin.
+word-vector similarity, weighed against everyday requests and credited by the service-desk
+domains each agent serves) and its ambiguity margin.
 
 Each TEXT argument is one message; without arguments, every stdin line is one. One output line
 per message: the agent (or "-" when none reaches the threshold), its score, the message, then
