@@ -1,12 +1,11 @@
-import { readdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { RoutingProfile } from "../../src/router/classifier.js";
 import { BackgroundCorpus, HybridClassifier, isAmbiguous } from "../../src/router/hybrid/index.js";
-import { contentTokens, stemWord } from "../../src/router/hybrid/text.js";
+import { stemWord } from "../../src/router/hybrid/text.js";
+import { routingSetTexts, stemsOf } from "../helpers/routing-set-texts.js";
 
-const ROUTING_SETS = fileURLToPath(new URL("../fixtures/routing", import.meta.url));
 const v2Profiles = JSON.parse(readFileSync(fileURLToPath(new URL("../fixtures/routing/workplace-v2/profiles.json", import.meta.url)), "utf8")) as RoutingProfile[];
 
 // Everyday requests that share one word with a profile of the workplace-v2 set, written for these
@@ -29,20 +28,12 @@ describe("the background of everyday language", () => {
 
   it("shares no request with the routing sets it is measured on", () => {
     // Every request and profile example of every set, as sets of stems.
-    const stems = (text: string) => new Set(contentTokens(text).map((t) => t.stem));
-    const setTexts: Set<string>[] = [];
-    for (const set of readdirSync(ROUTING_SETS, { withFileTypes: true }).filter((d) => d.isDirectory())) {
-      for (const file of readdirSync(join(ROUTING_SETS, set.name))) {
-        const text = readFileSync(join(ROUTING_SETS, set.name, file), "utf8");
-        if (file.endsWith(".jsonl")) for (const line of text.split("\n").filter((l) => l.trim() !== "")) setTexts.push(stems((JSON.parse(line) as { text: string }).text));
-        if (file === "profiles.json") for (const p of JSON.parse(text) as RoutingProfile[]) for (const e of p.examples) setTexts.push(stems(e));
-      }
-    }
+    const setTexts = routingSetTexts().map(stemsOf);
     expect(setTexts.length).toBeGreaterThan(300);
     const tooClose: string[] = [];
     for (const domain of BackgroundCorpus.load().domains) {
       for (const request of domain.requests) {
-        const own = stems(request);
+        const own = stemsOf(request);
         const overlap = (other: Set<string>) => {
           const shared = [...own].filter((s) => other.has(s)).length;
           return shared / (own.size + other.size - shared || 1);

@@ -9,9 +9,8 @@ import { buildProfileIndex } from "../../src/router/hybrid/profile-index.js";
 import { frequencyWeights } from "../../src/router/hybrid/sentence-vector.js";
 import { defaultServiceCorpus, serviceDomainProfiles } from "../../src/router/hybrid/service-domains.js";
 import { defaultWordVectors } from "../../src/router/hybrid/word-vectors.js";
-import { contentTokens } from "../../src/router/hybrid/text.js";
+import { ROUTING_SETS_DIR as ROUTING_SETS, routingSetTexts, stemsOf } from "../helpers/routing-set-texts.js";
 
-const ROUTING_SETS = fileURLToPath(new URL("../fixtures/routing", import.meta.url));
 const CLINIC = JSON.parse(readFileSync(fileURLToPath(new URL("../fixtures/clinic-profiles.json", import.meta.url)), "utf8")) as RoutingProfile[];
 
 // A paraphrase of a pharmacy example ("Can someone else collect my medicine?") in other words:
@@ -156,20 +155,12 @@ describe("the service-desk domains", () => {
   });
 
   it("shares no request with the routing sets it is measured on", () => {
-    const stems = (text: string) => new Set(contentTokens(text).map((t) => t.stem));
-    const setTexts: Set<string>[] = [];
-    for (const set of readdirSync(ROUTING_SETS, { withFileTypes: true }).filter((d) => d.isDirectory())) {
-      for (const file of readdirSync(join(ROUTING_SETS, set.name))) {
-        const text = readFileSync(join(ROUTING_SETS, set.name, file), "utf8");
-        if (file.endsWith(".jsonl")) for (const line of text.split("\n").filter((l) => l.trim() !== "")) setTexts.push(stems((JSON.parse(line) as { text: string }).text));
-        if (file === "profiles.json") for (const p of JSON.parse(text) as RoutingProfile[]) for (const e of p.examples) setTexts.push(stems(e));
-      }
-    }
+    const setTexts = routingSetTexts().map(stemsOf);
     expect(setTexts.length).toBeGreaterThan(300);
     const tooClose: string[] = [];
     for (const domain of BackgroundCorpus.load(DEFAULT_SERVICE_REQUESTS_PATH).domains) {
       for (const request of domain.requests) {
-        const own = stems(request);
+        const own = stemsOf(request);
         // The corpus header's rule: two shared stems and a third of the words, or four shared stems.
         const close = setTexts.some((other) => {
           const shared = [...own].filter((s) => other.has(s)).length;
