@@ -23,10 +23,10 @@ export const CORPORA_HELP = `  --everyday-background <on|off|file>
                       IT or home support), or a file of your own ("## domain" headings, one
                       request a line) (env SB_EVERYDAY_BACKGROUND)
   --service-domains <on|off|file>
-                      the service-desk requests by domain the hybrid classifier learns which
-                      domains each agent serves from, so that a request in words its profile
-                      never uses can still reach it: on (the bundled ones; default), off, or a
-                      file of your own in the same format (env SB_SERVICE_DOMAINS)`;
+                      requests people send to service desks, by domain: an agent whose own
+                      examples read as a domain gets more evidence for requests that read like
+                      it, even in words its profile never uses: on (the bundled ones; default),
+                      off, or a file of your own in the same format (env SB_SERVICE_DOMAINS)`;
 
 export const CLASSIFIER_HELP = `Routing (when this worker runs the router):
   --classifier <kind> hybrid (keywords + word-vector semantics, offline; default),

@@ -87,11 +87,6 @@ export class ServiceDomains {
     this.owners = owners;
   }
 
-  /** Each served domain and its agent type, for explanations and tools. */
-  servedDomains(): ReadonlyMap<string, string> {
-    return this.owners;
-  }
-
   /** Most evidence a request can earn; 0 when no agent serves any domain. */
   get maxCredit(): number {
     return this.owners.size > 0 ? this.weight : 0;
