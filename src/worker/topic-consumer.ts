@@ -43,6 +43,8 @@ const PULL_GRACE_MS = 500;
  * After the delay the request is gone and another worker takes the message.
  */
 const HAND_BACK_DELAY_MS = PULL_EXPIRES_MS + PULL_GRACE_MS + 500;
+/** How often a closing consumer asks whether everything has been delivered. */
+const CATCH_UP_POLL_MS = 50;
 /** nats.js ends a batch with this error when the server's idle heartbeats stop. */
 const HEARTBEATS_MISSED = "heartbeats missed";
 
@@ -68,6 +70,8 @@ export class TopicConsumer {
   private keepAlive: NodeJS.Timeout | undefined;
   private readonly inflight = new Set<Promise<void>>();
   private stopping = false;
+  /** While stopping, handle what this worker has pulled rather than hand it back (see closeAfterCatchingUp). */
+  private finishPulled = false;
   /**
    * Shared by every in-flight handler, each of which may listen to it (a sleep, a request): as many
    * listeners as messages in flight is expected, not a leak, so Node's warning past 10 is off.
@@ -137,7 +141,7 @@ export class TopicConsumer {
         // expiry.
         watchdog = setTimeout(() => batch.stop(), PULL_EXPIRES_MS + PULL_GRACE_MS);
         for await (const msg of batch) {
-          if (this.stopping) {
+          if (this.stopping && !this.finishPulled) {
             // Pulled but not started: hand it back for another worker, after this pull has ended.
             msg.nak(HAND_BACK_DELAY_MS);
             continue;
@@ -254,6 +258,28 @@ export class TopicConsumer {
     } catch (err) {
       this.logger.warn({ event: "error_event.failed", session: topic.source.session, err: errorMessage(err) }, "could not tell the user about a failed message");
     }
+  }
+
+  /**
+   * Closes once the durable consumer has nothing left undelivered (or after `withinMs`), handling
+   * what reaches this worker meanwhile instead of handing it back. For output on its way to users,
+   * closed after everything else: the replies that the stopping worker's own handlers just
+   * published are then delivered now, not when another worker of the type next runs.
+   */
+  async closeAfterCatchingUp(withinMs: number): Promise<void> {
+    this.finishPulled = true;
+    const deadline = Date.now() + withinMs;
+    while (Date.now() < deadline) {
+      try {
+        const info = await this.jsm.consumers.info(this.subjects.eventStream, this.durableName);
+        if (info.num_pending === 0) break;
+      } catch {
+        // No server to ask: nothing more can be pulled either.
+        break;
+      }
+      await sleep(CATCH_UP_POLL_MS);
+    }
+    await this.close();
   }
 
   /** Stops pulling, then waits for in-flight handlers (they are acked as they finish). */

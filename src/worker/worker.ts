@@ -51,6 +51,8 @@ const RETRY_MS = 1_000;
  * failing within this of a lost connection is that same news, which the connection logs once.
  */
 const RESTORED_GRACE_MS = 5_000;
+/** Longest a stopping worker waits for its user proxy to take the replies its handlers published. */
+const USER_OUTPUT_CATCH_UP_MS = 2_000;
 
 /**
  * The agent runtime of one process: hosts agent types, binds their subscriptions to shared
@@ -286,8 +288,10 @@ export class Worker {
     // replies of the handlers that finish during the stop still reach their users now rather than
     // when another worker of the user proxy runs.
     const towardUsers = (c: TopicConsumer) => c.topicType === TopicType.UserProxy;
+    // It first takes what those handlers published: a reply stored a moment before it stopped
+    // pulling would otherwise wait for the next worker of the user proxy.
     const drain = Promise.all([this.discovery?.close(), ...this.consumers.filter((c) => !towardUsers(c)).map((c) => c.close()), ...this.rpcServers.map((r) => r.close())]).then(() =>
-      Promise.all(this.consumers.filter(towardUsers).map((c) => c.close())),
+      Promise.all(this.consumers.filter(towardUsers).map((c) => c.closeAfterCatchingUp(USER_OUTPUT_CATCH_UP_MS))),
     );
     const limit = this.options.drainTimeoutMs ?? 30_000;
     let timer: NodeJS.Timeout | undefined;
